@@ -1,0 +1,166 @@
+"""Event schemas and topic names, defined once for producers, streams and consumers.
+
+Wire format is JSON (UTF-8).  A shot *attempt* never carries its outcome; the outcome travels
+separately on ``shots.outcomes`` and arrives later, as it does in a live game.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Literal, TypedDict
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+__all__ = [
+    "ATTEMPTS",
+    "CSV_COLUMNS",
+    "DLQ",
+    "MODEL_EVENTS",
+    "OUTCOMES",
+    "SCORED",
+    "Outcome",
+    "ScoredShot",
+    "Shot",
+    "ValidationError",
+    "describe_validation_error",
+    "shot_id_for",
+]
+
+ATTEMPTS = "shots.attempts"
+OUTCOMES = "shots.outcomes"
+SCORED = "shots.scored"
+DLQ = "shots.dlq"
+MODEL_EVENTS = "models.events"
+
+# The 22-column layout of the Kaggle "NBA Shot Locations 1997 - 2020" file, mapped to our fields.
+CSV_COLUMNS: dict[str, str] = {
+    "Game ID": "game_id",
+    "Game Event ID": "game_event_id",
+    "Player ID": "player_id",
+    "Player Name": "player_name",
+    "Team ID": "team_id",
+    "Team Name": "team_name",
+    "Period": "period",
+    "Minutes Remaining": "minutes_remaining",
+    "Seconds Remaining": "seconds_remaining",
+    "Action Type": "action_type",
+    "Shot Type": "shot_type",
+    "Shot Zone Basic": "shot_zone_basic",
+    "Shot Zone Area": "shot_zone_area",
+    "Shot Zone Range": "shot_zone_range",
+    "Shot Distance": "shot_distance",
+    "X Location": "x",
+    "Y Location": "y",
+    "Shot Made Flag": "made",
+    "Game Date": "game_date",
+    "Home Team": "home_team",
+    "Away Team": "away_team",
+    "Season Type": "season_type",
+}
+
+
+class Shot(BaseModel):
+    """A field-goal attempt as it is taken: no outcome.
+
+    Coordinates are stats.nba.com shot-chart units (tenths of a foot, hoop at the origin); the
+    bounds are the court's, so a shot from outside it is rejected rather than scored.
+    """
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    shot_id: str = Field(min_length=1, max_length=128)
+    game_id: int = Field(gt=0)
+    game_event_id: int | None = Field(default=None, ge=0)
+    player_id: int = Field(gt=0)
+    player_name: str = ""
+    team_id: int = 0
+    team_name: str = ""
+    period: int = Field(ge=1, le=10)
+    minutes_remaining: int = Field(ge=0, le=12)
+    seconds_remaining: int = Field(ge=0, le=59)
+    action_type: str = Field(min_length=1)
+    shot_type: Literal["2PT Field Goal", "3PT Field Goal"]
+    shot_zone_basic: str = Field(min_length=1)
+    shot_zone_area: str = Field(min_length=1)
+    shot_zone_range: str = Field(min_length=1)
+    shot_distance: int = Field(ge=0, le=100)
+    x: int = Field(ge=-250, le=250)
+    y: int = Field(ge=-52, le=940)
+    game_date: int = Field(ge=19460101, le=21001231)
+    home_team: str = ""
+    away_team: str = ""
+    season_type: str = "Regular Season"
+    # Set by the producer: which replay sent it and when (epoch seconds).
+    replay_id: str = ""
+    produced_at: float = 0.0
+
+
+class Outcome(BaseModel):
+    """Made or missed, for a shot id, published after the attempt."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    shot_id: str = Field(min_length=1, max_length=128)
+    game_id: int = Field(gt=0)
+    made: int = Field(ge=0, le=1)
+    replay_id: str = ""
+    produced_at: float = 0.0
+
+
+class ScoredShot(TypedDict, total=False):
+    """What the stream publishes on ``shots.scored``.
+
+    One record when the shot is scored (``labelled`` false) and one more when its outcome has
+    arrived (``labelled`` true, with ``outcome`` and the online learner's result).
+    """
+
+    shot_id: str
+    game_id: int
+    player_id: int
+    player_name: str
+    replay_id: str
+    model_version: str
+    p_champion: float
+    p_online: float
+    fair_odds: float
+    features: dict[str, float]
+    latency_ms: float
+    produced_at: float
+    scored_at: float
+    labelled: bool
+    outcome: int
+    labelled_at: float
+
+
+def shot_id_for(
+    game_id: Any,
+    game_event_id: Any = None,
+    *,
+    period: Any = "",
+    minutes_remaining: Any = "",
+    seconds_remaining: Any = "",
+    player_id: Any = "",
+    x: Any = "",
+    y: Any = "",
+) -> str:
+    """``{game}-{event}``, or where a source has no event id a stable hash of the shot's moment.
+
+    The hash covers game, period, clock, player and location, so the same row always gets the
+    same id and a replay of it overwrites rather than duplicates.
+    """
+    if game_event_id not in (None, ""):
+        return f"{int(game_id)}-{int(game_event_id)}"
+    key = f"{game_id}|{period}|{minutes_remaining}|{seconds_remaining}|{player_id}|{x}|{y}"
+    return f"{int(game_id)}-h{hashlib.blake2b(key.encode(), digest_size=6).hexdigest()}"
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line a person can act on: which fields were wrong and why."""
+    parts = []
+    for item in error.errors()[:5]:
+        where = ".".join(str(p) for p in item.get("loc", ())) or "record"
+        parts.append(f"{where}: {item.get('msg', 'invalid')}")
+    more = error.error_count() - len(parts)
+    if more > 0:
+        parts.append(f"and {more} more")
+    return "; ".join(parts)

@@ -1,0 +1,92 @@
+"""One settings object for every PariVision process.
+
+Built once (by the CLI or a test) and passed down; nothing here touches the network, the disk or
+the environment at import time.  Every field can be set with a ``PARIVISION_`` environment
+variable or in a git-ignored ``.env`` file.
+
+A service whose address is given (``kafka_bootstrap``, ``mongodb_uri``, ``mlflow_tracking_uri``)
+is used as it is; a service whose address is empty is started locally by ``infra/`` under
+``home``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where the services are and how the pipeline behaves."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PARIVISION_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # Where state lives when services run locally: Kafka logs, MongoDB files, MLflow store, pids.
+    home: Path = Field(default=Path(".parivision"))
+
+    # External services; empty means "start one locally".
+    kafka_bootstrap: str | None = None
+    mongodb_uri: SecretStr | None = None
+    mlflow_tracking_uri: str | None = None
+
+    # Local service ports (loopback only).
+    kafka_port: int = 19092
+    kafka_controller_port: int = 19093
+    kafka_version: str = "4.1.1"
+    kafka_heap: str = "512m"
+    # Where the broker's jars are cached once fetched (default ~/.cache/parivision).
+    kafka_cache: Path | None = None
+    mongodb_port: int = 27027
+
+    mongodb_database: str = "parivision"
+
+    # Topics: one prefix lets tests and parallel deployments keep their own set.
+    topic_prefix: str = ""
+    partitions: int = 4
+
+    # Model registry.
+    model_name: str = "parivision-shot"
+    champion_alias: str = "champion"
+    experiment_name: str = "parivision"
+
+    # Stream behaviour.
+    app_id: str = "parivision-stream"
+    batch_size: int = 500
+    batch_within_s: float = 0.05
+    outcome_delay_s: float = 2.0
+
+    # Sink behaviour.
+    sink_batch_size: int = 5000
+    sink_flush_s: float = 0.5
+    sink_group: str = "parivision-sink"
+
+    def resolved_home(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    def local_kafka_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.kafka_port}"
+
+    def local_mongodb_uri(self) -> str:
+        return f"mongodb://127.0.0.1:{self.mongodb_port}/?journal=true"
+
+    def local_mlflow_tracking_uri(self) -> str:
+        return f"sqlite:///{self.resolved_home() / 'mlflow' / 'mlflow.db'}"
+
+    def mlflow_artifact_root(self) -> Path:
+        return self.resolved_home() / "mlflow" / "artifacts"
+
+    # The three below are what every process connects to.
+    def kafka(self) -> str:
+        return self.kafka_bootstrap or self.local_kafka_bootstrap()
+
+    def mongodb(self) -> str:
+        return self.mongodb_uri.get_secret_value() if self.mongodb_uri else self.local_mongodb_uri()
+
+    def mlflow(self) -> str:
+        return self.mlflow_tracking_uri or self.local_mlflow_tracking_uri()
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
