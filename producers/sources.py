@@ -1,0 +1,97 @@
+"""Pick the source for a ``--data`` value: nothing, a file, or a VirtualBets API URL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from producers.base import BadRow, Source, SourceShot
+from producers.csv_source import CsvSource
+from producers.http_source import VirtualBetsApiSource
+from producers.json_source import VirtualBetsJsonSource
+from producers.synthetic import SyntheticSource
+
+__all__ = ["Limited", "open_source"]
+
+_CSV_SUFFIXES = (".csv", ".csv.gz")
+_JSON_SUFFIXES = (".json", ".jsonl")
+
+
+class Limited(Source):
+    """Another source, up to its ``limit``-th shot.
+
+    Bad rows pass through and do not count, as in the replay's own ``limit``: asking for
+    1,000 shots gives 1,000 shots however many rows were bad on the way.
+
+    Args:
+        source: The source to read from; it stops being read once the limit is reached.
+        limit: How many shots to pass on, 0 or more.
+    """
+
+    def __init__(self, source: Source, limit: int) -> None:
+        if limit < 0:
+            raise ValueError(f"limit must be 0 or more, got {limit}")
+        self.source = source
+        self.limit = limit
+        self.name = source.name
+
+    def __iter__(self) -> Iterator[SourceShot | BadRow]:
+        if self.limit == 0:
+            return
+        shots = 0
+        for item in self.source:
+            yield item
+            if isinstance(item, SourceShot):
+                shots += 1
+                if shots >= self.limit:
+                    return
+
+
+def open_source(
+    data: str | None,
+    *,
+    synthetic_games: int = 10,
+    seed: int = 0,
+    limit: int | None = None,
+) -> Source:
+    """The source for ``data``.
+
+    Args:
+        data: ``None`` for synthetic games; a ``.csv`` / ``.csv.gz`` file; a ``.json`` /
+            ``.jsonl`` file of VirtualBets records; or an ``http(s)://`` VirtualBets API URL.
+        synthetic_games: Games to play when ``data`` is ``None``.
+        seed: Seed for the synthetic games.
+        limit: Stop after this many shots (bad rows do not count); ``None`` reads everything.
+
+    Returns:
+        The source, not yet read.
+
+    Raises:
+        FileNotFoundError: If ``data`` names a file that does not exist.
+        ConnectionError: If ``data`` is a URL and nothing answers there.
+        ValueError: If ``data`` is neither a URL nor a file with a known suffix.
+    """
+    if data is None:
+        return SyntheticSource(games=synthetic_games, seed=seed, limit=limit)
+    if data.lower().startswith(("http://", "https://")):
+        api = VirtualBetsApiSource(data, limit=limit)
+        api.check()  # fail here, with the URL, rather than mid-replay
+        return api
+    name = data.lower()
+    if name.endswith(_CSV_SUFFIXES):
+        source: Source = CsvSource(_existing(data))
+    elif name.endswith(_JSON_SUFFIXES):
+        source = VirtualBetsJsonSource(_existing(data))
+    else:
+        raise ValueError(
+            f"cannot tell what {data!r} is: give a .csv, .csv.gz, .json or .jsonl file, "
+            "an http(s):// VirtualBets API URL, or nothing for synthetic games"
+        )
+    return source if limit is None else Limited(source, limit)
+
+
+def _existing(data: str) -> Path:
+    path = Path(data).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"data file not found: {path}")
+    return path

@@ -1,0 +1,73 @@
+"""open_source: one --data value in, the right source out (or an error a user can act on)."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+
+from parivision.schemas import CSV_COLUMNS
+from producers.base import BadRow, SourceShot
+from producers.csv_source import CsvSource
+from producers.http_source import VirtualBetsApiSource
+from producers.json_source import VirtualBetsJsonSource
+from producers.sources import Limited, open_source
+from producers.synthetic import SyntheticSource
+
+ROW = (
+    "29600027,102,977,Kobe Bryant,1610612747,Los Angeles Lakers,1,0,42,Jump Shot,2PT Field Goal,"
+    "Mid-Range,Left Side Center(LC),16-24 ft.,18,-140,116,0,19961103,LAL,MIN,Regular Season"
+)
+
+
+def test_nothing_means_synthetic_games() -> None:
+    source = open_source(None, synthetic_games=2, seed=3, limit=10)
+    assert isinstance(source, SyntheticSource) and (source.games, source.seed) == (2, 3)
+    assert len(list(source)) == 10
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".CSV", ".csv.gz"])
+def test_csv_files(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"shots{suffix}"
+    path.touch()
+    assert isinstance(open_source(str(path)), CsvSource)
+
+
+@pytest.mark.parametrize("suffix", [".json", ".jsonl"])
+def test_json_files(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"shots{suffix}"
+    path.write_text("[]")
+    assert isinstance(open_source(str(path)), VirtualBetsJsonSource)
+
+
+def test_urls_are_the_api_and_must_answer(api_server) -> None:
+    source = open_source(api_server, limit=5)
+    assert isinstance(source, VirtualBetsApiSource) and len(list(source)) == 5
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sock.close()
+    with pytest.raises(ConnectionError, match=dead):
+        open_source(dead)
+
+
+def test_missing_file_and_unknown_kind(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="missing.csv"):
+        open_source(str(tmp_path / "missing.csv"))
+    (tmp_path / "shots.parquet").touch()
+    with pytest.raises(ValueError, match="shots.parquet"):
+        open_source(str(tmp_path / "shots.parquet"))
+
+
+def test_limit_counts_shots_and_lets_bad_rows_through(tmp_path: Path) -> None:
+    lines = [",".join(CSV_COLUMNS), ROW, "broken", ROW.replace(",102,", ",103,"), ROW]
+    path = tmp_path / "shots.csv"
+    path.write_text("\n".join(lines) + "\n")
+
+    items = list(open_source(str(path), limit=2))
+
+    assert [type(item) for item in items] == [SourceShot, BadRow, SourceShot]
+    assert list(Limited(CsvSource(path), 0)) == []
+    assert json.dumps(items[2].shot)  # plain JSON types, ready for the wire
