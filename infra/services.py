@@ -1,0 +1,242 @@
+"""Bring the real services up and down: Kafka, MongoDB and the MLflow store.
+
+A service whose address is set (``PARIVISION_KAFKA_BOOTSTRAP``, ``PARIVISION_MONGODB_URI``,
+``PARIVISION_MLFLOW_TRACKING_URI``) is external: it is only checked.  Any other is run locally
+under ``settings.home`` and found again through its pid file, so :func:`up` can be called any
+number of times and :func:`down` stops exactly what it started.
+
+Example::
+
+    endpoints = up(settings)          # starts or reuses; raises ServiceError with what to do
+    ...                               # connect to endpoints.kafka, .mongodb, .mlflow
+    down(settings)                    # ["kafka", "mongodb"]
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+from infra import kafka, mlflow_store, mongodb
+from infra.process import ServiceError, locked, redact_uri
+from parivision.settings import Settings
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+__all__ = ["Endpoints", "ServiceError", "ServiceStatus", "down", "status", "up"]
+
+EXTERNAL_TIMEOUT_S = 10.0
+# The services that run as processes, in start order (the quick one first) and their launchers.
+PROCESSES: dict[str, ModuleType] = {"mongodb": mongodb, "kafka": kafka}
+VARIABLES = {
+    "kafka": "PARIVISION_KAFKA_BOOTSTRAP",
+    "mongodb": "PARIVISION_MONGODB_URI",
+    "mlflow": "PARIVISION_MLFLOW_TRACKING_URI",
+}
+
+
+@dataclass
+class Endpoints:
+    """Where the services are, and what :func:`up` did to each (by name: kafka, mongodb, mlflow)."""
+
+    kafka: str
+    mongodb: str = field(repr=False)  # may hold a password
+    mlflow: str
+    started: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+    external: list[str] = field(default_factory=list)
+
+    def as_env(self) -> dict[str, str]:
+        """The ``PARIVISION_*`` variables that point another process at these services."""
+        return {
+            VARIABLES["kafka"]: self.kafka,
+            VARIABLES["mongodb"]: self.mongodb,
+            VARIABLES["mlflow"]: self.mlflow,
+        }
+
+
+@dataclass
+class ServiceStatus:
+    """One service as :func:`status` found it."""
+
+    name: str
+    address: str  # passwords redacted
+    mode: str  # "local" or "external"
+    # local: running, stopped, unhealthy; external: reachable, unreachable;
+    # the local MLflow store: ready, absent
+    state: str
+    pid: int | None = None
+    detail: str = ""
+
+
+def _external(settings: Settings) -> dict[str, str]:
+    """Name -> printable address of every service whose address is given."""
+    given = {}
+    if settings.kafka_bootstrap:
+        given["kafka"] = settings.kafka_bootstrap
+    if settings.mongodb_uri:
+        given["mongodb"] = redact_uri(settings.mongodb())
+    if settings.mlflow_tracking_uri:
+        given["mlflow"] = settings.mlflow_tracking_uri
+    return given
+
+
+def _probe_external(settings: Settings, name: str, timeout: float, prepare: bool) -> str | None:
+    if name == "kafka":
+        return kafka.probe(settings.kafka(), timeout)
+    if name == "mongodb":
+        return mongodb.probe(settings.mongodb(), timeout)
+    # A given sqlite:/// store is still a local file: `up` creates it the way it does its own.
+    uri = mlflow_store.prepare_local_store(settings) if prepare else settings.mlflow()
+    return mlflow_store.probe(uri, timeout)
+
+
+def _say(console: Console | None, name: str, what: str, address: str, extra: str = "") -> None:
+    if console is not None:
+        console.print(f"  [bold]{name:<8}[/bold] {what:<9} {address}  [dim]{extra}[/dim]")
+
+
+def up(settings: Settings, console: Console | None = None) -> Endpoints:
+    """Make every service answer, starting the local ones that are not running yet.
+
+    Args:
+        settings: where the services are; an empty address means "run it locally".
+        console: a rich console to report progress on, or None for silence.
+
+    Returns:
+        The addresses to connect to and, by service name, what was started, reused or external.
+
+    Raises:
+        ServiceError: a service cannot be reached or started; the message says which, where
+            and what to do.  Services this call started are stopped again before it raises.
+    """
+    endpoints = Endpoints(
+        kafka=settings.kafka(), mongodb=settings.mongodb(), mlflow=settings.mlflow()
+    )
+    external = _external(settings)
+    with locked(settings.resolved_home() / "run" / "services.lock"):
+        # External services first: a wrong address fails in seconds, before anything starts.
+        for name, address in external.items():
+            timeout = EXTERNAL_TIMEOUT_S if name == "kafka" else EXTERNAL_TIMEOUT_S / 2
+            problem = _probe_external(settings, name, timeout, prepare=True)
+            if problem is not None:
+                variable = VARIABLES[name]
+                raise ServiceError(
+                    _service_name(name),
+                    address,
+                    f"the service given by {variable} is not reachable: {problem}",
+                    f"start it or fix {variable}; or unset {variable} so that `parivision up` "
+                    "runs a local one",
+                )
+            endpoints.external.append(name)
+            _say(console, name, "external", address, "reachable")
+
+        local = {n: m for n, m in PROCESSES.items() if n not in external}
+        pids = {
+            name: launcher.local_process(settings).read_pid() for name, launcher in local.items()
+        }
+        # Every port is checked before anything starts, so a clash never leaves half a stack.
+        for name, launcher in local.items():
+            if pids[name] is None:
+                launcher.preflight(settings)
+        try:
+            for name, launcher in local.items():
+                _up_process(settings, console, endpoints, name, launcher, pids[name])
+            if "mlflow" not in external:
+                _up_mlflow_store(settings, console, endpoints)
+        except BaseException:
+            _stop(settings, [name for name in endpoints.started if name in PROCESSES])
+            raise
+    return endpoints
+
+
+def _up_process(
+    settings: Settings,
+    console: Console | None,
+    endpoints: Endpoints,
+    name: str,
+    launcher: ModuleType,
+    pid: int | None,
+) -> None:
+    address = launcher.local_address(settings)
+    if pid is None:
+        t0 = time.monotonic()
+        pid = launcher.start(settings, console)
+        endpoints.started.append(name)
+        _say(console, name, "started", address, f"pid {pid}, {time.monotonic() - t0:.1f} s")
+        return
+    problem = launcher.probe_local(settings, timeout=10.0)
+    if problem is not None:
+        raise ServiceError(
+            launcher.SERVICE,
+            address,
+            f"a local {launcher.SERVICE} (pid {pid}) runs but does not answer: {problem}",
+            "run `parivision down` and then `parivision up`; this also happens when its port "
+            "setting changed since it was started",
+        )
+    endpoints.reused.append(name)
+    _say(console, name, "running", address, f"pid {pid}")
+
+
+def _up_mlflow_store(settings: Settings, console: Console | None, endpoints: Endpoints) -> None:
+    existed = (settings.resolved_home() / "mlflow" / "mlflow.db").is_file()
+    mlflow_store.prepare_local_store(settings)
+    mlflow_store.ensure_experiment(settings)
+    (endpoints.reused if existed else endpoints.started).append("mlflow")
+    _say(
+        console,
+        "mlflow",
+        "ready",
+        endpoints.mlflow,
+        f"artifacts in {settings.mlflow_artifact_root()}",
+    )
+
+
+def _service_name(name: str) -> str:
+    return mlflow_store.SERVICE if name == "mlflow" else PROCESSES[name].SERVICE
+
+
+def _stop(settings: Settings, names: list[str]) -> list[str]:
+    # Kafka first: while it runs, its clients (the pipeline) may still be writing to MongoDB.
+    order = [name for name in ("kafka", "mongodb") if name in names]
+    return [name for name in order if PROCESSES[name].stop(settings)]
+
+
+def down(settings: Settings) -> list[str]:
+    """Stop the local services started under ``settings.home``; return the names stopped.
+
+    External services are never touched; the local MLflow store is a file and stays as it is.
+    """
+    with locked(settings.resolved_home() / "run" / "services.lock"):
+        return _stop(settings, list(PROCESSES))
+
+
+def status(settings: Settings) -> list[ServiceStatus]:
+    """How each service is doing now, without starting or stopping anything."""
+    external = _external(settings)
+    result = []
+    for name in ("kafka", "mongodb", "mlflow"):
+        if name in external:
+            problem = _probe_external(settings, name, timeout=3.0, prepare=False)
+            state = "reachable" if problem is None else "unreachable"
+            result.append(
+                ServiceStatus(name, external[name], "external", state, detail=problem or "")
+            )
+        elif name == "mlflow":
+            db = settings.resolved_home() / "mlflow" / "mlflow.db"
+            state = "ready" if db.is_file() else "absent"
+            result.append(ServiceStatus(name, settings.local_mlflow_tracking_uri(), "local", state))
+        else:
+            launcher = PROCESSES[name]
+            address = launcher.local_address(settings)
+            pid = launcher.local_process(settings).read_pid()
+            if pid is None:
+                result.append(ServiceStatus(name, address, "local", "stopped"))
+                continue
+            problem = launcher.probe_local(settings, timeout=3.0)
+            state = "running" if problem is None else "unhealthy"
+            result.append(ServiceStatus(name, address, "local", state, pid, problem or ""))
+    return result

@@ -1,0 +1,210 @@
+"""docker-compose.yml and infra/Dockerfile hold together, checked without Docker.
+
+A broken reference here shows up only at `docker compose up` on someone else's machine, so each
+test names the service and the entry at fault.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[3]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "infra" / "Dockerfile"
+
+# The `parivision` subcommands a compose service may run; keep in step with parivision/cli.py.
+PARIVISION_COMMANDS = {"up", "down", "replay", "stream", "sink", "train", "demo"}
+BACKING = ("kafka", "mongodb", "mlflow")
+APPS = ("producer", "stream", "sink")
+
+VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
+
+
+def interpolate(text: str) -> str:
+    """Compose's ``${VAR:-default}`` with the defaults, and a placeholder for required ones."""
+
+    def value(match: re.Match[str]) -> str:
+        op, arg = match["op"], match["arg"]
+        if op in (":-", "-"):
+            return arg
+        return f"<{match['name']}>"
+
+    return VARIABLE.sub(value, text).replace("$$", "$")
+
+
+def strings(node, path: str = ""):
+    """Every string in the document with where it is, e.g. ``services.sink.environment.X``."""
+    if isinstance(node, dict):
+        for key, item in node.items():
+            yield from strings(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            yield from strings(item, f"{path}[{i}]")
+    elif isinstance(node, str):
+        yield path, node
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+@pytest.fixture(scope="module")
+def services(compose) -> dict:
+    return compose["services"]
+
+
+def environment(service: dict) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
+    return {key: str(value) for key, value in env.items()}
+
+
+def as_argv(value) -> list[str]:
+    if value is None:
+        return []
+    return shlex.split(value) if isinstance(value, str) else [str(v) for v in value]
+
+
+def dockerfile_entrypoint() -> list[str]:
+    lines = [ln for ln in DOCKERFILE.read_text().splitlines() if ln.startswith("ENTRYPOINT")]
+    assert lines, "infra/Dockerfile has no ENTRYPOINT"
+    return as_argv(yaml.safe_load(lines[-1].removeprefix("ENTRYPOINT").strip()))
+
+
+def test_every_service_the_stack_needs_is_defined(services):
+    assert set(BACKING + APPS) <= set(services), f"missing: {set(BACKING + APPS) - set(services)}"
+
+
+def test_port_mappings_are_host_to_container_and_no_host_port_is_used_twice(services):
+    seen: dict[tuple[str, int], str] = {}
+    for name, service in services.items():
+        for entry in service.get("ports", []):
+            if isinstance(entry, dict):
+                ip, host, container = (
+                    entry.get("host_ip", "0.0.0.0"),
+                    entry.get("published"),
+                    entry.get("target"),
+                )
+            else:
+                parts = interpolate(str(entry)).split(":")
+                assert len(parts) in (2, 3), f"{name}: port {entry!r} is not [ip:]host:container"
+                ip = parts[0] if len(parts) == 3 else "0.0.0.0"
+                host, container = parts[-2], parts[-1].split("/")[0]
+            assert str(host).isdigit() and str(container).isdigit(), f"{name}: port {entry!r}"
+            key = (ip, int(host))
+            assert key not in seen, f"host port {host} is mapped by both {seen[key]} and {name}"
+            seen[key] = name
+
+
+def test_every_named_volume_is_declared_and_every_bind_mount_exists(compose, services):
+    declared = set(compose.get("volumes") or {})
+    for name, service in services.items():
+        for entry in service.get("volumes", []):
+            if isinstance(entry, dict):
+                kind, source = entry.get("type", "volume"), entry.get("source")
+            else:
+                source = interpolate(entry).split(":")[0]
+                kind = "bind" if source.startswith((".", "/", "~")) else "volume"
+            if kind == "volume":
+                assert source in declared, f"{name}: volume {source!r} is not declared"
+            elif kind == "bind":
+                assert (ROOT / source).exists(), f"{name}: bind mount {source!r} does not exist"
+    for name, config in (compose.get("configs") or {}).items():
+        if "file" in config:
+            assert (ROOT / config["file"]).exists(), f"config {name}: {config['file']!r} missing"
+
+
+def test_every_build_context_and_dockerfile_exists(services):
+    builds = {name: s["build"] for name, s in services.items() if "build" in s}
+    assert set(APPS) <= set(builds), "the app services must be built from the repository"
+    for name, build in builds.items():
+        if isinstance(build, str):
+            build = {"context": build}
+        context = ROOT / build.get("context", ".")
+        assert context.is_dir(), f"{name}: build context {context} does not exist"
+        dockerfile = context / build.get("dockerfile", "Dockerfile")
+        assert dockerfile.is_file(), f"{name}: {dockerfile} does not exist"
+
+
+def test_everything_the_dockerfile_copies_exists():
+    for line in DOCKERFILE.read_text().splitlines():
+        if line.startswith(("COPY", "ADD")) and "--from=" not in line:
+            *sources, _destination = [a for a in line.split()[1:] if not a.startswith("--")]
+            for source in sources:
+                if any(ch in source for ch in "*?["):
+                    continue  # a glob may match nothing (README* before a README exists)
+                assert (ROOT / source).exists(), f"infra/Dockerfile copies missing {source}"
+
+
+@pytest.mark.parametrize("name", BACKING)
+def test_backing_services_have_a_healthcheck(services, name):
+    check = services[name].get("healthcheck") or {}
+    assert not check.get("disable") and as_argv(check.get("test")), f"{name} has no healthcheck"
+
+
+@pytest.mark.parametrize("name", APPS)
+def test_app_services_wait_for_healthy_backing_services(services, name):
+    depends = services[name].get("depends_on") or {}
+    assert isinstance(depends, dict), f"{name}: depends_on needs conditions, not a list"
+    for backing in BACKING:
+        condition = (depends.get(backing) or {}).get("condition")
+        assert condition == "service_healthy", f"{name} does not wait for {backing} to be healthy"
+
+
+@pytest.mark.parametrize("name", APPS)
+def test_app_services_run_a_real_parivision_command(services, name):
+    service = services[name]
+    entrypoint = as_argv(service.get("entrypoint")) or dockerfile_entrypoint()
+    argv = entrypoint + as_argv(service.get("command"))
+    assert argv[0] == "parivision", f"{name} runs {argv[0]!r}, not the parivision CLI"
+    assert len(argv) > 1 and argv[1] in PARIVISION_COMMANDS, (
+        f"{name} runs `{' '.join(argv)}`; known subcommands: {sorted(PARIVISION_COMMANDS)}"
+    )
+
+
+@pytest.mark.parametrize("name", APPS)
+def test_app_services_reach_the_services_by_their_compose_names(services, name):
+    env = {k: interpolate(v) for k, v in environment(services[name]).items()}
+    kafka_host = env["PARIVISION_KAFKA_BOOTSTRAP"].split(":")[0]
+    assert kafka_host in services, f"{name}: Kafka host {kafka_host!r} is not a service"
+    advertised = environment(services["kafka"]).get("KAFKA_ADVERTISED_LISTENERS", "")
+    assert env["PARIVISION_KAFKA_BOOTSTRAP"] in advertised, (
+        "bootstrap is not an advertised listener"
+    )
+    for variable in ("PARIVISION_MONGODB_URI", "PARIVISION_MLFLOW_TRACKING_URI"):
+        host = urlsplit(env[variable]).hostname
+        assert host in services, f"{name}: {variable} points at {host!r}, not a compose service"
+
+
+def test_no_password_is_written_in_the_compose_file(compose):
+    for path, text in strings(compose):
+        key = path.rsplit(".", 1)[-1]
+        if re.search(r"PASSWORD|SECRET|TOKEN", key, re.IGNORECASE):
+            assert VARIABLE.fullmatch(text.strip()), f"{path} holds a literal secret"
+        for match in re.finditer(r"://[^/@\s:]+:([^@\s]+)@", text):
+            assert VARIABLE.fullmatch(match[1]), f"{path} has a literal password in a URI"
+    required = {
+        m["name"]
+        for _, t in strings(compose)
+        for m in VARIABLE.finditer(t)
+        if m["op"] in (":?", "?")
+    }
+    assert "MONGO_ROOT_PASSWORD" in required, "the MongoDB password must be required, not defaulted"
+
+
+def test_env_example_lists_every_variable_the_compose_file_reads(compose):
+    example = (ROOT / ".env.example").read_text()
+    listed = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]*)=", example, re.MULTILINE))
+    used = {m["name"] for _, text in strings(compose) for m in VARIABLE.finditer(text)}
+    assert used <= listed, f".env.example does not mention {sorted(used - listed)}"
+    assert re.search(r"^MONGO_ROOT_PASSWORD=\s*$", example, re.MULTILINE), (
+        ".env.example must leave MONGO_ROOT_PASSWORD empty, not ship a password"
+    )
