@@ -1,0 +1,42 @@
+# The README's commands. `make demo` and `make test` do all the set-up on a fresh machine.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup demo test unit integration lint up down bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+setup: $(BIN)/.installed
+
+demo: setup
+	$(BIN)/parivision demo --until-done
+
+test: setup
+	$(BIN)/pytest
+
+unit: setup
+	$(BIN)/pytest -m "not integration"
+
+integration: setup
+	$(BIN)/pytest -m integration
+
+lint: setup
+	$(BIN)/ruff check .
+
+up: setup
+	$(BIN)/parivision up
+
+down: setup
+	$(BIN)/parivision down
+
+bench: setup
+	$(BIN)/python bench/stream_throughput.py
+
+clean:
+	-$(BIN)/parivision down
+	rm -rf .parivision

@@ -1,0 +1,126 @@
+"""MongoDB sink: raw shots (bronze), features (silver) and predictions with outcomes (gold).
+
+Every write is keyed on the shot id with a unique index, so reading a record twice (at-least-once
+delivery, a replay of the same shots) leaves one document: the first write inserts, a later one
+updates it in place.  New shots take the fast path (one unordered ``insert_many``); only the
+duplicates it reports are turned into updates.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from pymongo import ASCENDING, MongoClient, UpdateOne
+from pymongo.collection import Collection
+from pymongo.errors import BulkWriteError
+
+from consumers.base import Sink
+from parivision import schemas
+
+DUPLICATE_KEY = 11000
+
+RAW, SHOTS, PREDICTIONS = "shots_raw", "shots", "predictions"
+
+
+def ensure_indexes(db) -> None:
+    """Unique shot ids everywhere; predictions also by replay and game for the queries people run."""
+    for name in (RAW, SHOTS, PREDICTIONS):
+        db[name].create_index([("shot_id", ASCENDING)], unique=True, name="shot_id_unique")
+        db[name].create_index([("replay_id", ASCENDING)], name="replay_id")
+    db[PREDICTIONS].create_index([("game_id", ASCENDING)], name="game_id")
+
+
+def upsert_many(collection: Collection, docs: Iterable[dict[str, Any]]) -> int:
+    """Insert documents keyed by ``shot_id``; update the ones that already exist.
+
+    Returns the number of documents written (inserted or updated).
+    """
+    by_id: dict[str, dict[str, Any]] = {}
+    for doc in docs:
+        # Within one batch the last version of a shot wins, as it would across batches.
+        by_id.setdefault(doc["shot_id"], {}).update(doc)
+    if not by_id:
+        return 0
+    batch = list(by_id.values())
+    try:
+        collection.insert_many([dict(d) for d in batch], ordered=False)
+        return len(batch)
+    except BulkWriteError as error:
+        write_errors = error.details.get("writeErrors", [])
+        others = [e for e in write_errors if e.get("code") != DUPLICATE_KEY]
+        if others:
+            raise
+        duplicates = [batch[e["index"]] for e in write_errors]
+    updates = [UpdateOne({"shot_id": d["shot_id"]}, {"$set": d}, upsert=True) for d in duplicates]
+    collection.bulk_write(updates, ordered=False)
+    return len(batch)
+
+
+class MongoSink(Sink):
+    """Buffers records from ``shots.attempts`` and ``shots.scored`` and writes them in batches."""
+
+    def __init__(self, client: MongoClient, database: str, *, topic_prefix: str = "") -> None:
+        self.db = client[database]
+        self.attempts_topic = f"{topic_prefix}{schemas.ATTEMPTS}"
+        self.scored_topic = f"{topic_prefix}{schemas.SCORED}"
+        ensure_indexes(self.db)
+        self._raw: list[dict[str, Any]] = []
+        self._features: list[dict[str, Any]] = []
+        self._predictions: list[dict[str, Any]] = []
+        self._labels: list[dict[str, Any]] = []
+        self.written = 0
+
+    def add(self, topic: str, key: bytes | None, value: dict[str, Any]) -> None:
+        if "shot_id" not in value:
+            return  # the stream dead-letters malformed attempts; nothing here to key on
+        now = time.time()
+        if topic == self.attempts_topic:
+            self._raw.append({**value, "received_at": now})
+        elif topic == self.scored_topic and value.get("labelled"):
+            self._labels.append(value)
+        elif topic == self.scored_topic:
+            features = value.pop("features", {})
+            self._features.append({
+                "shot_id": value["shot_id"], "game_id": value.get("game_id"),
+                "player_id": value.get("player_id"), "replay_id": value.get("replay_id", ""),
+                "features": features, "stored_at": now,
+            })
+            self._predictions.append({**value, "stored_at": now})
+
+    def pending(self) -> int:
+        return len(self._raw) + len(self._features) + len(self._predictions) + len(self._labels)
+
+    def flush(self) -> int:
+        now = time.time()
+        labels = {label["shot_id"]: _label_fields(label, now) for label in self._labels}
+        predictions = self._predictions
+        if labels:
+            # A label whose prediction is in this same batch rides along with its insert: one
+            # write instead of two, which is what keeps the store up with a fast replay.
+            predictions = [{**p, **labels.pop(p["shot_id"])} if p["shot_id"] in labels else p
+                           for p in predictions]
+        written = upsert_many(self.db[RAW], self._raw)
+        written += upsert_many(self.db[SHOTS], self._features)
+        written += upsert_many(self.db[PREDICTIONS], predictions)
+        if labels:
+            # Labels come after their prediction on the same partition, so the prediction is
+            # normally stored already; upsert keeps the label even if it is not.
+            self.db[PREDICTIONS].bulk_write([
+                UpdateOne({"shot_id": shot_id}, {"$set": fields}, upsert=True)
+                for shot_id, fields in labels.items()
+            ], ordered=False)
+        written += len(self._labels)
+        self._raw, self._features, self._predictions, self._labels = [], [], [], []
+        self.written += written
+        return written
+
+
+def _label_fields(label: dict[str, Any], now: float) -> dict[str, Any]:
+    return {
+        "outcome": label["outcome"], "labelled_at": label["labelled_at"],
+        "replay_id": label.get("replay_id", ""), "model_version": label["model_version"],
+        "p_champion": label["p_champion"], "p_online": label["p_online"],
+        "game_id": label["game_id"], "player_id": label["player_id"], "stored_at": now,
+    }

@@ -1,0 +1,3 @@
+from parivision.cli import main
+
+main()

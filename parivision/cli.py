@@ -1,0 +1,214 @@
+"""The ``parivision`` command line: thin commands that parse options and call library code."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from parivision.settings import Settings
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="PariVision: live NBA shot scoring on Kafka, Faust, MLflow, River and MongoDB.",
+)
+console = Console(stderr=True)
+
+DataOption = Annotated[
+    str | None,
+    typer.Option("--data", help="22-column CSV (.csv/.csv.gz), VirtualBets JSON, or an API URL."),
+]
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _fail(message: str) -> None:
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code=1)
+
+
+def _services(settings: Settings):
+    """Start (or reuse) the local services the settings do not point elsewhere."""
+    from infra.services import ServiceError, up
+
+    try:
+        return up(settings, console=console)
+    except ServiceError as error:
+        _fail(str(error))
+
+
+def _logging(level: str = "INFO") -> None:
+    from rich.logging import RichHandler
+
+    logging.basicConfig(level=level, format="%(message)s", handlers=[RichHandler(console=console)])
+
+
+@app.command("up")
+def up_command() -> None:
+    """Start the local Kafka broker, MongoDB server and MLflow store (idempotent)."""
+    endpoints = _services(_settings())
+    for name, address in (("kafka", endpoints.kafka), ("mongodb", endpoints.mongodb),
+                          ("mlflow", endpoints.mlflow)):
+        typer.echo(f"{name:8} {address}")
+
+
+@app.command("down")
+def down_command() -> None:
+    """Stop the local services that `up` started."""
+    from infra.services import down
+
+    stopped = down(_settings())
+    typer.echo("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+
+
+@app.command("status")
+def status_command() -> None:
+    """Show which local services are running."""
+    from infra.services import status
+
+    for service in status(_settings()):
+        pid = f" pid {service.pid}" if service.pid else ""
+        detail = f" ({service.detail})" if service.detail else ""
+        typer.echo(f"{service.name:8} {service.mode:8} {service.state}{pid}  {service.address}{detail}")
+
+
+@app.command("train")
+def train_command(
+    data: DataOption = None,
+    limit: Annotated[int | None, typer.Option(help="Use only the first N rows.")] = None,
+    champion: Annotated[bool | None, typer.Option(
+        "--champion/--challenger",
+        help="Force the champion alias (default: only when there is no champion yet).")] = None,
+) -> None:
+    """Train a LightGBM model on past shots, log it to MLflow and register it."""
+    from models.data import training_frame
+    from models.train import train_and_register
+
+    settings = _settings()
+    _services(settings)
+    frame, name = training_frame(data, limit=limit)
+    result = train_and_register(settings, frame, data_name=name, make_champion=champion,
+                                console=console)
+    role = "champion" if result.champion else "challenger (no alias)"
+    typer.echo(f"registered {settings.model_name} v{result.version} as {role}: "
+               + json.dumps({k: round(v, 4) for k, v in result.metrics.items()}))
+
+
+@app.command("replay")
+def replay_command(
+    data: DataOption = None,
+    synthetic: Annotated[bool, typer.Option(help="Use the synthetic live-game generator.")] = False,
+    limit: Annotated[int | None, typer.Option(help="Stop after N shots.")] = None,
+    rate: Annotated[float | None, typer.Option(help="Shots per second.")] = None,
+    speed: Annotated[float | None, typer.Option(help="Times the game clock.")] = None,
+    max_rate: Annotated[bool, typer.Option("--max", help="As fast as possible (default).")] = False,
+    outcome_delay: Annotated[float | None, typer.Option(help="Seconds before each outcome.")] = None,
+) -> None:
+    """Produce shot attempts to shots.attempts and, after a delay, outcomes to shots.outcomes."""
+    from parivision.topics import ensure_topics
+    from producers.pacing import make_pacer
+    from producers.replay import replay
+    from producers.sources import open_source
+
+    if data and synthetic:
+        _fail("give --data or --synthetic, not both")
+    settings = _settings()
+    _services(settings)
+    ensure_topics(settings)
+    try:
+        pacer = make_pacer(rate=rate, speed=speed, max=max_rate)
+        source = open_source(data, limit=limit)
+    except (ValueError, FileNotFoundError, ConnectionError) as error:
+        _fail(str(error))
+    stats = replay(settings, source, pacer=pacer, limit=limit, outcome_delay_s=outcome_delay,
+                   console=console)
+    for example in stats.bad_examples:
+        console.print(f"[yellow]bad row[/] {example} (sent to {settings.topic('shots.dlq')})")
+    typer.echo(json.dumps(stats.as_dict()))
+
+
+@app.command("stream")
+def stream_command(
+    learner: Annotated[str, typer.Option(help="River online learner.")] = "logreg",
+    loglevel: Annotated[str, typer.Option(help="Worker log level.")] = "info",
+) -> None:
+    """Run the Faust worker: validate, score with the champion, join outcomes, learn online."""
+    from models.registry import NoChampionError, load_champion
+    from parivision.topics import ensure_topics
+    from streams.app import create_app, run_worker
+
+    settings = _settings()
+    _services(settings)
+    ensure_topics(settings)
+    try:
+        champion = load_champion(settings)
+    except (NoChampionError, ValueError) as error:
+        _fail(str(error))
+    console.print(f"scoring with {settings.model_name} v{champion.version}")
+    sys.argv = [sys.argv[0]]  # the Faust worker reads argv; it has none of its own here
+    run_worker(create_app(settings, champion, learner=learner), loglevel=loglevel)
+
+
+@app.command("sink")
+def sink_command() -> None:
+    """Run the MongoDB sink: shots_raw, shots and predictions, idempotent on the shot id."""
+    from pymongo import MongoClient
+
+    from consumers.mongo_sink import MongoSink
+    from consumers.runner import run_sink
+    from parivision.topics import ensure_topics
+
+    settings = _settings()
+    _logging()
+    _services(settings)
+    ensure_topics(settings)
+    sink = MongoSink(MongoClient(settings.mongodb()), settings.mongodb_database,
+                     topic_prefix=settings.topic_prefix)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    written = run_sink(settings, sink, stop=stop, describe_target=f"MongoDB ({settings.mongodb_database})")
+    console.print(f"sink stopped after writing {written} records")
+
+
+@app.command("demo")
+def demo_command(
+    data: DataOption = None,
+    limit: Annotated[int | None, typer.Option(help="Replay N shots (default 5,000).")] = None,
+    until_done: Annotated[bool, typer.Option(
+        "--until-done", help="Stop once every produced shot is scored and stored.")] = False,
+    rate: Annotated[float | None, typer.Option(help="Shots per second (default: max).")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the pipeline to drain.")] = 600,
+) -> None:
+    """Everything at once: services, a champion if none, stream, sink, and a replay."""
+    from parivision.demo import run_demo
+
+    settings = _settings()
+    _logging("WARNING")
+    endpoints = _services(settings)
+    summary = run_demo(settings, endpoints, data=data, limit=limit or 5000, until_done=until_done,
+                       rate=rate, timeout=timeout, console=console)
+    typer.echo(json.dumps(summary))
+    if until_done and not summary.get("complete"):
+        raise typer.Exit(code=1)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,239 @@
+"""``parivision demo``: the whole pipeline in one command, on real services.
+
+The stream worker and the sink run as their own processes, exactly as they would in production;
+this process replays the shots and watches Kafka and MongoDB until every shot is scored and
+stored.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
+from pymongo import MongoClient
+from rich.console import Console
+from rich.table import Table
+
+from models import registry
+from parivision import schemas
+from parivision.settings import Settings
+from parivision.topics import end_offsets, ensure_topics
+
+
+class DemoError(RuntimeError):
+    pass
+
+
+def _child_env(settings: Settings, endpoints) -> dict[str, str]:
+    """The environment for a child process: every setting of ours, services pinned to the
+    endpoints already running (so the child never starts its own)."""
+    env = dict(os.environ)
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        env[f"PARIVISION_{name.upper()}"] = str(value)
+    env.update({
+        "PARIVISION_HOME": str(settings.resolved_home()),
+        "PARIVISION_KAFKA_BOOTSTRAP": endpoints.kafka,
+        "PARIVISION_MONGODB_URI": endpoints.mongodb,
+        "PARIVISION_MLFLOW_TRACKING_URI": endpoints.mlflow,
+    })
+    return env
+
+
+def start_process(settings: Settings, endpoints, command: str, log_name: str) -> subprocess.Popen:
+    logs = settings.resolved_home() / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log = open(logs / log_name, "ab")  # noqa: SIM115 - lives as long as the child
+    return subprocess.Popen(
+        [sys.executable, "-m", "parivision", command], env=_child_env(settings, endpoints),
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 20.0) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def wait_for_group(settings: Settings, group: str, processes: dict[str, subprocess.Popen],
+                   timeout: float = 120.0) -> None:
+    """Wait until a consumer group is stable with members, i.e. its worker really consumes."""
+    admin = AdminClient({"bootstrap.servers": settings.kafka()})
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _check_alive(settings, processes)
+        try:
+            description = admin.describe_consumer_groups([group])[group].result(timeout=10)
+            if description.members and str(description.state).endswith("STABLE"):
+                return
+        except Exception:  # group not known yet
+            pass
+        time.sleep(0.5)
+    raise DemoError(f"consumer group {group!r} did not become ready in {timeout:.0f}s")
+
+
+def _check_alive(settings: Settings, processes: dict[str, subprocess.Popen]) -> None:
+    for name, process in processes.items():
+        if process.poll() is not None:
+            log = settings.resolved_home() / "logs" / f"demo-{name}.log"
+            raise DemoError(f"the {name} process exited with code {process.returncode}; "
+                            f"last lines of {log}:\n{_tail(log)}")
+
+
+class ScoredCounter(threading.Thread):
+    """Counts distinct shots of one replay on ``shots.scored``, read from the end as it was."""
+
+    def __init__(self, settings: Settings, replay_id: str) -> None:
+        super().__init__(daemon=True)
+        self.settings, self.replay_id = settings, replay_id
+        self.topic = settings.topic(schemas.SCORED)
+        self.scored: set[str] = set()
+        self.labelled: set[str] = set()
+        self.stop_event = threading.Event()
+        self.consumer = Consumer({"bootstrap.servers": settings.kafka(),
+                                  "group.id": f"parivision-demo-{uuid.uuid4().hex[:8]}",
+                                  "enable.auto.commit": False})
+        partitions = self.consumer.list_topics(self.topic, timeout=10).topics[self.topic].partitions
+        assignment = []
+        for p in partitions:
+            _low, high = self.consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=10)
+            assignment.append(TopicPartition(self.topic, p, high))
+        self.consumer.assign(assignment)
+
+    def run(self) -> None:
+        import json
+
+        needle = f'"replay_id": "{self.replay_id}"'.encode()
+        while not self.stop_event.is_set():
+            for message in self.consumer.consume(1000, timeout=0.2):
+                value = message.value()
+                if message.error() or not value or needle not in value:
+                    continue
+                record = json.loads(value)
+                (self.labelled if record.get("labelled") else self.scored).add(record["shot_id"])
+        self.consumer.close()
+
+
+def stored_counts(settings: Settings, replay_id: str) -> dict[str, int]:
+    db = MongoClient(settings.mongodb(), serverSelectionTimeoutMS=5000)[settings.mongodb_database]
+    return {
+        "shots_raw": db.shots_raw.count_documents({"replay_id": replay_id}),
+        "shots": db.shots.count_documents({"replay_id": replay_id}),
+        "predictions": db.predictions.count_documents(
+            {"replay_id": replay_id, "outcome": {"$exists": True}}),
+    }
+
+
+def run_demo(settings: Settings, endpoints, *, data: str | None, limit: int, until_done: bool,
+             rate: float | None, timeout: float, console: Console) -> dict[str, Any]:
+    from producers.pacing import make_pacer
+    from producers.replay import replay
+    from producers.sources import open_source
+
+    ensure_topics(settings)
+    if registry.champion_version(settings) is None:
+        from models.data import training_frame
+        from models.train import train_and_register
+
+        console.print(f"no champion yet: training one on {data or 'synthetic shots'}")
+        frame, name = training_frame(data)
+        trained = train_and_register(settings, frame, data_name=name, console=console)
+        console.print(f"champion: {settings.model_name} v{trained.version} "
+                      f"(validation log loss {trained.metrics['log_loss']:.4f}, "
+                      f"AUC {trained.metrics['roc_auc']:.3f})")
+    version = registry.champion_version(settings)
+
+    processes: dict[str, subprocess.Popen] = {}
+    replay_id = uuid.uuid4().hex[:12]
+    counter = None
+    try:
+        processes["stream"] = start_process(settings, endpoints, "stream", "demo-stream.log")
+        processes["sink"] = start_process(settings, endpoints, "sink", "demo-sink.log")
+        wait_for_group(settings, settings.app_id, processes)
+        wait_for_group(settings, settings.sink_group, processes)
+        dlq_before = end_offsets(settings, settings.topic(schemas.DLQ))
+        counter = ScoredCounter(settings, replay_id)
+        counter.start()
+        started = time.perf_counter()
+        stats = replay(settings, open_source(data, limit=limit), pacer=make_pacer(rate=rate),
+                       limit=limit, replay_id=replay_id, console=console)
+        produced = stats.produced
+        counts = stored_counts(settings, replay_id)
+        deadline = time.monotonic() + timeout
+        with console.status("waiting for every shot to be scored and stored") as status:
+            while True:
+                _check_alive(settings, processes)
+                counts = stored_counts(settings, replay_id)
+                stored = min(counts.values())
+                status.update(f"scored {len(counter.scored)}/{produced}, "
+                              f"stored {stored}/{produced}")
+                if len(counter.scored) >= produced and stored >= produced:
+                    break
+                if until_done and time.monotonic() > deadline:
+                    console.print(f"[red]gave up after {timeout:.0f}s[/]")
+                    break
+                time.sleep(1.0)
+        seconds = time.perf_counter() - started
+        if not until_done:
+            console.print("pipeline drained; press Ctrl-C to stop the stream and the sink")
+            try:
+                while True:
+                    _check_alive(settings, processes)
+                    time.sleep(1)
+            except KeyboardInterrupt:
+                pass
+    finally:
+        if counter is not None:
+            counter.stop_event.set()
+        for process in processes.values():
+            stop_process(process)
+
+    dead_lettered = end_offsets(settings, settings.topic(schemas.DLQ)) - dlq_before
+    stored = min(counts.values())
+    summary = {
+        "replay_id": replay_id,
+        "data": data or "synthetic",
+        "model_version": version,
+        "produced": produced,
+        "scored": len(counter.scored),
+        "labelled": len(counter.labelled),
+        "stored": stored,
+        "stored_by_collection": counts,
+        "dead_lettered": dead_lettered,
+        "bad_rows": stats.bad_rows,
+        "seconds": round(seconds, 2),
+        "shots_per_second": round(produced / seconds, 1) if seconds else 0.0,
+        "outcome_delay_s": settings.outcome_delay_s,
+        "complete": stored >= produced and len(counter.scored) >= produced,
+    }
+    table = Table(title="PariVision demo")
+    for key in ("produced", "scored", "labelled", "stored", "dead_lettered", "seconds",
+                "shots_per_second", "model_version"):
+        table.add_row(key, str(summary[key]))
+    console.print(table)
+    return summary

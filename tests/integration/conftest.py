@@ -1,0 +1,123 @@
+"""Real services, started once per test session; every test gets its own topics, group and database.
+
+Where ``PARIVISION_KAFKA_BOOTSTRAP`` / ``PARIVISION_MONGODB_URI`` / ``PARIVISION_MLFLOW_TRACKING_URI``
+are set (the compose stack, say), those are used and nothing is started for them.
+"""
+
+from __future__ import annotations
+
+import socket
+import uuid
+
+import pytest
+
+from parivision.settings import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def services(tmp_path_factory):
+    from infra.services import down, up
+
+    home = tmp_path_factory.mktemp("parivision-home")
+    settings = Settings(home=home, kafka_port=free_port(), kafka_controller_port=free_port(),
+                        mongodb_port=free_port())
+    endpoints = up(settings)
+    yield endpoints, settings
+    down(settings)
+
+
+@pytest.fixture
+def settings_factory(services):
+    """Settings for one test: the session's services, fresh topics, groups and database."""
+    endpoints, base = services
+
+    def make(**overrides) -> Settings:
+        tag = uuid.uuid4().hex[:8]
+        values = {
+            "home": base.home,
+            "kafka_bootstrap": endpoints.kafka,
+            "mongodb_uri": endpoints.mongodb,
+            "mlflow_tracking_uri": endpoints.mlflow,
+            "topic_prefix": f"t{tag}.",
+            "mongodb_database": f"t{tag}",
+            "app_id": f"pv-{tag}",
+            "sink_group": f"sink-{tag}",
+            "outcome_delay_s": 0.5,
+            "model_name": "parivision-shot-test",
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def champion_version(services, nba_csv):
+    """A champion trained once on real shots, in the session's MLflow store."""
+    endpoints, base = services
+    from models.data import load_shots
+    from models.registry import champion_version
+    from models.train import train_and_register
+
+    settings = Settings(home=base.home, kafka_bootstrap=endpoints.kafka,
+                        mongodb_uri=endpoints.mongodb, mlflow_tracking_uri=endpoints.mlflow,
+                        model_name="parivision-shot-test")
+    existing = champion_version(settings)
+    if existing:
+        return existing
+    frame = load_shots(nba_csv)
+    return train_and_register(settings, frame.iloc[:150_000], data_name="nba_shots.csv").version
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.25):
+    import time
+
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last is True:
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last})")
+
+
+@pytest.fixture
+def pipeline(services, champion_version):
+    """Start the stream worker and the sink as real processes for a test's settings."""
+    from contextlib import contextmanager
+
+    from parivision.demo import start_process, stop_process, wait_for_group
+    from parivision.topics import ensure_topics
+
+    endpoints, _ = services
+    started = []
+
+    @contextmanager
+    def run(settings: Settings, *, stream: bool = True, sink: bool = True):
+        ensure_topics(settings)
+        processes = {}
+        if stream:
+            processes["stream"] = start_process(settings, endpoints, "stream", "demo-stream.log")
+        if sink:
+            processes["sink"] = start_process(settings, endpoints, "sink", "demo-sink.log")
+        started.extend(processes.values())
+        if stream:
+            wait_for_group(settings, settings.app_id, processes)
+        if sink:
+            wait_for_group(settings, settings.sink_group, processes)
+        try:
+            yield processes
+        finally:
+            for process in processes.values():
+                stop_process(process)
+
+    yield run
+    for process in started:
+        stop_process(process)
