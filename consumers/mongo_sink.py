@@ -25,7 +25,7 @@ RAW, SHOTS, PREDICTIONS = "shots_raw", "shots", "predictions"
 
 
 def ensure_indexes(db) -> None:
-    """Unique shot ids everywhere; predictions also by replay and game for the queries people run."""
+    """Unique shot ids everywhere; replay and game indexes for the queries people run."""
     for name in (RAW, SHOTS, PREDICTIONS):
         db[name].create_index([("shot_id", ASCENDING)], unique=True, name="shot_id_unique")
         db[name].create_index([("replay_id", ASCENDING)], name="replay_id")
@@ -82,11 +82,16 @@ class MongoSink(Sink):
             self._labels.append(value)
         elif topic == self.scored_topic:
             features = value.pop("features", {})
-            self._features.append({
-                "shot_id": value["shot_id"], "game_id": value.get("game_id"),
-                "player_id": value.get("player_id"), "replay_id": value.get("replay_id", ""),
-                "features": features, "stored_at": now,
-            })
+            self._features.append(
+                {
+                    "shot_id": value["shot_id"],
+                    "game_id": value.get("game_id"),
+                    "player_id": value.get("player_id"),
+                    "replay_id": value.get("replay_id", ""),
+                    "features": features,
+                    "stored_at": now,
+                }
+            )
             self._predictions.append({**value, "stored_at": now})
 
     def pending(self) -> int:
@@ -99,18 +104,23 @@ class MongoSink(Sink):
         if labels:
             # A label whose prediction is in this same batch rides along with its insert: one
             # write instead of two, which is what keeps the store up with a fast replay.
-            predictions = [{**p, **labels.pop(p["shot_id"])} if p["shot_id"] in labels else p
-                           for p in predictions]
+            predictions = [
+                {**p, **labels.pop(p["shot_id"])} if p["shot_id"] in labels else p
+                for p in predictions
+            ]
         written = upsert_many(self.db[RAW], self._raw)
         written += upsert_many(self.db[SHOTS], self._features)
         written += upsert_many(self.db[PREDICTIONS], predictions)
         if labels:
             # Labels come after their prediction on the same partition, so the prediction is
             # normally stored already; upsert keeps the label even if it is not.
-            self.db[PREDICTIONS].bulk_write([
-                UpdateOne({"shot_id": shot_id}, {"$set": fields}, upsert=True)
-                for shot_id, fields in labels.items()
-            ], ordered=False)
+            self.db[PREDICTIONS].bulk_write(
+                [
+                    UpdateOne({"shot_id": shot_id}, {"$set": fields}, upsert=True)
+                    for shot_id, fields in labels.items()
+                ],
+                ordered=False,
+            )
         written += len(self._labels)
         self._raw, self._features, self._predictions, self._labels = [], [], [], []
         self.written += written
@@ -119,8 +129,13 @@ class MongoSink(Sink):
 
 def _label_fields(label: dict[str, Any], now: float) -> dict[str, Any]:
     return {
-        "outcome": label["outcome"], "labelled_at": label["labelled_at"],
-        "replay_id": label.get("replay_id", ""), "model_version": label["model_version"],
-        "p_champion": label["p_champion"], "p_online": label["p_online"],
-        "game_id": label["game_id"], "player_id": label["player_id"], "stored_at": now,
+        "outcome": label["outcome"],
+        "labelled_at": label["labelled_at"],
+        "replay_id": label.get("replay_id", ""),
+        "model_version": label["model_version"],
+        "p_champion": label["p_champion"],
+        "p_online": label["p_online"],
+        "game_id": label["game_id"],
+        "player_id": label["player_id"],
+        "stored_at": now,
     }

@@ -22,15 +22,17 @@ log = logging.getLogger("parivision.sink")
 
 
 def sink_consumer(settings: Settings, group: str | None = None) -> Consumer:
-    consumer = Consumer({
-        "bootstrap.servers": settings.kafka(),
-        "group.id": group or settings.sink_group,
-        "auto.offset.reset": "earliest",
-        "enable.auto.commit": False,
-        "session.timeout.ms": 10000,
-        "heartbeat.interval.ms": 1000,
-        "fetch.wait.max.ms": 50,
-    })
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka(),
+            "group.id": group or settings.sink_group,
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "session.timeout.ms": 10000,
+            "heartbeat.interval.ms": 1000,
+            "fetch.wait.max.ms": 50,
+        }
+    )
     consumer.subscribe([settings.topic(schemas.ATTEMPTS), settings.topic(schemas.SCORED)])
     return consumer
 
@@ -49,7 +51,9 @@ def run_sink(
     last_flush = time.monotonic()
     try:
         while not stop.is_set():
-            messages = consumer.consume(num_messages=settings.sink_batch_size, timeout=settings.sink_flush_s)
+            messages = consumer.consume(
+                num_messages=settings.sink_batch_size, timeout=settings.sink_flush_s
+            )
             for message in messages:
                 error = message.error()
                 if error is not None:
@@ -63,7 +67,9 @@ def run_sink(
                 if isinstance(value, dict):
                     sink.add(message.topic(), message.key(), value)
             due = time.monotonic() - last_flush >= settings.sink_flush_s
-            if sink.pending() and (sink.pending() >= settings.sink_batch_size or due or not messages):
+            if sink.pending() and (
+                sink.pending() >= settings.sink_batch_size or due or not messages
+            ):
                 written = _flush_with_retry(sink, stop, describe_target)
                 if written is None:
                     break
@@ -72,7 +78,10 @@ def run_sink(
                 last_flush = time.monotonic()
                 if on_flush:
                     on_flush(written)
-        if sink.pending() and _flush_with_retry(sink, stop, describe_target, attempts=3) is not None:
+        if (
+            sink.pending()
+            and _flush_with_retry(sink, stop, describe_target, attempts=3) is not None
+        ):
             consumer.commit(asynchronous=False)
     finally:
         consumer.close()

@@ -43,8 +43,14 @@ def load_shots(path: str | Path, *, limit: int | None = None) -> pd.DataFrame:
     frame = frame.dropna(subset=sorted(_INT_COLUMNS))
     for column in _INT_COLUMNS:
         frame[column] = frame[column].astype("int64")
-    for column in ("action_type", "shot_type", "shot_zone_basic", "shot_zone_area",
-                   "shot_zone_range", "season_type"):
+    for column in (
+        "action_type",
+        "shot_type",
+        "shot_zone_basic",
+        "shot_zone_area",
+        "shot_zone_range",
+        "season_type",
+    ):
         frame[column] = frame[column].fillna("").astype(str)
     frame = frame.sort_values(["game_date", "game_id", "game_event_id"], kind="stable")
     frame = frame.reset_index(drop=True)
@@ -65,8 +71,8 @@ def training_frame(
     through its source (the synthetic generator when ``data`` is None)."""
     if data and (data.endswith(".csv") or data.endswith(".csv.gz")):
         return load_shots(data, limit=limit), Path(data).name
-    from producers.sources import open_source
     from producers.base import SourceShot
+    from producers.sources import open_source
 
     # A different seed from the demo's replay, so the first champion has not seen those games.
     source = open_source(data, limit=limit or (None if data else synthetic_shots), seed=20_240)

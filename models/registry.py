@@ -45,7 +45,9 @@ def champion_version(settings: Settings) -> str | None:
     from mlflow.exceptions import MlflowException
 
     try:
-        mv = client(settings).get_model_version_by_alias(settings.model_name, settings.champion_alias)
+        mv = client(settings).get_model_version_by_alias(
+            settings.model_name, settings.champion_alias
+        )
     except MlflowException:
         return None
     return str(mv.version)

@@ -68,13 +68,20 @@ def fit_lightgbm(
     """Fit with early stopping on the validation window, showing a progress bar."""
     x_train, x_valid = build_features(train), build_features(valid)
     dtrain = lgb.Dataset(
-        x_train, train["made"].to_numpy(), feature_name=list(FEATURE_NAMES),
-        categorical_feature=list(CATEGORICAL), free_raw_data=False,
+        x_train,
+        train["made"].to_numpy(),
+        feature_name=list(FEATURE_NAMES),
+        categorical_feature=list(CATEGORICAL),
+        free_raw_data=False,
     )
     dvalid = dtrain.create_valid(x_valid, valid["made"].to_numpy())
     with Progress(
-        TextColumn("training LightGBM"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(), console=console or Console(stderr=True), transient=False,
+        TextColumn("training LightGBM"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console or Console(stderr=True),
+        transient=False,
     ) as progress:
         task = progress.add_task("train", total=rounds)
 
@@ -82,7 +89,10 @@ def fit_lightgbm(
             progress.update(task, completed=env.iteration + 1)
 
         booster = lgb.train(
-            LGBM_PARAMS, dtrain, num_boost_round=rounds, valid_sets=[dvalid],
+            LGBM_PARAMS,
+            dtrain,
+            num_boost_round=rounds,
+            valid_sets=[dvalid],
             callbacks=[lgb.early_stopping(40, verbose=False), advance],
         )
         progress.update(task, completed=rounds)
@@ -120,13 +130,24 @@ def train_and_register(
         metrics["base_rate_log_loss"] = score(
             valid["made"].to_numpy(), np.full(len(valid), train["made"].mean())
         )["log_loss"]
-        mlflow.log_params({**LGBM_PARAMS, "best_iteration": booster.best_iteration,
-                           "validation_share": validation_share})
-        mlflow.log_params({
-            "data": data_name, "train_rows": len(train), "valid_rows": len(valid),
-            "train_from": int(train["game_date"].iloc[0]), "train_to": int(train["game_date"].iloc[-1]),
-            "valid_from": int(valid["game_date"].iloc[0]), "valid_to": int(valid["game_date"].iloc[-1]),
-        })
+        mlflow.log_params(
+            {
+                **LGBM_PARAMS,
+                "best_iteration": booster.best_iteration,
+                "validation_share": validation_share,
+            }
+        )
+        mlflow.log_params(
+            {
+                "data": data_name,
+                "train_rows": len(train),
+                "valid_rows": len(valid),
+                "train_from": int(train["game_date"].iloc[0]),
+                "train_to": int(train["game_date"].iloc[-1]),
+                "valid_from": int(valid["game_date"].iloc[0]),
+                "valid_to": int(valid["game_date"].iloc[-1]),
+            }
+        )
         mlflow.log_metrics({**metrics, "train_seconds": time.perf_counter() - started})
         mlflow.set_tags({"feature_set": FEATURE_SET, "model_type": "lightgbm"})
         info = mlflow.lightgbm.log_model(

@@ -7,7 +7,6 @@ import logging
 import signal
 import sys
 import threading
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -57,8 +56,11 @@ def _logging(level: str = "INFO") -> None:
 def up_command() -> None:
     """Start the local Kafka broker, MongoDB server and MLflow store (idempotent)."""
     endpoints = _services(_settings())
-    for name, address in (("kafka", endpoints.kafka), ("mongodb", endpoints.mongodb),
-                          ("mlflow", endpoints.mlflow)):
+    for name, address in (
+        ("kafka", endpoints.kafka),
+        ("mongodb", endpoints.mongodb),
+        ("mlflow", endpoints.mlflow),
+    ):
         typer.echo(f"{name:8} {address}")
 
 
@@ -79,16 +81,22 @@ def status_command() -> None:
     for service in status(_settings()):
         pid = f" pid {service.pid}" if service.pid else ""
         detail = f" ({service.detail})" if service.detail else ""
-        typer.echo(f"{service.name:8} {service.mode:8} {service.state}{pid}  {service.address}{detail}")
+        typer.echo(
+            f"{service.name:8} {service.mode:8} {service.state}{pid}  {service.address}{detail}"
+        )
 
 
 @app.command("train")
 def train_command(
     data: DataOption = None,
     limit: Annotated[int | None, typer.Option(help="Use only the first N rows.")] = None,
-    champion: Annotated[bool | None, typer.Option(
-        "--champion/--challenger",
-        help="Force the champion alias (default: only when there is no champion yet).")] = None,
+    champion: Annotated[
+        bool | None,
+        typer.Option(
+            "--champion/--challenger",
+            help="Force the champion alias (default: only when there is no champion yet).",
+        ),
+    ] = None,
 ) -> None:
     """Train a LightGBM model on past shots, log it to MLflow and register it."""
     from models.data import training_frame
@@ -97,11 +105,14 @@ def train_command(
     settings = _settings()
     _services(settings)
     frame, name = training_frame(data, limit=limit)
-    result = train_and_register(settings, frame, data_name=name, make_champion=champion,
-                                console=console)
+    result = train_and_register(
+        settings, frame, data_name=name, make_champion=champion, console=console
+    )
     role = "champion" if result.champion else "challenger (no alias)"
-    typer.echo(f"registered {settings.model_name} v{result.version} as {role}: "
-               + json.dumps({k: round(v, 4) for k, v in result.metrics.items()}))
+    typer.echo(
+        f"registered {settings.model_name} v{result.version} as {role}: "
+        + json.dumps({k: round(v, 4) for k, v in result.metrics.items()})
+    )
 
 
 @app.command("replay")
@@ -112,7 +123,9 @@ def replay_command(
     rate: Annotated[float | None, typer.Option(help="Shots per second.")] = None,
     speed: Annotated[float | None, typer.Option(help="Times the game clock.")] = None,
     max_rate: Annotated[bool, typer.Option("--max", help="As fast as possible (default).")] = False,
-    outcome_delay: Annotated[float | None, typer.Option(help="Seconds before each outcome.")] = None,
+    outcome_delay: Annotated[
+        float | None, typer.Option(help="Seconds before each outcome.")
+    ] = None,
 ) -> None:
     """Produce shot attempts to shots.attempts and, after a delay, outcomes to shots.outcomes."""
     from parivision.topics import ensure_topics
@@ -130,8 +143,9 @@ def replay_command(
         source = open_source(data, limit=limit)
     except (ValueError, FileNotFoundError, ConnectionError) as error:
         _fail(str(error))
-    stats = replay(settings, source, pacer=pacer, limit=limit, outcome_delay_s=outcome_delay,
-                   console=console)
+    stats = replay(
+        settings, source, pacer=pacer, limit=limit, outcome_delay_s=outcome_delay, console=console
+    )
     for example in stats.bad_examples:
         console.print(f"[yellow]bad row[/] {example} (sent to {settings.topic('shots.dlq')})")
     typer.echo(json.dumps(stats.as_dict()))
@@ -172,12 +186,17 @@ def sink_command() -> None:
     _logging()
     _services(settings)
     ensure_topics(settings)
-    sink = MongoSink(MongoClient(settings.mongodb()), settings.mongodb_database,
-                     topic_prefix=settings.topic_prefix)
+    sink = MongoSink(
+        MongoClient(settings.mongodb()),
+        settings.mongodb_database,
+        topic_prefix=settings.topic_prefix,
+    )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    written = run_sink(settings, sink, stop=stop, describe_target=f"MongoDB ({settings.mongodb_database})")
+    written = run_sink(
+        settings, sink, stop=stop, describe_target=f"MongoDB ({settings.mongodb_database})"
+    )
     console.print(f"sink stopped after writing {written} records")
 
 
@@ -185,10 +204,14 @@ def sink_command() -> None:
 def demo_command(
     data: DataOption = None,
     limit: Annotated[int | None, typer.Option(help="Replay N shots (default 5,000).")] = None,
-    until_done: Annotated[bool, typer.Option(
-        "--until-done", help="Stop once every produced shot is scored and stored.")] = False,
+    until_done: Annotated[
+        bool,
+        typer.Option("--until-done", help="Stop once every produced shot is scored and stored."),
+    ] = False,
     rate: Annotated[float | None, typer.Option(help="Shots per second (default: max).")] = None,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for the pipeline to drain.")] = 600,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for the pipeline to drain.")
+    ] = 600,
 ) -> None:
     """Everything at once: services, a champion if none, stream, sink, and a replay."""
     from parivision.demo import run_demo
@@ -196,8 +219,16 @@ def demo_command(
     settings = _settings()
     _logging("WARNING")
     endpoints = _services(settings)
-    summary = run_demo(settings, endpoints, data=data, limit=limit or 5000, until_done=until_done,
-                       rate=rate, timeout=timeout, console=console)
+    summary = run_demo(
+        settings,
+        endpoints,
+        data=data,
+        limit=limit or 5000,
+        until_done=until_done,
+        rate=rate,
+        timeout=timeout,
+        console=console,
+    )
     typer.echo(json.dumps(summary))
     if until_done and not summary.get("complete"):
         raise typer.Exit(code=1)

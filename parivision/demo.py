@@ -43,12 +43,14 @@ def _child_env(settings: Settings, endpoints) -> dict[str, str]:
         if hasattr(value, "get_secret_value"):
             value = value.get_secret_value()
         env[f"PARIVISION_{name.upper()}"] = str(value)
-    env.update({
-        "PARIVISION_HOME": str(settings.resolved_home()),
-        "PARIVISION_KAFKA_BOOTSTRAP": endpoints.kafka,
-        "PARIVISION_MONGODB_URI": endpoints.mongodb,
-        "PARIVISION_MLFLOW_TRACKING_URI": endpoints.mlflow,
-    })
+    env.update(
+        {
+            "PARIVISION_HOME": str(settings.resolved_home()),
+            "PARIVISION_KAFKA_BOOTSTRAP": endpoints.kafka,
+            "PARIVISION_MONGODB_URI": endpoints.mongodb,
+            "PARIVISION_MLFLOW_TRACKING_URI": endpoints.mlflow,
+        }
+    )
     return env
 
 
@@ -57,8 +59,11 @@ def start_process(settings: Settings, endpoints, command: str, log_name: str) ->
     logs.mkdir(parents=True, exist_ok=True)
     log = open(logs / log_name, "ab")  # noqa: SIM115 - lives as long as the child
     return subprocess.Popen(
-        [sys.executable, "-m", "parivision", command], env=_child_env(settings, endpoints),
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [sys.executable, "-m", "parivision", command],
+        env=_child_env(settings, endpoints),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
 
@@ -80,8 +85,9 @@ def _tail(path: Path, lines: int = 15) -> str:
         return "(no log)"
 
 
-def wait_for_group(settings: Settings, group: str, processes: dict[str, subprocess.Popen],
-                   timeout: float = 120.0) -> None:
+def wait_for_group(
+    settings: Settings, group: str, processes: dict[str, subprocess.Popen], timeout: float = 120.0
+) -> None:
     """Wait until a consumer group is stable with members, i.e. its worker really consumes."""
     admin = AdminClient({"bootstrap.servers": settings.kafka()})
     deadline = time.monotonic() + timeout
@@ -101,8 +107,10 @@ def _check_alive(settings: Settings, processes: dict[str, subprocess.Popen]) -> 
     for name, process in processes.items():
         if process.poll() is not None:
             log = settings.resolved_home() / "logs" / f"demo-{name}.log"
-            raise DemoError(f"the {name} process exited with code {process.returncode}; "
-                            f"last lines of {log}:\n{_tail(log)}")
+            raise DemoError(
+                f"the {name} process exited with code {process.returncode}; "
+                f"last lines of {log}:\n{_tail(log)}"
+            )
 
 
 class ScoredCounter(threading.Thread):
@@ -115,13 +123,19 @@ class ScoredCounter(threading.Thread):
         self.scored: set[str] = set()
         self.labelled: set[str] = set()
         self.stop_event = threading.Event()
-        self.consumer = Consumer({"bootstrap.servers": settings.kafka(),
-                                  "group.id": f"parivision-demo-{uuid.uuid4().hex[:8]}",
-                                  "enable.auto.commit": False})
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": settings.kafka(),
+                "group.id": f"parivision-demo-{uuid.uuid4().hex[:8]}",
+                "enable.auto.commit": False,
+            }
+        )
         partitions = self.consumer.list_topics(self.topic, timeout=10).topics[self.topic].partitions
         assignment = []
         for p in partitions:
-            _low, high = self.consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=10)
+            _low, high = self.consumer.get_watermark_offsets(
+                TopicPartition(self.topic, p), timeout=10
+            )
             assignment.append(TopicPartition(self.topic, p, high))
         self.consumer.assign(assignment)
 
@@ -145,12 +159,22 @@ def stored_counts(settings: Settings, replay_id: str) -> dict[str, int]:
         "shots_raw": db.shots_raw.count_documents({"replay_id": replay_id}),
         "shots": db.shots.count_documents({"replay_id": replay_id}),
         "predictions": db.predictions.count_documents(
-            {"replay_id": replay_id, "outcome": {"$exists": True}}),
+            {"replay_id": replay_id, "outcome": {"$exists": True}}
+        ),
     }
 
 
-def run_demo(settings: Settings, endpoints, *, data: str | None, limit: int, until_done: bool,
-             rate: float | None, timeout: float, console: Console) -> dict[str, Any]:
+def run_demo(
+    settings: Settings,
+    endpoints,
+    *,
+    data: str | None,
+    limit: int,
+    until_done: bool,
+    rate: float | None,
+    timeout: float,
+    console: Console,
+) -> dict[str, Any]:
     from producers.pacing import make_pacer
     from producers.replay import replay
     from producers.sources import open_source
@@ -163,9 +187,11 @@ def run_demo(settings: Settings, endpoints, *, data: str | None, limit: int, unt
         console.print(f"no champion yet: training one on {data or 'synthetic shots'}")
         frame, name = training_frame(data)
         trained = train_and_register(settings, frame, data_name=name, console=console)
-        console.print(f"champion: {settings.model_name} v{trained.version} "
-                      f"(validation log loss {trained.metrics['log_loss']:.4f}, "
-                      f"AUC {trained.metrics['roc_auc']:.3f})")
+        console.print(
+            f"champion: {settings.model_name} v{trained.version} "
+            f"(validation log loss {trained.metrics['log_loss']:.4f}, "
+            f"AUC {trained.metrics['roc_auc']:.3f})"
+        )
     version = registry.champion_version(settings)
 
     processes: dict[str, subprocess.Popen] = {}
@@ -180,8 +206,14 @@ def run_demo(settings: Settings, endpoints, *, data: str | None, limit: int, unt
         counter = ScoredCounter(settings, replay_id)
         counter.start()
         started = time.perf_counter()
-        stats = replay(settings, open_source(data, limit=limit), pacer=make_pacer(rate=rate),
-                       limit=limit, replay_id=replay_id, console=console)
+        stats = replay(
+            settings,
+            open_source(data, limit=limit),
+            pacer=make_pacer(rate=rate),
+            limit=limit,
+            replay_id=replay_id,
+            console=console,
+        )
         produced = stats.produced
         counts = stored_counts(settings, replay_id)
         deadline = time.monotonic() + timeout
@@ -190,8 +222,9 @@ def run_demo(settings: Settings, endpoints, *, data: str | None, limit: int, unt
                 _check_alive(settings, processes)
                 counts = stored_counts(settings, replay_id)
                 stored = min(counts.values())
-                status.update(f"scored {len(counter.scored)}/{produced}, "
-                              f"stored {stored}/{produced}")
+                status.update(
+                    f"scored {len(counter.scored)}/{produced}, stored {stored}/{produced}"
+                )
                 if len(counter.scored) >= produced and stored >= produced:
                     break
                 if until_done and time.monotonic() > deadline:
@@ -232,8 +265,16 @@ def run_demo(settings: Settings, endpoints, *, data: str | None, limit: int, unt
         "complete": stored >= produced and len(counter.scored) >= produced,
     }
     table = Table(title="PariVision demo")
-    for key in ("produced", "scored", "labelled", "stored", "dead_lettered", "seconds",
-                "shots_per_second", "model_version"):
+    for key in (
+        "produced",
+        "scored",
+        "labelled",
+        "stored",
+        "dead_lettered",
+        "seconds",
+        "shots_per_second",
+        "model_version",
+    ):
         table.add_row(key, str(summary[key]))
     console.print(table)
     return summary

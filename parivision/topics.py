@@ -31,14 +31,17 @@ def ensure_topics(settings: Settings, *, timeout: float = 30.0) -> list[str]:
     wanted = [settings.topic(name) for name in TOPICS]
     # models.events is one ordered log of decisions: one partition.
     new = [
-        NewTopic(name, num_partitions=1 if name.endswith(schemas.MODEL_EVENTS) else settings.partitions,
-                 replication_factor=1)
+        NewTopic(
+            name,
+            num_partitions=1 if name.endswith(schemas.MODEL_EVENTS) else settings.partitions,
+            replication_factor=1,
+        )
         for name in wanted
         if name not in existing
     ]
     if not new:
         return []
-    for name, future in client.create_topics(new, operation_timeout=timeout).items():
+    for future in client.create_topics(new, operation_timeout=timeout).values():
         try:
             future.result()
         except Exception as error:
@@ -51,8 +54,13 @@ def end_offsets(settings: Settings, topic: str) -> int:
     """The sum of the high watermarks of a topic's partitions (how many records it ever had)."""
     from confluent_kafka import Consumer, TopicPartition
 
-    consumer = Consumer({"bootstrap.servers": settings.kafka(), "group.id": "parivision-offsets",
-                         "enable.auto.commit": False})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka(),
+            "group.id": "parivision-offsets",
+            "enable.auto.commit": False,
+        }
+    )
     try:
         metadata = consumer.list_topics(topic, timeout=10)
         partitions = metadata.topics[topic].partitions

@@ -22,7 +22,8 @@ import faust
 from models.registry import Champion
 from parivision import schemas
 from parivision.settings import Settings
-from streams.scoring import Scorer
+from streams.output import Output
+from streams.scoring import Scorer, compact, expand
 from streams.validate import InvalidRecord, dead_letter, parse_attempt, parse_outcome
 
 log = logging.getLogger("parivision.stream")
@@ -56,7 +57,11 @@ class EventPartitionTable(faust.Table):
 
 def _table(app: faust.App, name: str, partitions: int) -> EventPartitionTable:
     table = EventPartitionTable(
-        app, name=name, default=None, beacon=app.tables.beacon, partitions=partitions,
+        app,
+        name=name,
+        default=None,
+        beacon=app.tables.beacon,
+        partitions=partitions,
         schema=faust.Schema(key_serializer="json", value_serializer="json"),
     )
     return app.tables.add(table)
@@ -79,15 +84,20 @@ def create_app(settings: Settings, champion: Champion, *, learner: str = "logreg
         broker_session_timeout=6.0,
         broker_heartbeat_interval=1.0,
         producer_linger_ms=5,
-        stream_buffer_maxsize=max(4 * settings.batch_size, 4096),
+        # Fetch and buffer in chunks several micro-batches deep, so the agent never waits on a
+        # round trip to the broker between two batches.
+        broker_max_poll_records=max(4 * settings.batch_size, 2000),
+        stream_buffer_maxsize=max(8 * settings.batch_size, 8192),
+        stream_recovery_delay=0.0,
     )
     scorer = Scorer(champion, learner)
     app.scorer = scorer  # for tests and the metrics timer
 
     attempts = app.topic(settings.topic(schemas.ATTEMPTS), partitions=settings.partitions)
     outcomes = app.topic(settings.topic(schemas.OUTCOMES), partitions=settings.partitions)
-    scored = app.topic(settings.topic(schemas.SCORED), partitions=settings.partitions)
-    dlq = app.topic(settings.topic(schemas.DLQ), partitions=settings.partitions)
+    scored_topic = settings.topic(schemas.SCORED)
+    dlq_topic = settings.topic(schemas.DLQ)
+    output = Output(settings.kafka())
 
     # Predictions waiting for their outcome, and outcomes that overtook their attempt.
     pending = _table(app, "pending", settings.partitions)
@@ -95,13 +105,22 @@ def create_app(settings: Settings, champion: Champion, *, learner: str = "logreg
 
     def to_dlq(event: faust.types.EventT, reason: str, stage: str) -> None:
         message = event.message
-        dlq.send_soon(key=message.key, value=dead_letter(
-            event.value, reason, stage=stage, topic=message.topic,
-            partition=message.partition, offset=message.offset, key=message.key,
-        ))
+        output.send(
+            dlq_topic,
+            message.key,
+            dead_letter(
+                event.value,
+                reason,
+                stage=stage,
+                topic=message.topic,
+                partition=message.partition,
+                offset=message.offset,
+                key=message.key,
+            ),
+        )
 
     def publish_labelled(key: bytes | None, kept: dict[str, Any], made: int) -> None:
-        scored.send_soon(key=key, value=_dumps(scorer.label(kept, made)).encode())
+        output.send(scored_topic, key, _dumps(scorer.label(kept, made)).encode())
 
     @app.agent(attempts, name="score-attempts")
     async def score_attempts(stream: faust.StreamT) -> None:
@@ -115,18 +134,21 @@ def create_app(settings: Settings, champion: Champion, *, learner: str = "logreg
                     to_dlq(event, str(error), "validate-attempt")
             for event, record in zip(kept_events, scorer.score_batch(shots), strict=True):
                 key = event.message.key
-                scored.send_soon(key=key, value=_dumps(record).encode())
+                output.send(scored_topic, key, _dumps(record).encode())
                 shot_id = record["shot_id"]
                 # The record kept until the outcome carries the features the learner will learn.
                 kept = record
-                with pending.at_partition(event.message.partition), \
-                        early.at_partition(event.message.partition):
+                with (
+                    pending.at_partition(event.message.partition),
+                    early.at_partition(event.message.partition),
+                ):
                     made = early.get(shot_id)
                     if made is None:
-                        pending[shot_id] = kept
+                        pending[shot_id] = compact(kept)
                     else:
                         del early[shot_id]
                         publish_labelled(key, kept, made)
+            output.flush()
 
     @app.agent(outcomes, name="join-outcomes")
     async def join_outcomes(stream: faust.StreamT) -> None:
@@ -138,14 +160,17 @@ def create_app(settings: Settings, champion: Champion, *, learner: str = "logreg
                     to_dlq(event, str(error), "validate-outcome")
                     continue
                 shot_id = outcome["shot_id"]
-                with pending.at_partition(event.message.partition), \
-                        early.at_partition(event.message.partition):
+                with (
+                    pending.at_partition(event.message.partition),
+                    early.at_partition(event.message.partition),
+                ):
                     kept = pending.get(shot_id)
                     if kept is None:
                         early[shot_id] = outcome["made"]
                         continue
                     del pending[shot_id]
-                    publish_labelled(event.message.key, kept, outcome["made"])
+                    publish_labelled(event.message.key, expand(kept), outcome["made"])
+            output.flush()
 
     @app.timer(interval=10.0)
     async def report_metrics() -> None:

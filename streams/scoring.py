@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from models.features import build_features, columns_from_records, feature_dict
+from models.features import FEATURE_NAMES, build_features, columns_from_records, feature_dict
 from models.online import LiveMetrics, make_learner
 from models.registry import Champion
 
@@ -52,23 +52,25 @@ class Scorer:
             p_online = learner.predict_proba_one(features).get(True, 0.5)
             p_online = min(max(p_online, _P_MIN), _P_MAX)
             produced_at = shot.get("produced_at") or now
-            out.append({
-                "shot_id": shot["shot_id"],
-                "game_id": shot["game_id"],
-                "player_id": shot["player_id"],
-                "player_name": shot.get("player_name", ""),
-                "replay_id": shot.get("replay_id", ""),
-                "model_version": version,
-                "p_champion": p,
-                "p_online": p_online,
-                "online_learner": self.learner_name,
-                "fair_odds": 1.0 / p,
-                "features": features,
-                "produced_at": produced_at,
-                "scored_at": now,
-                "latency_ms": max(0.0, (now - produced_at) * 1000.0),
-                "labelled": False,
-            })
+            out.append(
+                {
+                    "shot_id": shot["shot_id"],
+                    "game_id": shot["game_id"],
+                    "player_id": shot["player_id"],
+                    "player_name": shot.get("player_name", ""),
+                    "replay_id": shot.get("replay_id", ""),
+                    "model_version": version,
+                    "p_champion": p,
+                    "p_online": p_online,
+                    "online_learner": self.learner_name,
+                    "fair_odds": 1.0 / p,
+                    "features": features,
+                    "produced_at": produced_at,
+                    "scored_at": now,
+                    "latency_ms": max(0.0, (now - produced_at) * 1000.0),
+                    "labelled": False,
+                }
+            )
         self.scored += len(out)
         return out
 
@@ -104,3 +106,23 @@ class Scorer:
             "champion": {"version": self.champion.version, **self.champion_metrics.as_dict()},
             "online": {"learner": self.learner_name, **self.online_metrics.as_dict()},
         }
+
+
+def compact(record: dict[str, Any]) -> dict[str, Any]:
+    """The scored record as kept in the pending table: features as a list in
+    :data:`FEATURE_NAMES` order (half the bytes of the dict in every changelog message)."""
+    features = record["features"]
+    return {**record, "features": [features.get(name) for name in FEATURE_NAMES]}
+
+
+def expand(kept: dict[str, Any]) -> dict[str, Any]:
+    """Undo :func:`compact`."""
+    values = kept["features"]
+    return {
+        **kept,
+        "features": {
+            name: value
+            for name, value in zip(FEATURE_NAMES, values, strict=True)
+            if value is not None
+        },
+    }

@@ -1,6 +1,6 @@
 """Real services, started once per test session; every test gets its own topics, group and database.
 
-Where ``PARIVISION_KAFKA_BOOTSTRAP`` / ``PARIVISION_MONGODB_URI`` / ``PARIVISION_MLFLOW_TRACKING_URI``
+Where the ``PARIVISION_KAFKA_BOOTSTRAP`` / ``_MONGODB_URI`` / ``_MLFLOW_TRACKING_URI`` settings
 are set (the compose stack, say), those are used and nothing is started for them.
 """
 
@@ -25,8 +25,12 @@ def services(tmp_path_factory):
     from infra.services import down, up
 
     home = tmp_path_factory.mktemp("parivision-home")
-    settings = Settings(home=home, kafka_port=free_port(), kafka_controller_port=free_port(),
-                        mongodb_port=free_port())
+    settings = Settings(
+        home=home,
+        kafka_port=free_port(),
+        kafka_controller_port=free_port(),
+        mongodb_port=free_port(),
+    )
     endpoints = up(settings)
     yield endpoints, settings
     down(settings)
@@ -65,9 +69,13 @@ def champion_version(services, nba_csv):
     from models.registry import champion_version
     from models.train import train_and_register
 
-    settings = Settings(home=base.home, kafka_bootstrap=endpoints.kafka,
-                        mongodb_uri=endpoints.mongodb, mlflow_tracking_uri=endpoints.mlflow,
-                        model_name="parivision-shot-test")
+    settings = Settings(
+        home=base.home,
+        kafka_bootstrap=endpoints.kafka,
+        mongodb_uri=endpoints.mongodb,
+        mlflow_tracking_uri=endpoints.mlflow,
+        model_name="parivision-shot-test",
+    )
     existing = champion_version(settings)
     if existing:
         return existing

@@ -28,16 +28,27 @@ def test_twenty_thousand_real_shots_are_stored_once_even_when_replayed_twice(
     db = _db(settings)
     labelled = {"outcome": {"$exists": True}}
     with pipeline(settings):
-        first = replay(settings, CsvSource(nba_csv), pacer=MaxPacer(), limit=20_000,
-                       show_progress=False)
+        first = replay(
+            settings, CsvSource(nba_csv), pacer=MaxPacer(), limit=20_000, show_progress=False
+        )
         assert first.produced == 20_000 and first.outcomes == 20_000
-        wait_until(lambda: db.predictions.count_documents(labelled) == 20_000, 300,
-                   "20,000 labelled predictions")
+        wait_until(
+            lambda: db.predictions.count_documents(labelled) == 20_000,
+            300,
+            "20,000 labelled predictions",
+        )
 
-        second = replay(settings, CsvSource(nba_csv), pacer=MaxPacer(), limit=20_000,
-                        show_progress=False)
-        wait_until(lambda: db.predictions.count_documents(
-            {"replay_id": second.replay_id, **labelled}) == 20_000, 300, "the second replay")
+        second = replay(
+            settings, CsvSource(nba_csv), pacer=MaxPacer(), limit=20_000, show_progress=False
+        )
+        wait_until(
+            lambda: (
+                db.predictions.count_documents({"replay_id": second.replay_id, **labelled})
+                == 20_000
+            ),
+            300,
+            "the second replay",
+        )
 
     assert db.predictions.count_documents({}) == 20_000
     assert db.shots_raw.count_documents({}) == 20_000
@@ -51,7 +62,9 @@ def test_twenty_thousand_real_shots_are_stored_once_even_when_replayed_twice(
         truth[item.shot["shot_id"]] = item.made
         if len(truth) == 20_000:
             break
-    stored = {d["shot_id"]: d["outcome"] for d in db.predictions.find({}, {"shot_id": 1, "outcome": 1})}
+    stored = {
+        d["shot_id"]: d["outcome"] for d in db.predictions.find({}, {"shot_id": 1, "outcome": 1})
+    }
     assert stored == truth
     # Features were stored for each shot, with the columns the model was trained on.
     doc = db.shots.find_one({"shot_id": "29600027-102"})
@@ -59,11 +72,22 @@ def test_twenty_thousand_real_shots_are_stored_once_even_when_replayed_twice(
 
 
 GOOD = {
-    "game_id": 21800001, "game_event_id": 7, "player_id": 201939, "player_name": "Stephen Curry",
-    "period": 1, "minutes_remaining": 11, "seconds_remaining": 2, "action_type": "Jump Shot",
-    "shot_type": "3PT Field Goal", "shot_zone_basic": "Above the Break 3",
-    "shot_zone_area": "Center(C)", "shot_zone_range": "24+ ft.", "shot_distance": 26,
-    "x": 10, "y": 258, "game_date": 20181016,
+    "game_id": 21800001,
+    "game_event_id": 7,
+    "player_id": 201939,
+    "player_name": "Stephen Curry",
+    "period": 1,
+    "minutes_remaining": 11,
+    "seconds_remaining": 2,
+    "action_type": "Jump Shot",
+    "shot_type": "3PT Field Goal",
+    "shot_zone_basic": "Above the Break 3",
+    "shot_zone_area": "Center(C)",
+    "shot_zone_range": "24+ ft.",
+    "shot_distance": 26,
+    "x": 10,
+    "y": 258,
+    "game_date": 20181016,
 }
 
 
@@ -96,25 +120,48 @@ def test_malformed_messages_reach_the_dlq_with_a_reason_and_good_shots_keep_flow
             if i % 10 == 0:  # a good shot between the bad ones
                 good = {**GOOD, "shot_id": f"21800001-{1000 + i}", "game_event_id": 1000 + i}
                 producer.produce(attempts, key=b"21800001", value=json.dumps(good).encode())
-                producer.produce(outcomes, key=b"21800001", value=json.dumps(
-                    {"shot_id": good["shot_id"], "game_id": 21800001, "made": i % 2}).encode())
+                producer.produce(
+                    outcomes,
+                    key=b"21800001",
+                    value=json.dumps(
+                        {"shot_id": good["shot_id"], "game_id": 21800001, "made": i % 2}
+                    ).encode(),
+                )
         assert producer.flush(30) == 0
-        wait_until(lambda: db.predictions.count_documents({"outcome": {"$exists": True}}) == 50,
-                   120, "the 50 good shots to be scored and labelled")
+        wait_until(
+            lambda: db.predictions.count_documents({"outcome": {"$exists": True}}) == 50,
+            120,
+            "the 50 good shots to be scored and labelled",
+        )
 
-    consumer = Consumer({"bootstrap.servers": settings.kafka(), "group.id": "dlq-reader",
-                         "auto.offset.reset": "earliest"})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka(),
+            "group.id": "dlq-reader",
+            "auto.offset.reset": "earliest",
+        }
+    )
     consumer.subscribe([settings.topic(schemas.DLQ)])
     dead = []
-    wait_until(lambda: dead.extend(m for m in consumer.consume(500, timeout=1) if not m.error())
-               or len(dead) >= 500, 60, "500 dead letters")
+    wait_until(
+        lambda: (
+            dead.extend(m for m in consumer.consume(500, timeout=1) if not m.error())
+            or len(dead) >= 500
+        ),
+        60,
+        "500 dead letters",
+    )
     consumer.close()
     records = [json.loads(m.value()) for m in dead]
     assert len(records) == 500
     assert all(r["reason"] and r["source_topic"] == attempts for r in records)
     reasons = " | ".join(r["reason"] for r in records)
-    for expected in ("not valid JSON", "player_id: Field required", "x: Input should be a valid integer",
-                     "x: Input should be less than or equal to 250"):
+    for expected in (
+        "not valid JSON",
+        "player_id: Field required",
+        "x: Input should be a valid integer",
+        "x: Input should be less than or equal to 250",
+    ):
         assert expected in reasons
     # Every original is kept, byte for byte.
     import base64

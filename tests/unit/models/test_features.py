@@ -9,10 +9,18 @@ from models.features import FEATURE_NAMES, build_features, columns_from_records,
 
 def _shot(**overrides):
     shot = {
-        "x": -140, "y": 116, "shot_distance": 18, "period": 1, "minutes_remaining": 0,
-        "seconds_remaining": 42, "shot_type": "2PT Field Goal", "season_type": "Regular Season",
-        "shot_zone_basic": "Mid-Range", "shot_zone_area": "Left Side Center(LC)",
-        "shot_zone_range": "16-24 ft.", "action_type": "Driving Floating Bank Jump Shot",
+        "x": -140,
+        "y": 116,
+        "shot_distance": 18,
+        "period": 1,
+        "minutes_remaining": 0,
+        "seconds_remaining": 42,
+        "shot_type": "2PT Field Goal",
+        "season_type": "Regular Season",
+        "shot_zone_basic": "Mid-Range",
+        "shot_zone_area": "Left Side Center(LC)",
+        "shot_zone_range": "16-24 ft.",
+        "action_type": "Driving Floating Bank Jump Shot",
     }
     shot.update(overrides)
     return shot
@@ -37,18 +45,21 @@ def test_values_follow_the_original_definitions_where_they_overlap():
 def test_batch_frame_and_stream_records_give_identical_features(shots_frame):
     sample = shots_frame.iloc[:2000]
     batch = build_features(sample)
-    stream = np.vstack([
-        build_features(columns_from_records(chunk))
-        for chunk in np.array_split(np.array(sample.to_dict("records"), dtype=object), 7)
-    ])
+    stream = np.vstack(
+        [
+            build_features(columns_from_records(chunk))
+            for chunk in np.array_split(np.array(sample.to_dict("records"), dtype=object), 7)
+        ]
+    )
     np.testing.assert_array_equal(batch, stream)
 
 
 def test_unknown_zone_is_missing_not_a_category():
     row = _named(build_features(columns_from_records([_shot(shot_zone_basic="Moon")]))[0])
     assert math.isnan(row["zone_basic"])
-    assert "zone_basic" not in feature_dict(build_features(columns_from_records(
-        [_shot(shot_zone_basic="Moon")]))[0])
+    assert "zone_basic" not in feature_dict(
+        build_features(columns_from_records([_shot(shot_zone_basic="Moon")]))[0]
+    )
 
 
 def test_three_pointers_and_playoffs_are_flagged():

@@ -6,11 +6,23 @@ import pytest
 from streams.validate import InvalidRecord, dead_letter, parse_attempt, parse_outcome
 
 GOOD = {
-    "shot_id": "21800001-7", "game_id": 21800001, "game_event_id": 7, "player_id": 201939,
-    "player_name": "Stephen Curry", "period": 1, "minutes_remaining": 11, "seconds_remaining": 2,
-    "action_type": "Jump Shot", "shot_type": "3PT Field Goal",
-    "shot_zone_basic": "Above the Break 3", "shot_zone_area": "Center(C)",
-    "shot_zone_range": "24+ ft.", "shot_distance": 26, "x": 10, "y": 258, "game_date": 20181016,
+    "shot_id": "21800001-7",
+    "game_id": 21800001,
+    "game_event_id": 7,
+    "player_id": 201939,
+    "player_name": "Stephen Curry",
+    "period": 1,
+    "minutes_remaining": 11,
+    "seconds_remaining": 2,
+    "action_type": "Jump Shot",
+    "shot_type": "3PT Field Goal",
+    "shot_zone_basic": "Above the Break 3",
+    "shot_zone_area": "Center(C)",
+    "shot_zone_range": "24+ ft.",
+    "shot_distance": 26,
+    "x": 10,
+    "y": 258,
+    "game_date": 20181016,
 }
 
 
@@ -19,17 +31,20 @@ def test_good_attempt_round_trips():
     assert shot["shot_id"] == "21800001-7" and shot["x"] == 10
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    (b"{not json", "not valid JSON"),
-    (b"", "empty message"),
-    (json.dumps({k: v for k, v in GOOD.items() if k != "player_id"}).encode(), "player_id"),
-    (json.dumps({**GOOD, "x": "left"}).encode(), "x"),
-    (json.dumps({**GOOD, "x": 999}).encode(), "x: Input should be less than or equal to 250"),
-    (json.dumps({**GOOD, "y": -400}).encode(), "y:"),
-    (json.dumps({**GOOD, "period": 0}).encode(), "period"),
-    (json.dumps({**GOOD, "shot_type": "4PT Field Goal"}).encode(), "shot_type"),
-    (json.dumps([1, 2, 3]).encode(), "record"),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"", "empty message"),
+        (json.dumps({k: v for k, v in GOOD.items() if k != "player_id"}).encode(), "player_id"),
+        (json.dumps({**GOOD, "x": "left"}).encode(), "x"),
+        (json.dumps({**GOOD, "x": 999}).encode(), "x: Input should be less than or equal to 250"),
+        (json.dumps({**GOOD, "y": -400}).encode(), "y:"),
+        (json.dumps({**GOOD, "period": 0}).encode(), "period"),
+        (json.dumps({**GOOD, "shot_type": "4PT Field Goal"}).encode(), "shot_type"),
+        (json.dumps([1, 2, 3]).encode(), "record"),
+    ],
+)
 def test_bad_attempts_say_why(raw, expected):
     with pytest.raises(InvalidRecord) as error:
         parse_attempt(raw)
@@ -44,10 +59,22 @@ def test_outcome_must_be_zero_or_one():
 
 def test_dead_letter_keeps_the_original_bytes_and_reason():
     raw = b"\xff\xfe not utf-8"
-    record = json.loads(dead_letter(raw, "not valid JSON", stage="validate-attempt",
-                                    topic="shots.attempts", partition=2, offset=41, key=b"123"))
+    record = json.loads(
+        dead_letter(
+            raw,
+            "not valid JSON",
+            stage="validate-attempt",
+            topic="shots.attempts",
+            partition=2,
+            offset=41,
+            key=b"123",
+        )
+    )
     assert base64.b64decode(record["original_b64"]) == raw
     assert record["reason"] == "not valid JSON"
     assert (record["source_topic"], record["source_partition"], record["source_offset"]) == (
-        "shots.attempts", 2, 41)
+        "shots.attempts",
+        2,
+        41,
+    )
     assert record["original_text"] is None and record["key"] == "123"
