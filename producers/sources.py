@@ -72,7 +72,9 @@ def open_source(
         ValueError: If ``data`` is neither a URL nor a file with a known suffix.
     """
     if data is None:
-        return SyntheticSource(games=synthetic_games, seed=seed, limit=limit)
+        # Enough games for the limit (a real game has ~178 shots; 150 leaves a margin).
+        games = max(synthetic_games, limit // 150 + 1) if limit else synthetic_games
+        return SyntheticSource(games=games, seed=seed, limit=limit)
     if data.lower().startswith(("http://", "https://")):
         api = VirtualBetsApiSource(data, limit=limit)
         api.check()  # fail here, with the URL, rather than mid-replay

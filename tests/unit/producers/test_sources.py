@@ -71,3 +71,10 @@ def test_limit_counts_shots_and_lets_bad_rows_through(tmp_path: Path) -> None:
     assert [type(item) for item in items] == [SourceShot, BadRow, SourceShot]
     assert list(Limited(CsvSource(path), 0)) == []
     assert json.dumps(items[2].shot)  # plain JSON types, ready for the wire
+
+
+def test_synthetic_source_plays_enough_games_for_the_limit():
+    from producers.base import SourceShot
+
+    shots = [item for item in open_source(None, limit=5000) if isinstance(item, SourceShot)]
+    assert len(shots) == 5000
