@@ -200,6 +200,20 @@ def sink_command() -> None:
     console.print(f"sink stopped after writing {written} records")
 
 
+@app.command("virtualbets-api")
+def virtualbets_api_command(
+    data: Annotated[Path, typer.Option("--data", help="22-column CSV (.csv/.csv.gz) to serve.")],
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve a CSV as the VirtualBets HTTP API (GET /getdata/{n}, GET /getdata/reset)."""
+    from producers.virtualbets_api import serve_api
+
+    if not data.exists():
+        _fail(f"no file at {data}")
+    serve_api(data, host=host, port=port)
+
+
 @app.command("demo")
 def demo_command(
     data: DataOption = None,

@@ -14,12 +14,14 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from parivision import cli
+
 ROOT = Path(__file__).resolve().parents[3]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "infra" / "Dockerfile"
 
-# The `parivision` subcommands a compose service may run; keep in step with parivision/cli.py.
-PARIVISION_COMMANDS = {"up", "down", "replay", "stream", "sink", "train", "demo"}
+# The `parivision` subcommands a compose service may run: the ones the CLI really has.
+PARIVISION_COMMANDS = {command.name for command in cli.app.registered_commands}
 BACKING = ("kafka", "mongodb", "mlflow")
 APPS = ("producer", "stream", "sink")
 

@@ -1,0 +1,43 @@
+"""The numbers a shot model is judged by, the same in training, evaluation and benchmarks.
+
+Log loss is the primary one: the stream sells fair odds (1/p), so what matters is whether the
+probabilities are right, not only whether the ranking is (ROC-AUC) or the 0.5 call is (accuracy).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import accuracy_score, brier_score_loss, f1_score, log_loss, roc_auc_score
+
+# A probability of exactly 0 or 1 makes log loss infinite for one wrong shot.
+EPSILON = 1e-6
+
+METRIC_NAMES = ("log_loss", "roc_auc", "brier", "accuracy", "f1")
+
+
+def score(y_true: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    """Log loss, ROC-AUC, Brier score, accuracy and F1 (both at 0.5) of P(made) against outcomes.
+
+    ROC-AUC is NaN when only one class is present.
+
+    Example:
+        >>> m = score(np.array([0, 1, 1, 0]), np.array([0.2, 0.7, 0.6, 0.4]))
+        >>> round(m["log_loss"], 4), m["roc_auc"], m["accuracy"]
+        (0.3709, 1.0, 1.0)
+    """
+    y = np.asarray(y_true, dtype=np.int64)
+    p = np.clip(np.asarray(p, dtype=np.float64), EPSILON, 1.0 - EPSILON)
+    called = p >= 0.5
+    return {
+        "log_loss": float(log_loss(y, p, labels=[0, 1])),
+        "roc_auc": float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else float("nan"),
+        "brier": float(brier_score_loss(y, p, pos_label=1)),
+        "accuracy": float(accuracy_score(y, called)),
+        "f1": float(f1_score(y, called, zero_division=0.0)),
+    }
+
+
+def base_rate_log_loss(y_train: np.ndarray, y_valid: np.ndarray) -> float:
+    """Log loss of always predicting the training make rate: the bar every model must clear."""
+    rate = float(np.mean(y_train))
+    return score(y_valid, np.full(len(y_valid), rate))["log_loss"]

@@ -1,0 +1,78 @@
+"""Scaling out: two workers in one consumer group share the partitions of the shot topics."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections import Counter
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from parivision import schemas
+from parivision.demo import start_process, stop_process
+from parivision.topics import ensure_topics
+from producers.csv_source import CsvSource
+from producers.pacing import MaxPacer
+from producers.replay import replay
+from tests.integration.conftest import wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def _assignments(settings) -> list[int]:
+    """Partitions of shots.attempts held by each member of the worker group."""
+    admin = AdminClient({"bootstrap.servers": settings.kafka()})
+    try:
+        group = admin.describe_consumer_groups([settings.app_id])[settings.app_id].result(10)
+    except Exception:
+        return []
+    if not str(group.state).endswith("STABLE"):
+        return []
+    attempts = settings.topic(schemas.ATTEMPTS)
+    return [
+        sum(1 for tp in member.assignment.topic_partitions if tp.topic == attempts)
+        for member in group.members
+    ]
+
+
+def test_two_workers_split_the_partitions_and_score_every_shot_exactly_once(
+    services, settings_factory, champion_version, nba_csv
+):
+    endpoints, _ = services
+    settings = settings_factory()
+    ensure_topics(settings)
+    workers = [start_process(settings, endpoints, "stream", f"scale-{i}.log") for i in (1, 2)]
+    try:
+        wait_until(lambda: sorted(_assignments(settings)) == [2, 2], 120,
+                   "two workers holding two partitions each")
+        stats = replay(settings, CsvSource(nba_csv), pacer=MaxPacer(), limit=4000,
+                       show_progress=False)
+
+        topic = settings.topic(schemas.SCORED)
+        consumer = Consumer({"bootstrap.servers": settings.kafka(),
+                             "group.id": uuid.uuid4().hex, "enable.auto.commit": False})
+        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        consumer.assign([TopicPartition(topic, p, 0) for p in parts])
+        scored, labelled = Counter(), Counter()
+
+        def read() -> bool:
+            for message in consumer.consume(2000, timeout=0.5):
+                if message.error():
+                    continue
+                record = json.loads(message.value())
+                (labelled if record["labelled"] else scored)[record["shot_id"]] += 1
+            return len(labelled) == stats.produced
+
+        wait_until(read, 120, "every shot labelled")
+        time.sleep(1.0)  # a duplicate, if there were one, would arrive right behind
+        read()
+        consumer.close()
+        assert sorted(_assignments(settings)) == [2, 2]  # no rebalance happened meanwhile
+    finally:
+        for worker in workers:
+            stop_process(worker)
+    assert len(scored) == stats.produced == 4000
+    assert set(scored.values()) == {1} and set(labelled.values()) == {1}
