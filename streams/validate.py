@@ -11,7 +11,7 @@ import json
 import time
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from parivision.schemas import Outcome, Shot, describe_validation_error
 
@@ -20,28 +20,25 @@ class InvalidRecord(ValueError):
     """A record that cannot be scored; ``str(error)`` is the reason sent to the DLQ."""
 
 
-def parse_attempt(raw: bytes | None) -> dict[str, Any]:
-    """Check a ``shots.attempts`` value and return it as a plain dict of :class:`Shot` fields."""
+def _parse(model: type[BaseModel], raw: bytes | None) -> dict[str, Any]:
     if not raw:
         raise InvalidRecord("empty message")
     try:
-        return Shot.model_validate_json(raw).model_dump()
+        return model.model_validate_json(raw).model_dump()
     except ValidationError as error:
         if any(e.get("type") == "json_invalid" for e in error.errors()):
             raise InvalidRecord(f"not valid JSON: {error.errors()[0].get('msg')}") from None
         raise InvalidRecord(describe_validation_error(error)) from None
+
+
+def parse_attempt(raw: bytes | None) -> dict[str, Any]:
+    """Check a ``shots.attempts`` value and return it as a plain dict of :class:`Shot` fields."""
+    return _parse(Shot, raw)
 
 
 def parse_outcome(raw: bytes | None) -> dict[str, Any]:
     """Check a ``shots.outcomes`` value and return it as a plain dict of :class:`Outcome` fields."""
-    if not raw:
-        raise InvalidRecord("empty message")
-    try:
-        return Outcome.model_validate_json(raw).model_dump()
-    except ValidationError as error:
-        if any(e.get("type") == "json_invalid" for e in error.errors()):
-            raise InvalidRecord(f"not valid JSON: {error.errors()[0].get('msg')}") from None
-        raise InvalidRecord(describe_validation_error(error)) from None
+    return _parse(Outcome, raw)
 
 
 def dead_letter(

@@ -13,6 +13,7 @@ from producers.csv_source import CsvSource
 from producers.pacing import MaxPacer
 from producers.replay import replay
 from tests.integration.conftest import wait_until
+from tests.samples import GOOD_SHOT
 
 pytestmark = pytest.mark.integration
 
@@ -71,24 +72,7 @@ def test_twenty_thousand_real_shots_are_stored_once_even_when_replayed_twice(
     assert doc["features"]["distance_m"] == pytest.approx(18 * 0.3048)
 
 
-GOOD = {
-    "game_id": 21800001,
-    "game_event_id": 7,
-    "player_id": 201939,
-    "player_name": "Stephen Curry",
-    "period": 1,
-    "minutes_remaining": 11,
-    "seconds_remaining": 2,
-    "action_type": "Jump Shot",
-    "shot_type": "3PT Field Goal",
-    "shot_zone_basic": "Above the Break 3",
-    "shot_zone_area": "Center(C)",
-    "shot_zone_range": "24+ ft.",
-    "shot_distance": 26,
-    "x": 10,
-    "y": 258,
-    "game_date": 20181016,
-}
+GOOD = GOOD_SHOT
 
 
 def _malformed(i: int) -> bytes:

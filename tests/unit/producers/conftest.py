@@ -10,16 +10,12 @@ from pathlib import Path
 
 import pytest
 
-# The data sits beside the project (../shared/data), never inside it.
-SHARED_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
+from tests.conftest import shared_file
 
 
 def shared(name: str) -> Path:
     """Path of a shared data file, or skip the test saying where it was looked for."""
-    path = SHARED_DATA / name
-    if not path.is_file():
-        pytest.skip(f"{path} is absent (the shared NBA data sits beside the project)")
-    return path
+    return shared_file(name)
 
 
 @pytest.fixture(scope="session")
