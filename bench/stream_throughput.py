@@ -77,7 +77,7 @@ def main() -> None:
     )
     worker = start_process(settings, endpoints, "stream", f"bench-stream-{tag}.log")
     try:
-        wait_for_group(settings, settings.app_id, {"stream": worker})
+        wait_for_group(settings, settings.stream_group(), {"stream": worker})
         started = time.perf_counter()
         finished = count_labelled(settings, stats.produced, timeout=600)
     finally:

@@ -121,6 +121,7 @@ class ScoredCounter(threading.Thread):
         self.settings, self.replay_id = settings, replay_id
         self.topic = settings.topic(schemas.SCORED)
         self.scored: set[str] = set()
+        self.latencies_ms: list[float] = []
         self.labelled: set[str] = set()
         self.stop_event = threading.Event()
         self.consumer = Consumer(
@@ -149,7 +150,11 @@ class ScoredCounter(threading.Thread):
                 if message.error() or not value or needle not in value:
                     continue
                 record = json.loads(value)
-                (self.labelled if record.get("labelled") else self.scored).add(record["shot_id"])
+                if record.get("labelled"):
+                    self.labelled.add(record["shot_id"])
+                else:
+                    self.scored.add(record["shot_id"])
+                    self.latencies_ms.append(record.get("latency_ms", 0.0))
         self.consumer.close()
 
 
@@ -162,6 +167,15 @@ def stored_counts(settings: Settings, replay_id: str) -> dict[str, int]:
             {"replay_id": replay_id, "outcome": {"$exists": True}}
         ),
     }
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    """p50 / p99 of produce -> scored latency (dominated by queueing when replaying at --max)."""
+    if not values:
+        return {}
+    ordered = sorted(values)
+    pick = lambda q: round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)  # noqa: E731
+    return {"p50": pick(0.50), "p99": pick(0.99)}
 
 
 def run_demo(
@@ -200,7 +214,7 @@ def run_demo(
     try:
         processes["stream"] = start_process(settings, endpoints, "stream", "demo-stream.log")
         processes["sink"] = start_process(settings, endpoints, "sink", "demo-sink.log")
-        wait_for_group(settings, settings.app_id, processes)
+        wait_for_group(settings, settings.stream_group(), processes)
         wait_for_group(settings, settings.sink_group, processes)
         dlq_before = end_offsets(settings, settings.topic(schemas.DLQ))
         counter = ScoredCounter(settings, replay_id)
@@ -260,6 +274,7 @@ def run_demo(
         "dead_lettered": dead_lettered,
         "bad_rows": stats.bad_rows,
         "seconds": round(seconds, 2),
+        "scoring_latency_ms": _percentiles(counter.latencies_ms),
         "shots_per_second": round(produced / seconds, 1) if seconds else 0.0,
         "outcome_delay_s": settings.outcome_delay_s,
         "complete": stored >= produced and len(counter.scored) >= produced,

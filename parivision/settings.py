@@ -90,3 +90,8 @@ class Settings(BaseSettings):
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
+
+    def stream_group(self) -> str:
+        """The Faust app id (its consumer group and the prefix of its changelog topics): a
+        deployment with its own topics gets its own tables too."""
+        return f"{self.topic_prefix}{self.app_id}"

@@ -71,7 +71,7 @@ def create_app(settings: Settings, champion: Champion, *, learner: str = "logreg
     """Build the worker's app around a loaded champion (nothing connects until it runs)."""
     brokers = [f"kafka://{server.strip()}" for server in settings.kafka().split(",")]
     app = faust.App(
-        settings.app_id,
+        settings.stream_group(),
         broker=brokers,
         store="memory://",
         key_serializer="raw",

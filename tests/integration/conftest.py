@@ -117,7 +117,7 @@ def pipeline(services, champion_version):
             processes["sink"] = start_process(settings, endpoints, "sink", "demo-sink.log")
         started.extend(processes.values())
         if stream:
-            wait_for_group(settings, settings.app_id, processes)
+            wait_for_group(settings, settings.stream_group(), processes)
         if sink:
             wait_for_group(settings, settings.sink_group, processes)
         try:

@@ -26,7 +26,8 @@ def _assignments(settings) -> list[int]:
     """Partitions of shots.attempts held by each member of the worker group."""
     admin = AdminClient({"bootstrap.servers": settings.kafka()})
     try:
-        group = admin.describe_consumer_groups([settings.app_id])[settings.app_id].result(10)
+        name = settings.stream_group()
+        group = admin.describe_consumer_groups([name])[name].result(10)
     except Exception:
         return []
     if not str(group.state).endswith("STABLE"):
@@ -46,14 +47,23 @@ def test_two_workers_split_the_partitions_and_score_every_shot_exactly_once(
     ensure_topics(settings)
     workers = [start_process(settings, endpoints, "stream", f"scale-{i}.log") for i in (1, 2)]
     try:
-        wait_until(lambda: sorted(_assignments(settings)) == [2, 2], 120,
-                   "two workers holding two partitions each")
-        stats = replay(settings, CsvSource(nba_csv), pacer=MaxPacer(), limit=4000,
-                       show_progress=False)
+        wait_until(
+            lambda: sorted(_assignments(settings)) == [2, 2],
+            120,
+            "two workers holding two partitions each",
+        )
+        stats = replay(
+            settings, CsvSource(nba_csv), pacer=MaxPacer(), limit=4000, show_progress=False
+        )
 
         topic = settings.topic(schemas.SCORED)
-        consumer = Consumer({"bootstrap.servers": settings.kafka(),
-                             "group.id": uuid.uuid4().hex, "enable.auto.commit": False})
+        consumer = Consumer(
+            {
+                "bootstrap.servers": settings.kafka(),
+                "group.id": uuid.uuid4().hex,
+                "enable.auto.commit": False,
+            }
+        )
         parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         consumer.assign([TopicPartition(topic, p, 0) for p in parts])
         scored, labelled = Counter(), Counter()
