@@ -35,6 +35,7 @@ down: setup
 	$(BIN)/parivision down
 
 bench: setup
+	$(BIN)/python bench/model_quality.py
 	$(BIN)/python bench/stream_throughput.py
 
 clean:

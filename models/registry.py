@@ -1,7 +1,10 @@
 """The MLflow model registry: which version is the champion, and loading it for scoring.
 
-The stream scores micro-batches with the native LightGBM booster; the MLflow pyfunc wrapper is
-only how the model is stored and found, never on the per-shot path.
+Versions are stored as MLflow pyfuncs around a :class:`models.shot_model.ShotModel` (whatever
+candidate won); versions registered before that are native LightGBM models.  Either way the loaded
+model answers ``predict(matrix)`` with P(made) and ``feature_name()`` with its feature columns, and
+the stream calls that directly: the pyfunc layer is only how the model is stored and found, never
+on the per-shot path.
 """
 
 from __future__ import annotations
@@ -21,7 +24,11 @@ class NoChampionError(LookupError):
 
 @dataclass
 class Champion:
-    """A loaded champion: its registry version and a batch ``predict`` returning P(made)."""
+    """A loaded champion: its registry version and a batch ``predict`` returning P(made).
+
+    ``model`` is a :class:`models.shot_model.ShotModel` or a LightGBM ``Booster``: anything whose
+    ``predict(matrix)`` returns P(made).
+    """
 
     name: str
     version: str
@@ -53,10 +60,39 @@ def champion_version(settings: Settings) -> str | None:
     return str(mv.version)
 
 
+def resolve_version(settings: Settings, model: str) -> str:
+    """The version number ``model`` names: a number (or ``v3``) is a version, else an alias.
+
+    Raises:
+        LookupError: with what to do, when there is no such version or alias.
+    """
+    from mlflow.exceptions import MlflowException
+
+    model = str(model).strip()
+    if model[:1] in ("v", "V") and model[1:].isdigit():  # "v3" as the CLI prints versions
+        model = model[1:]
+    c = client(settings)
+    if model.isdigit():
+        try:
+            c.get_model_version(settings.model_name, str(model))
+        except MlflowException:
+            raise LookupError(
+                f"{settings.model_name!r} has no version {model} in {settings.mlflow()}: "
+                "`parivision train` registers one"
+            ) from None
+        return str(model)
+    try:
+        return str(c.get_model_version_by_alias(settings.model_name, model).version)
+    except MlflowException:
+        exc = NoChampionError if model == settings.champion_alias else LookupError
+        raise exc(
+            f"no version of {settings.model_name!r} has the alias {model!r} in "
+            f"{settings.mlflow()}: run `parivision train`, or pass a version number"
+        ) from None
+
+
 def load_version(settings: Settings, version: str) -> Champion:
     """Load one registered version as a :class:`Champion` (checks its feature set)."""
-    import mlflow.lightgbm
-
     c = client(settings)
     mv = c.get_model_version(settings.model_name, version)
     run = c.get_run(mv.run_id) if mv.run_id else None
@@ -66,7 +102,7 @@ def load_version(settings: Settings, version: str) -> Champion:
             f"model {settings.model_name} v{version} was trained on feature set {feature_set!r}, "
             f"this code computes {FEATURE_SET!r}: retrain it with `parivision train`"
         )
-    model = mlflow.lightgbm.load_model(f"models:/{settings.model_name}/{version}")
+    model = _load_model(f"models:/{settings.model_name}/{version}")
     names = tuple(model.feature_name())
     if names != FEATURE_NAMES:
         raise ValueError(
@@ -74,6 +110,18 @@ def load_version(settings: Settings, version: str) -> Champion:
             f"not {FEATURE_NAMES}: retrain it with `parivision train`"
         )
     return Champion(name=settings.model_name, version=str(version), model=model)
+
+
+def _load_model(uri: str) -> Any:
+    from mlflow.models import get_model_info
+
+    if "lightgbm" in get_model_info(uri).flavors:  # registered before the candidates existed
+        import mlflow.lightgbm
+
+        return mlflow.lightgbm.load_model(uri)
+    from models.shot_model import load_shot_model
+
+    return load_shot_model(uri)
 
 
 def load_champion(settings: Settings) -> Champion:

@@ -60,7 +60,7 @@ class ShotPyfunc(mlflow.pyfunc.PythonModel):
     def __init__(self, shot_model: ShotModel) -> None:
         self.shot_model = shot_model
 
-    def predict(self, context, model_input, params=None):  # noqa: ARG002 - pyfunc's signature
+    def predict(self, context, model_input: np.ndarray, params=None) -> np.ndarray:
         return self.shot_model.predict(np.asarray(model_input, dtype=np.float64))
 
 
@@ -84,16 +84,29 @@ def log_shot_model(
 
     Returns MLflow's ``ModelInfo`` (``registered_model_version`` when registered).
     """
+    import logging
+    import warnings
+
     from mlflow.models import infer_signature
 
     example = np.asarray(example[:5], dtype=np.float64)
-    return mlflow.pyfunc.log_model(
-        name="model",
-        python_model=ShotPyfunc(model),
-        signature=infer_signature(example, model.predict(example)),
-        pip_requirements=pip_requirements(),
-        registered_model_name=registered_model_name,
-    )
+    # MLflow warns that a pickled python_model runs code when loaded, and that no input example
+    # was given: the pickle holds only our ShotModel, and the signature already fixes the input.
+    pyfunc_logger = logging.getLogger("mlflow.pyfunc")
+    level = pyfunc_logger.level
+    pyfunc_logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*input example.*")
+            return mlflow.pyfunc.log_model(
+                name="model",
+                python_model=ShotPyfunc(model),
+                signature=infer_signature(example, model.predict(example)),
+                pip_requirements=pip_requirements(),
+                registered_model_name=registered_model_name,
+            )
+    finally:
+        pyfunc_logger.setLevel(level)
 
 
 def load_shot_model(uri: str) -> ShotModel:

@@ -1,39 +1,53 @@
-"""Training a model on past shots and registering it in MLflow.
+"""Training the candidates on past shots, keeping the best, registering it in MLflow.
 
-The split is by time: the model learns from the earlier shots and is measured on the most recent
-window, the way it will be used.  Never a random split: shots from one game are correlated, and a
-random split leaks the future into training.
+The split is by time: the candidates learn from the earlier shots and are ranked by log loss on
+the most recent window (whole game dates), the way the model will be used.  Never a random split:
+shots from one game are correlated, and a random split leaks the future into training.
+
+Each candidate is one nested MLflow run under a parent run for the whole comparison: its
+parameters, the data window, its validation metrics, and three pictures (calibration, confusion
+matrix, feature importance).  The best one's model is logged in its own run and registered.
 """
 
 from __future__ import annotations
 
+import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from sklearn.metrics import accuracy_score, brier_score_loss, log_loss, roc_auc_score
 
-from models import registry
-from models.features import CATEGORICAL, FEATURE_NAMES, FEATURE_SET, build_features
+from models import plots, registry
+from models.candidates import Candidate, make_candidates
+from models.features import FEATURE_NAMES, FEATURE_SET, build_features
+from models.metrics import METRIC_NAMES, base_rate_log_loss, score
+from models.shot_model import ShotModel, log_shot_model
 from parivision.settings import Settings
 
-LGBM_PARAMS = {
-    "objective": "binary",
-    "learning_rate": 0.05,
-    "num_leaves": 31,
-    "min_data_in_leaf": 100,
-    "feature_fraction": 0.9,
-    "bagging_fraction": 0.8,
-    "bagging_freq": 1,
-    "lambda_l2": 1.0,
-    "verbosity": -1,
-    "num_threads": 2,
-    "seed": 7,
-}
+PLOT_FILES = ("calibration.png", "confusion_matrix.png", "feature_importance.png")
+# Held-out rows used for permutation importance: enough for a stable ranking, fast to score.
+IMPORTANCE_ROWS = 5000
+
+
+@dataclass
+class CandidateResult:
+    """One fitted candidate and how it did on the validation window."""
+
+    name: str
+    label: str
+    model: ShotModel
+    metrics: dict[str, float]
+    params: dict[str, Any]
+    importance: np.ndarray
+    importance_kind: str
+    fit_seconds: float
+    run_id: str | None = None
 
 
 @dataclass
@@ -43,60 +57,145 @@ class TrainResult:
     metrics: dict[str, float]
     champion: bool
     rows: int
+    candidate: str = ""
+    candidates: list[CandidateResult] = field(default_factory=list)
+    window: dict[str, int | str] = field(default_factory=dict)
+    parent_run_id: str = ""
 
 
-def time_split(frame: pd.DataFrame, validation_share: float) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The earlier part to learn from, the most recent part to measure on (frame is time-sorted)."""
-    cut = int(len(frame) * (1.0 - validation_share))
+def _boundary(keys: np.ndarray, cut: int, tolerance: int) -> int | None:
+    """The position nearest ``cut`` where ``keys`` changes, if within ``tolerance`` rows."""
+    starts = np.flatnonzero(keys[1:] != keys[:-1]) + 1
+    if len(starts) == 0:
+        return None
+    nearest = int(starts[np.argmin(np.abs(starts - cut))])
+    return nearest if abs(nearest - cut) <= tolerance else None
+
+
+def time_split(
+    frame: pd.DataFrame, validation_share: float = 0.15
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The earlier part to learn from, the most recent ``validation_share`` to measure on.
+
+    The cut falls between two game dates (the one nearest the share), so no date and no game is
+    on both sides; with too few dates, between two games; failing that, between two rows.
+    """
+    if not 0.0 < validation_share < 1.0:
+        raise ValueError(f"validation share must be between 0 and 1, not {validation_share}")
+    if len(frame) < 2:
+        raise ValueError(f"{len(frame)} rows cannot be split into training and validation")
+    if "game_date" in frame.columns and not frame["game_date"].is_monotonic_increasing:
+        order = [c for c in ("game_date", "game_id", "game_event_id") if c in frame.columns]
+        frame = frame.sort_values(order, kind="stable").reset_index(drop=True)
+    n = len(frame)
+    cut = min(n - 1, max(1, int(round(n * (1.0 - validation_share)))))
+    tolerance = max(1, int(n * validation_share / 2))
+    for column in ("game_date", "game_id"):
+        if column in frame.columns:
+            found = _boundary(frame[column].to_numpy(), cut, tolerance)
+            if found is not None:
+                cut = found
+                break
     return frame.iloc[:cut], frame.iloc[cut:]
 
 
-def score(y_true: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    p = np.clip(p, 1e-6, 1 - 1e-6)
-    metrics = {
-        "log_loss": float(log_loss(y_true, p, labels=[0, 1])),
-        "brier": float(brier_score_loss(y_true, p)),
-        "accuracy": float(accuracy_score(y_true, p >= 0.5)),
-    }
-    metrics["roc_auc"] = float(roc_auc_score(y_true, p)) if len(set(y_true)) == 2 else float("nan")
-    return metrics
+def data_window(train: pd.DataFrame, valid: pd.DataFrame) -> dict[str, int]:
+    """Row counts and first/last game dates of both sides, as logged with every run."""
+    window = {"train_rows": len(train), "valid_rows": len(valid)}
+    if "game_date" in train.columns:
+        window |= {
+            "train_from": int(train["game_date"].min()),
+            "train_to": int(train["game_date"].max()),
+            "valid_from": int(valid["game_date"].min()),
+            "valid_to": int(valid["game_date"].max()),
+        }
+    return window
 
 
-def fit_lightgbm(
-    train: pd.DataFrame, valid: pd.DataFrame, *, rounds: int = 400, console: Console | None = None
-) -> lgb.Booster:
-    """Fit with early stopping on the validation window, showing a progress bar."""
-    x_train, x_valid = build_features(train), build_features(valid)
-    dtrain = lgb.Dataset(
-        x_train,
-        train["made"].to_numpy(),
-        feature_name=list(FEATURE_NAMES),
-        categorical_feature=list(CATEGORICAL),
-        free_raw_data=False,
+def fit_candidate(
+    candidate: Candidate,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_valid: np.ndarray,
+    y_valid: np.ndarray,
+) -> CandidateResult:
+    """Fit one candidate on the training rows and measure it on the validation rows."""
+    started = time.perf_counter()
+    model = candidate.fit(x_train, y_train)
+    fit_seconds = time.perf_counter() - started
+    metrics = score(y_valid, model.predict(x_valid))
+    rng = np.random.default_rng(7)
+    sample = np.sort(rng.choice(len(x_valid), min(IMPORTANCE_ROWS, len(x_valid)), replace=False))
+    importance, kind = candidate.importance(model, x_valid[sample], y_valid[sample])
+    return CandidateResult(
+        name=candidate.name,
+        label=candidate.label,
+        model=model,
+        metrics=metrics,
+        params={**candidate.params(), **candidate.fit_info},
+        importance=np.asarray(importance, dtype=np.float64),
+        importance_kind=kind,
+        fit_seconds=fit_seconds,
     )
-    dvalid = dtrain.create_valid(x_valid, valid["made"].to_numpy())
-    with Progress(
-        TextColumn("training LightGBM"),
+
+
+def write_plots(
+    result: CandidateResult, x_valid: np.ndarray, y_valid: np.ndarray, folder: Path
+) -> list[Path]:
+    """The three pictures of one candidate on the validation window, as PNG files in ``folder``."""
+    p = result.model.predict(x_valid)
+    calibration, confusion, importance = (folder / name for name in PLOT_FILES)
+    return [
+        plots.plot_calibration(y_valid, p, calibration, title=f"{result.label}: calibration"),
+        plots.plot_confusion(y_valid, p, confusion, title=f"{result.label}: confusion at 0.5"),
+        plots.plot_importance(
+            FEATURE_NAMES,
+            result.importance,
+            importance,
+            kind=result.importance_kind,
+            title=f"{result.label}: feature importance",
+        ),
+    ]
+
+
+def _log_candidate(
+    result: CandidateResult,
+    x_valid: np.ndarray,
+    y_valid: np.ndarray,
+    *,
+    window: dict[str, Any],
+    base_rate: float,
+) -> None:
+    import mlflow
+
+    mlflow.log_params({**result.params, **window})
+    mlflow.log_metrics(
+        {**result.metrics, "base_rate_log_loss": base_rate, "fit_seconds": result.fit_seconds}
+    )
+    mlflow.set_tags(
+        {"candidate": result.name, "feature_set": FEATURE_SET, "model_type": result.name}
+    )
+    mlflow.log_dict(
+        {
+            "kind": result.importance_kind,
+            "values": dict(zip(FEATURE_NAMES, result.importance.tolist(), strict=True)),
+        },
+        "feature_importance.json",
+    )
+    with tempfile.TemporaryDirectory(prefix="parivision-plots-") as folder:
+        for path in write_plots(result, x_valid, y_valid, Path(folder)):
+            mlflow.log_artifact(str(path), artifact_path="plots")
+
+
+def _progress(console: Console | None) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
         BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("{task.completed}/{task.total} candidates"),
         TimeElapsedColumn(),
         console=console or Console(stderr=True),
         transient=False,
-    ) as progress:
-        task = progress.add_task("train", total=rounds)
-
-        def advance(env: lgb.callback.CallbackEnv) -> None:
-            progress.update(task, completed=env.iteration + 1)
-
-        booster = lgb.train(
-            LGBM_PARAMS,
-            dtrain,
-            num_boost_round=rounds,
-            valid_sets=[dvalid],
-            callbacks=[lgb.early_stopping(40, verbose=False), advance],
-        )
-        progress.update(task, completed=rounds)
-    return booster
+    )
 
 
 def train_and_register(
@@ -106,56 +205,92 @@ def train_and_register(
     data_name: str,
     validation_share: float = 0.15,
     make_champion: bool | None = None,
+    candidates: Sequence[str] | None = None,
     console: Console | None = None,
 ) -> TrainResult:
-    """Train on ``frame`` (time-sorted, with ``made``), log to MLflow, register a new version.
+    """Fit the candidates on ``frame`` (time-sorted, with ``made``), register the best.
 
-    ``make_champion`` None means: the new version becomes champion only when there is none yet
-    (deciding between a champion and a challenger belongs to promotion, not to training).
+    Every candidate is logged as a nested MLflow run; the one with the lowest validation log loss
+    becomes a new version of ``settings.model_name``, tagged with its candidate name, feature set
+    and metrics.  ``make_champion`` None means: the new version becomes champion only when there
+    is none yet (deciding between a champion and a challenger belongs to promotion).
     """
     import mlflow
-    import mlflow.lightgbm
 
     from infra.mlflow_store import configure_mlflow
 
     if len(frame) < 200:
         raise ValueError(f"{data_name}: {len(frame)} labelled shots is too few to train on")
-    configure_mlflow(settings)
+    chosen = make_candidates(candidates)
     train, valid = time_split(frame, validation_share)
-    started = time.perf_counter()
-    with mlflow.start_run(run_name=f"lightgbm-{data_name}") as run:
-        booster = fit_lightgbm(train, valid, console=console)
-        p_valid = booster.predict(build_features(valid))
-        metrics = score(valid["made"].to_numpy(), p_valid)
-        metrics["base_rate_log_loss"] = score(
-            valid["made"].to_numpy(), np.full(len(valid), train["made"].mean())
-        )["log_loss"]
-        mlflow.log_params(
-            {
-                **LGBM_PARAMS,
-                "best_iteration": booster.best_iteration,
-                "validation_share": validation_share,
-            }
-        )
+    x_train, y_train = build_features(train), train["made"].to_numpy(dtype=np.int64)
+    x_valid, y_valid = build_features(valid), valid["made"].to_numpy(dtype=np.int64)
+    if len(np.unique(y_train)) < 2:
+        raise ValueError(f"{data_name}: the training window has only one outcome")
+    window = data_window(train, valid)
+    base_rate = base_rate_log_loss(y_train, y_valid)
+    configure_mlflow(settings)
+
+    results: list[CandidateResult] = []
+    with mlflow.start_run(run_name=f"train-{data_name}") as parent:
         mlflow.log_params(
             {
                 "data": data_name,
-                "train_rows": len(train),
-                "valid_rows": len(valid),
-                "train_from": int(train["game_date"].iloc[0]),
-                "train_to": int(train["game_date"].iloc[-1]),
-                "valid_from": int(valid["game_date"].iloc[0]),
-                "valid_to": int(valid["game_date"].iloc[-1]),
+                "validation_share": validation_share,
+                "candidates": ",".join(c.name for c in chosen),
+                **window,
             }
         )
-        mlflow.log_metrics({**metrics, "train_seconds": time.perf_counter() - started})
-        mlflow.set_tags({"feature_set": FEATURE_SET, "model_type": "lightgbm"})
-        info = mlflow.lightgbm.log_model(
-            booster, name="model", registered_model_name=settings.model_name
-        )
+        mlflow.set_tags({"feature_set": FEATURE_SET})
+        with _progress(console) as progress:
+            task = progress.add_task("training", total=len(chosen))
+            for candidate in chosen:
+                progress.update(task, description=f"training {candidate.label}")
+                result = fit_candidate(candidate, x_train, y_train, x_valid, y_valid)
+                with mlflow.start_run(run_name=candidate.name, nested=True) as run:
+                    _log_candidate(result, x_valid, y_valid, window=window, base_rate=base_rate)
+                result.run_id = run.info.run_id
+                results.append(result)
+                progress.advance(task)
+            progress.update(task, description="trained")
+        best = min(results, key=lambda r: r.metrics["log_loss"])
+        metrics = {**best.metrics, "base_rate_log_loss": base_rate}
+        mlflow.log_metrics(metrics)
+        mlflow.set_tags({"candidate": best.name})
+        with mlflow.start_run(run_id=best.run_id, nested=True):
+            info = log_shot_model(best.model, x_valid, registered_model_name=settings.model_name)
+
     version = str(info.registered_model_version)
+    tags = {
+        "candidate": best.name,
+        "feature_set": FEATURE_SET,
+        "data": data_name,
+        **{name: f"{best.metrics[name]:.6f}" for name in METRIC_NAMES},
+        **{key: str(value) for key, value in window.items()},
+    }
+    client = registry.client(settings)
+    for key, value in tags.items():
+        client.set_model_version_tag(settings.model_name, version, key, value)
+    client.update_model_version(
+        settings.model_name,
+        version,
+        description=(
+            f"{best.label}, the lowest validation log loss of "
+            f"{', '.join(r.name for r in results)} on {data_name}"
+        ),
+    )
     if make_champion is None:
         make_champion = registry.champion_version(settings) is None
     if make_champion:
         registry.set_champion(settings, version)
-    return TrainResult(version, run.info.run_id, metrics, make_champion, len(frame))
+    return TrainResult(
+        version=version,
+        run_id=str(best.run_id),
+        metrics=metrics,
+        champion=make_champion,
+        rows=len(frame),
+        candidate=best.name,
+        candidates=results,
+        window=window,
+        parent_run_id=parent.info.run_id,
+    )

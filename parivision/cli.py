@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -86,6 +87,15 @@ def status_command() -> None:
         )
 
 
+CandidateOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--candidate",
+        help="Train only this candidate (repeatable): logreg, random_forest, hist_gb, lightgbm.",
+    ),
+]
+
+
 @app.command("train")
 def train_command(
     data: DataOption = None,
@@ -97,22 +107,120 @@ def train_command(
             help="Force the champion alias (default: only when there is no champion yet).",
         ),
     ] = None,
+    candidate: CandidateOption = None,
+    validation_share: Annotated[
+        float, typer.Option(help="The most recent share of shots (whole dates) that validates.")
+    ] = 0.15,
 ) -> None:
-    """Train a LightGBM model on past shots, log it to MLflow and register it."""
+    """Train the candidate models on past shots, log each to MLflow, register the best."""
+    from rich.table import Table
+
     from models.data import training_frame
     from models.train import train_and_register
 
     settings = _settings()
     _services(settings)
-    frame, name = training_frame(data, limit=limit)
-    result = train_and_register(
-        settings, frame, data_name=name, make_champion=champion, console=console
+    try:
+        frame, name = training_frame(data, limit=limit)
+        result = train_and_register(
+            settings,
+            frame,
+            data_name=name,
+            make_champion=champion,
+            candidates=candidate,
+            validation_share=validation_share,
+            console=console,
+        )
+    except (ValueError, FileNotFoundError, ConnectionError) as error:
+        _fail(str(error))
+    window = result.window
+    table = Table(
+        title=f"validation {window.get('valid_from', '')}-{window.get('valid_to', '')} "
+        f"({window['valid_rows']:,} shots; trained on {window['train_rows']:,})"
     )
+    for column in ("candidate", "log loss", "ROC-AUC", "Brier", "accuracy", "F1", "fit s"):
+        table.add_column(column, justify="left" if column == "candidate" else "right")
+    table.add_row("base rate", f"{result.metrics['base_rate_log_loss']:.4f}", *["-"] * 5)
+    for r in sorted(result.candidates, key=lambda r: r.metrics["log_loss"]):
+        m = r.metrics
+        table.add_row(
+            f"[bold]{r.name}[/]" if r.name == result.candidate else r.name,
+            *(f"{m[k]:.4f}" for k in ("log_loss", "roc_auc", "brier", "accuracy", "f1")),
+            f"{r.fit_seconds:.1f}",
+        )
+    console.print(table)
     role = "champion" if result.champion else "challenger (no alias)"
     typer.echo(
-        f"registered {settings.model_name} v{result.version} as {role}: "
+        f"registered {settings.model_name} v{result.version} ({result.candidate}) as {role}: "
         + json.dumps({k: round(v, 4) for k, v in result.metrics.items()})
     )
+
+
+@app.command("evaluate")
+def evaluate_command(
+    data: Annotated[
+        str, typer.Option("--data", help="Labelled shots: 22-column CSV or VirtualBets JSON.")
+    ],
+    model: Annotated[
+        str | None,
+        typer.Option(help="A version number, or an alias (default: the champion alias)."),
+    ] = None,
+    since: Annotated[
+        int | None, typer.Option(help="Only shots on or after this game date (YYYYMMDD).")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Read only the first N rows.")] = None,
+) -> None:
+    """Replay labelled shots in time order through a registered model and measure it."""
+    from rich.table import Table
+
+    from models.data import training_frame
+    from models.evaluate import ModelUnavailableError, evaluate_registered
+
+    if since is not None and not 19_000_101 <= since <= 21_001_231:
+        _fail(f"--since {since} is not a YYYYMMDD date")
+    settings = _settings()
+    try:
+        frame, name = training_frame(data, limit=limit)
+        result = evaluate_registered(settings, frame, model=model, since=since, data=name)
+    except (ModelUnavailableError, ValueError, FileNotFoundError, ConnectionError) as error:
+        _fail(str(error))
+    out = Console()
+    table = Table(
+        title=f"{result.model_name} v{result.model_version} ({result.candidate}) on {name}: "
+        f"{result.first_date}-{result.last_date}"
+    )
+    for column in ("month", "shots", "make rate", "mean P", "log loss", "ROC-AUC", "Brier"):
+        table.add_column(column, justify="left" if column == "month" else "right")
+    for month in result.months:
+        table.add_row(
+            month["month"],
+            f"{month['rows']:,}",
+            f"{month['make_rate']:.3f}",
+            f"{month['mean_prediction']:.3f}",
+            *(f"{month[k]:.4f}" for k in ("log_loss", "roc_auc", "brier")),
+        )
+    m = result.metrics
+    table.add_section()
+    table.add_row(
+        "[bold]all[/]",
+        f"{result.rows:,}",
+        f"{result.make_rate:.3f}",
+        f"{result.mean_prediction:.3f}",
+        *(f"[bold]{m[k]:.4f}[/]" for k in ("log_loss", "roc_auc", "brier")),
+    )
+    out.print(table)
+    for side, rows in (
+        ("trained", result.rows_in_training_window),
+        ("chosen", result.rows_in_validation_window),
+    ):
+        if rows:
+            console.print(
+                f"[yellow]note:[/] {rows:,} of these shots are dated within the window this "
+                f"version was {side} on; if they are the same shots, the metrics are optimistic "
+                "(`--since` a later date measures it on shots it has not seen)"
+            )
+    out.file.flush()
+    typer.echo(json.dumps(result.as_dict()))
 
 
 @app.command("replay")

@@ -200,7 +200,9 @@ def run_demo(
 
         console.print(f"no champion yet: training one on {data or 'synthetic shots'}")
         frame, name = training_frame(data)
-        trained = train_and_register(settings, frame, data_name=name, console=console)
+        trained = train_and_register(
+            settings, frame, data_name=name, candidates=["lightgbm"], console=console
+        )
         console.print(
             f"champion: {settings.model_name} v{trained.version} "
             f"(validation log loss {trained.metrics['log_loss']:.4f}, "

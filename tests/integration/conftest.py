@@ -80,7 +80,9 @@ def champion_version(services, nba_csv):
     if existing:
         return existing
     frame = load_shots(nba_csv)
-    return train_and_register(settings, frame.iloc[:150_000], data_name="nba_shots.csv").version
+    return train_and_register(
+        settings, frame.iloc[:150_000], data_name="nba_shots.csv", candidates=["lightgbm"]
+    ).version
 
 
 def wait_until(predicate, timeout: float, what: str, interval: float = 0.25):

@@ -1,0 +1,128 @@
+import json
+
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, brier_score_loss, f1_score, log_loss, roc_auc_score
+
+from models.evaluate import ModelUnavailableError, evaluate, evaluate_registered
+from models.features import build_features
+from models.registry import Champion
+from models.shot_model import ShotModel
+
+
+@pytest.fixture(scope="module")
+def small_model(fit_and_check):
+    """A known small model: a logistic regression on three of the features."""
+    x_fit, y_fit, _, _ = fit_and_check
+    columns = [2, 3, 7]  # distances and shot value
+
+    class ThreeColumns(LogisticRegression):
+        def fit(self, x, y):
+            return super().fit(x[:, columns], y)
+
+        def predict_proba(self, x):
+            return super().predict_proba(x[:, columns])
+
+    return ShotModel("small", ThreeColumns().fit(x_fit, y_fit))
+
+
+@pytest.fixture(scope="module")
+def later_shots(recent_shots):
+    return recent_shots.iloc[30_000:]
+
+
+def test_metrics_match_sklearn_on_a_known_model(small_model, later_shots):
+    result = evaluate(Champion("test", "3", small_model), later_shots, batch_size=777)
+    y = later_shots["made"].to_numpy()
+    p = small_model.predict(build_features(later_shots))
+    assert result.rows == len(later_shots) and result.model_version == "3"
+    assert result.metrics["log_loss"] == pytest.approx(log_loss(y, p))
+    assert result.metrics["roc_auc"] == pytest.approx(roc_auc_score(y, p))
+    assert result.metrics["brier"] == pytest.approx(brier_score_loss(y, p))
+    assert result.metrics["accuracy"] == pytest.approx(accuracy_score(y, p >= 0.5))
+    assert result.metrics["f1"] == pytest.approx(f1_score(y, p >= 0.5))
+    assert result.mean_prediction == pytest.approx(p.mean())
+    assert sum(month["rows"] for month in result.months) == result.rows
+
+
+def test_since_keeps_only_shots_from_that_date(small_model, later_shots):
+    since = int(later_shots["game_date"].iloc[len(later_shots) // 2])
+    result = evaluate(Champion("test", "3", small_model), later_shots, since=since)
+    assert result.rows == int((later_shots["game_date"] >= since).sum())
+    assert result.first_date == since and result.since == since
+    with pytest.raises(ValueError, match="no labelled shots on or after 21000101"):
+        evaluate(Champion("test", "3", small_model), later_shots, since=21000101)
+
+
+@pytest.fixture(scope="module")
+def registered(tmp_path_factory, small_model, fit_and_check):
+    """A store holding the small model as version 1 with the champion alias."""
+    import mlflow
+
+    from infra.mlflow_store import configure_mlflow
+    from models.registry import set_champion
+    from models.shot_model import log_shot_model
+    from parivision.settings import Settings
+
+    tmp = tmp_path_factory.mktemp("evaluate")
+    settings = Settings(home=tmp / "home", mlflow_tracking_uri=f"sqlite:///{tmp}/mlflow.db")
+    configure_mlflow(settings)
+    with mlflow.start_run():
+        mlflow.set_tags({"feature_set": "v1"})
+        info = log_shot_model(
+            small_model, fit_and_check[2], registered_model_name="parivision-shot"
+        )
+    set_champion(settings, str(info.registered_model_version))
+    return settings
+
+
+def test_the_cli_prints_a_table_then_the_same_metrics_as_json(registered, nba_csv, small_model):
+    from typer.testing import CliRunner
+
+    from models.data import load_shots
+    from parivision.cli import app
+
+    env = {"PARIVISION_MLFLOW_TRACKING_URI": registered.mlflow()}
+    result = CliRunner().invoke(
+        app, ["evaluate", "--data", str(nba_csv), "--since", "20190301"], env=env
+    )
+    assert result.exit_code == 0, result.output
+    assert "2019-03" in result.stdout  # the month table
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    expected = evaluate(Champion("x", "1", small_model), load_shots(nba_csv), since=20190301)
+    assert summary["rows"] == expected.rows and summary["model_version"] == "1"
+    for key in ("roc_auc", "log_loss", "brier", "accuracy"):
+        assert summary[key] == pytest.approx(expected.metrics[key], abs=1e-6)
+
+
+def test_the_cli_fails_clearly_on_a_version_that_is_not_there(registered, nba_csv):
+    from typer.testing import CliRunner
+
+    from parivision.cli import app
+
+    env = {"PARIVISION_MLFLOW_TRACKING_URI": registered.mlflow()}
+    result = CliRunner().invoke(app, ["evaluate", "--data", str(nba_csv), "--model", "7"], env=env)
+    assert result.exit_code == 1
+    assert "has no version 7" in result.stderr
+
+
+def test_an_absent_store_is_reported_not_created(tmp_path, later_shots):
+    from parivision.settings import Settings
+
+    settings = Settings(home=tmp_path, mlflow_tracking_uri=f"sqlite:///{tmp_path}/none.db")
+    with pytest.raises(ModelUnavailableError, match="no MLflow store at"):
+        evaluate_registered(settings, later_shots)
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_an_unreachable_tracking_server_is_reported(later_shots):
+    from parivision.settings import Settings
+
+    settings = Settings(mlflow_tracking_uri="http://127.0.0.1:9")
+    with pytest.raises(ModelUnavailableError, match="cannot be used"):
+        evaluate_registered(settings, later_shots)
+
+
+def test_a_store_without_a_champion_says_to_train(settings_factory, later_shots):
+    with pytest.raises(ModelUnavailableError, match="alias 'champion'.*parivision train"):
+        evaluate_registered(settings_factory(), later_shots)
