@@ -9,6 +9,7 @@ on the per-shot path.
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,3 +140,48 @@ def set_champion(settings: Settings, version: str) -> None:
     client(settings).set_registered_model_alias(
         settings.model_name, settings.champion_alias, str(version)
     )
+
+
+# The champion a promotion replaced, kept so `parivision rollback` can restore it.
+PREVIOUS_CHAMPION_ALIAS = "previous-champion"
+
+
+def alias_version(settings: Settings, alias: str) -> str | None:
+    """The version number holding ``alias``, or None when no version has it."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(client(settings).get_model_version_by_alias(settings.model_name, alias).version)
+    except MlflowException:
+        return None
+
+
+def set_alias(settings: Settings, alias: str, version: str) -> None:
+    """Give ``alias`` to ``version`` (moving it from whichever version had it)."""
+    client(settings).set_registered_model_alias(settings.model_name, alias, str(version))
+
+
+def delete_alias(settings: Settings, alias: str) -> None:
+    """Remove ``alias`` from the registered model; nothing happens when no version has it."""
+    from mlflow.exceptions import MlflowException
+
+    with suppress(MlflowException):
+        client(settings).delete_registered_model_alias(settings.model_name, alias)
+
+
+def tag_version(settings: Settings, version: str, tags: dict[str, Any]) -> None:
+    """Set tags on one version; a value of None deletes that tag."""
+    from mlflow.exceptions import MlflowException
+
+    c = client(settings)
+    for key, value in tags.items():
+        if value is not None:
+            c.set_model_version_tag(settings.model_name, str(version), key, str(value))
+            continue
+        with suppress(MlflowException):  # it was not set
+            c.delete_model_version_tag(settings.model_name, str(version), key)
+
+
+def version_tags(settings: Settings, version: str) -> dict[str, str]:
+    """The tags of one version."""
+    return dict(client(settings).get_model_version(settings.model_name, str(version)).tags)

@@ -223,6 +223,103 @@ def evaluate_command(
     typer.echo(json.dumps(result.as_dict()))
 
 
+def _print_decision(decision) -> None:
+    """The decision as a table on stdout (metrics side by side), then the reason."""
+    from rich.table import Table
+
+    out = Console()
+    champion, challenger = (decision.metrics.get(side, {}) for side in ("champion", "challenger"))
+    was = f"v{decision.previous_version}" if decision.previous_version else "none"
+    window = decision.window
+    title = f"{decision.model}: champion {was}"
+    if decision.challenger_version:
+        title += f" vs challenger v{decision.challenger_version}"
+    if window:
+        title += f" on the {window.get('shots', 0):,} most recently labelled shots"
+    table = Table(title=title)
+    for column in ("metric", f"champion {was}", f"challenger v{decision.challenger_version}"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    table.add_column("difference", justify="right")
+    labels = {
+        "log_loss": "log loss",
+        "roc_auc": "ROC-AUC",
+        "brier": "Brier",
+        "accuracy": "accuracy",
+    }
+    for name, label in labels.items():
+        a, b = champion.get(name), challenger.get(name)
+        table.add_row(
+            label,
+            "-" if a is None else f"{a:.4f}",
+            "-" if b is None else f"{b:.4f}",
+            "-" if a is None or b is None else f"{b - a:+.4f}",
+        )
+    if decision.metrics:
+        out.print(table)
+    colour = {"promoted": "green", "refused": "yellow", "rolled_back": "cyan"}[decision.event]
+    now = f"v{decision.version}" if decision.version else "none"
+    out.print(f"[bold {colour}]{decision.event.upper().replace('_', ' ')}[/]: {decision.reason}")
+    if window:
+        out.print(
+            f"window: {window.get('shots', 0):,} labelled shots (asked for "
+            f"{window.get('requested', 0):,}), log-loss margin {decision.margin:g}"
+        )
+    changed = decision.version != decision.previous_version
+    out.print(f"champion of {decision.model} {'is now' if changed else 'stays'} {now}")
+    for side, count in (window.get("dated_in_training_window") or {}).items():
+        if count:
+            console.print(
+                f"[yellow]note:[/] {count:,} window shots are dated within the {side}'s "
+                "training or validation window; its numbers there may be optimistic"
+            )
+    out.file.flush()
+
+
+@app.command("promote")
+def promote_command(
+    version: Annotated[str, typer.Argument(help="The challenger: a version number (or vN).")],
+    window: Annotated[
+        int, typer.Option(help="Measure on the N most recently labelled shots in MongoDB.")
+    ] = 5000,
+    margin: Annotated[
+        float, typer.Option(help="How much lower the challenger's log loss must be.")
+    ] = 0.002,
+) -> None:
+    """Challenge the champion: promote VERSION only if it beats it on recent labelled shots."""
+    from models.promotion import PromotionError, challenge
+    from parivision.topics import ensure_topics
+
+    if window < 1 or margin < 0:
+        _fail("--window must be at least 1 and --margin 0 or more")
+    settings = _settings()
+    _services(settings)
+    ensure_topics(settings)
+    try:
+        decision = challenge(settings, version, window=window, margin=margin)
+    except (PromotionError, LookupError, ValueError, ConnectionError) as error:
+        _fail(str(error))
+    _print_decision(decision)
+    # Refused is an answer, not a failure: both exit 0; the JSON says which.
+    typer.echo(json.dumps(decision.as_event()))
+
+
+@app.command("rollback")
+def rollback_command() -> None:
+    """Give the champion alias back to the version the last promotion replaced."""
+    from models.promotion import PromotionError, rollback
+    from parivision.topics import ensure_topics
+
+    settings = _settings()
+    _services(settings)
+    ensure_topics(settings)
+    try:
+        decision = rollback(settings)
+    except (PromotionError, LookupError, ConnectionError) as error:
+        _fail(str(error))
+    _print_decision(decision)
+    typer.echo(json.dumps(decision.as_event()))
+
+
 @app.command("replay")
 def replay_command(
     data: DataOption = None,

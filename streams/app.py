@@ -7,18 +7,25 @@ second possible in one Python process.
 Both input topics are keyed by game id and have the same partition count, so the outcome of a shot
 arrives on the same partition number as its attempt and finds its kept prediction in this
 worker's table.
+
+The champion is swapped without a restart when ``models.events`` says it changed (see
+:class:`ChampionWatcher`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import faust
 
+from models import registry
+from models.promotion import SWAP_EVENTS, parse_event
 from models.registry import Champion
 from parivision import schemas
 from parivision.settings import Settings
@@ -29,6 +36,10 @@ from streams.validate import InvalidRecord, dead_letter, parse_attempt, parse_ou
 log = logging.getLogger("parivision.stream")
 
 _dumps = json.dumps
+
+# How often a worker also asks the registry for the champion, in case an event never arrived.
+REGISTRY_RECHECK_S = 60.0
+_RETRY_S = 5.0
 
 
 class EventPartitionTable(faust.Table):
@@ -65,6 +76,108 @@ def _table(app: faust.App, name: str, partitions: int) -> EventPartitionTable:
         schema=faust.Schema(key_serializer="json", value_serializer="json"),
     )
     return app.tables.add(table)
+
+
+class ChampionWatcher:
+    """Swaps the scorer's champion when the registry's champion alias moves; no restart.
+
+    Every worker must see every decision, so this is not a Faust agent: in the worker's consumer
+    group the one partition of ``models.events`` would go to a single worker, and the others would
+    never swap.  It reads the topic with a plain consumer outside any group, from the end as it is
+    at startup: older events are already reflected in the alias the worker loaded, and one look at
+    the alias right after the consumer is positioned covers a promotion that landed in between.
+    The alias is the truth and an event only says when to look, so a duplicate or stale event
+    changes nothing; a look every ``recheck_s`` seconds covers an event that never reached Kafka.
+
+    Loading a version is blocking MLflow I/O, done in a thread while the agents keep scoring with
+    the old champion; the swap itself is one assignment on the event loop, which falls between
+    two micro-batches because each batch is scored without yielding to the loop.
+    """
+
+    def __init__(
+        self, settings: Settings, scorer: Scorer, *, recheck_s: float = REGISTRY_RECHECK_S
+    ) -> None:
+        self.settings = settings
+        self.scorer = scorer
+        self.recheck_s = recheck_s
+        self.topic = settings.topic(schemas.MODEL_EVENTS)
+        self.swaps: list[tuple[str, str]] = []
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self._follow()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # the broker went away: keep scoring, try again
+                log.warning(
+                    "reading %s failed (%s); retrying in %.0f s", self.topic, error, _RETRY_S
+                )
+                await asyncio.sleep(_RETRY_S)
+
+    async def _follow(self) -> None:
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.kafka(),
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="latest",
+        )
+        await consumer.start()
+        try:
+            # ensure_topics creates models.events with exactly one partition: one ordered log.
+            partition = TopicPartition(self.topic, 0)
+            consumer.assign([partition])
+            await consumer.seek_to_end(partition)
+            await consumer.position(partition)  # fixed now, before the registry is read
+            await self.check_registry("start")
+            next_check = time.monotonic() + self.recheck_s
+            while True:
+                batches = await consumer.getmany(partition, timeout_ms=1000)
+                for message in batches.get(partition, []):
+                    await self.on_event(message.value)
+                if time.monotonic() >= next_check:
+                    await self.check_registry("periodic registry check")
+                    next_check = time.monotonic() + self.recheck_s
+        finally:
+            await consumer.stop()
+
+    async def on_event(self, value: bytes | None) -> None:
+        event = parse_event(value, self.settings.model_name)
+        if event is None or event["event"] not in SWAP_EVENTS:
+            return
+        if str(event.get("version")) == self.scorer.champion.version:
+            return  # already scoring with it (a redelivered or stale event)
+        await self.check_registry(f"{event['event']} event for v{event.get('version')}")
+
+    async def check_registry(self, why: str) -> None:
+        """Load the version holding the champion alias, if it is not the one scoring, and swap."""
+        current = self.scorer.champion.version
+        try:
+            version = await asyncio.to_thread(registry.champion_version, self.settings)
+            if version is None or version == current:
+                return
+            champion = await asyncio.to_thread(registry.load_version, self.settings, version)
+        except Exception as error:
+            log.error(
+                "could not load the new champion of %s (%s): %s; still scoring with v%s",
+                self.settings.model_name,
+                why,
+                error,
+                current,
+            )
+            return
+        previous = self.scorer.swap(champion)
+        self.swaps.append((previous.version, champion.version))
+        log.info(
+            "champion of %s swapped from v%s to v%s (%s) after %d shots scored",
+            self.settings.model_name,
+            previous.version,
+            champion.version,
+            why,
+            self.scorer.scored,
+        )
 
 
 def create_app(settings: Settings, champion: Champion, *, learner: str = "logreg") -> faust.App:
@@ -171,6 +284,13 @@ def create_app(settings: Settings, champion: Champion, *, learner: str = "logreg
                     del pending[shot_id]
                     publish_labelled(event.message.key, expand(kept), outcome["made"])
             output.flush()
+
+    watcher = ChampionWatcher(settings, scorer)
+    app.champion_watcher = watcher  # for tests
+
+    @app.task
+    async def follow_model_events() -> None:
+        await watcher.run()
 
     @app.timer(interval=10.0)
     async def report_metrics() -> None:

@@ -41,10 +41,12 @@ class Scorer:
         """One scored record per shot, in order (see :class:`parivision.schemas.ScoredShot`)."""
         if not shots:
             return []
+        # One champion for the whole batch, even if another is swapped in right after.
+        champion = self.champion
         matrix = build_features(columns_from_records(shots))
-        p_champion = np.clip(self.champion.predict(matrix), _P_MIN, _P_MAX).tolist()
+        p_champion = np.clip(champion.predict(matrix), _P_MIN, _P_MAX).tolist()
         now = time.time()
-        version = self.champion.version
+        version = champion.version
         learner = self.learner
         out = []
         for shot, row, p in zip(shots, matrix, p_champion, strict=True):
@@ -73,6 +75,15 @@ class Scorer:
             )
         self.scored += len(out)
         return out
+
+    def swap(self, champion: Champion) -> Champion:
+        """Score from the next batch on with ``champion``; return the one it replaces.
+
+        Call it from the thread that scores, between two batches: every shot is then scored
+        once, by the old champion or the new, and its record names which.
+        """
+        previous, self.champion = self.champion, champion
+        return previous
 
     def label(self, kept: dict[str, Any], made: int) -> dict[str, Any]:
         """Join an outcome to the scored record kept for it: learn, update metrics, and return
