@@ -3,13 +3,16 @@
 Every learner follows River's protocol (``predict_proba_one`` before ``learn_one``), so its live
 metrics are progressive validation: each shot is predicted before the learner has seen its
 outcome, exactly like the champion.
+
+A new learner is one factory added to :data:`LEARNERS`; the stream runs every learner named in
+``Settings.online_learners`` side by side on the same shots.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from river import compose, linear_model, metrics, optim, preprocessing
+from river import compose, forest, linear_model, metrics, optim, preprocessing
 from river.base import Classifier
 
 
@@ -21,8 +24,23 @@ def scaled_logistic_regression() -> Classifier:
     )
 
 
+def adaptive_forest() -> Classifier:
+    """An adaptive random forest of three Hoeffding trees: each grows splits as evidence
+    arrives and is replaced by a background tree when ADWIN sees its error drift, so the forest
+    follows changes in how shots go in; it finds the interactions a linear model cannot.
+
+    Leaves predict class frequencies (``mc``): River's default naive-Bayes-adaptive leaves
+    are overconfident on these correlated features (log loss above 1.0 on real shots), which
+    fair odds cannot afford. Measured on real shots, predict + learn per shot: ~240-380 µs here,
+    against ~50 µs for :func:`scaled_logistic_regression`; a single Hoeffding adaptive tree is
+    cheaper (~150 µs) but barely beats a coin (ROC-AUC 0.53 after 3,000 shots).
+    """
+    return forest.ARFClassifier(n_models=3, leaf_prediction="mc", seed=42)
+
+
 LEARNERS: dict[str, Callable[[], Classifier]] = {
     "logreg": scaled_logistic_regression,
+    "arf": adaptive_forest,
 }
 
 

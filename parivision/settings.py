@@ -58,10 +58,30 @@ class Settings(BaseSettings):
     batch_within_s: float = 0.05
     outcome_delay_s: float = 2.0
 
+    # Online learners run side by side on every shot, comma-separated (a plain string so it
+    # passes through the environment as it is); the first one's probability is p_online.
+    online_learners: str = "logreg,arf"
+    # Learner state is saved every this many labelled shots or seconds, whichever comes first,
+    # and when the worker stops.
+    online_checkpoint_every: int = 10_000
+    online_checkpoint_s: float = 30.0
+
     # Sink behaviour.
     sink_batch_size: int = 5000
     sink_flush_s: float = 0.5
     sink_group: str = "parivision-sink"
+
+    # Retrain loop (`parivision retrain-loop`); a threshold of 0 turns its trigger off.
+    retrain_min_new_labelled: int = 5000
+    retrain_every_s: float = 86_400.0
+    retrain_drift_share: float = 0.5
+    retrain_adwin: bool = True
+    retrain_cooldown_s: float = 600.0
+    retrain_window: int = 2000
+    retrain_holdout: int = 2000
+    retrain_poll_s: float = 30.0
+    # Comma-separated, like online_learners: the candidates a retrain fits.
+    retrain_candidates: str = "lightgbm"
 
     def resolved_home(self) -> Path:
         return self.home.expanduser().resolve()

@@ -10,6 +10,12 @@ worker's table.
 
 The champion is swapped without a restart when ``models.events`` says it changed (see
 :class:`ChampionWatcher`).
+
+The online learners (``Settings.online_learners``) are saved to :func:`checkpoint_path` every
+``online_checkpoint_every`` labelled shots or ``online_checkpoint_s`` seconds and when the worker
+stops, and restored when it starts.  The file is per worker group, not per worker: with several
+workers each learns from its own partitions and the last one to save wins; a worker that starts
+takes whatever was saved last.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -30,7 +37,7 @@ from models.registry import Champion
 from parivision import schemas
 from parivision.settings import Settings
 from streams.output import Output
-from streams.scoring import Scorer, compact, expand
+from streams.scoring import Scorer, compact, expand, load_checkpoint, save_checkpoint
 from streams.validate import InvalidRecord, dead_letter, parse_attempt, parse_outcome
 
 log = logging.getLogger("parivision.stream")
@@ -180,13 +187,31 @@ class ChampionWatcher:
         )
 
 
-def create_app(settings: Settings, champion: Champion, *, learner: str = "logreg") -> faust.App:
-    """Build the worker's app around a loaded champion (nothing connects until it runs)."""
+def checkpoint_path(settings: Settings) -> Path:
+    """Where the worker group's online learners are saved (one file per group, last writer wins)."""
+    return settings.resolved_home() / "online" / f"{settings.stream_group()}.pkl"
+
+
+def learner_names(settings: Settings, learner: str | None = None) -> list[str]:
+    """The learners to run: ``settings.online_learners``, with ``learner`` first if given."""
+    names = [name.strip() for name in settings.online_learners.split(",") if name.strip()]
+    if learner:
+        names = [learner, *(name for name in names if name != learner)]
+    return names
+
+
+def create_app(settings: Settings, champion: Champion, *, learner: str | None = None) -> faust.App:
+    """Build the worker's app around a loaded champion (nothing connects until it runs).
+
+    The learners' checkpoint, if there is one, is read here, before anything is scored.
+    """
     brokers = [f"kafka://{server.strip()}" for server in settings.kafka().split(",")]
     app = faust.App(
         settings.stream_group(),
         broker=brokers,
         store="memory://",
+        # Faust keeps per-app files here; under the project's home, not the working directory.
+        datadir=str(settings.resolved_home() / "faust" / f"{settings.stream_group()}-data"),
         key_serializer="raw",
         value_serializer="raw",
         topic_partitions=settings.partitions,
@@ -203,8 +228,10 @@ def create_app(settings: Settings, champion: Champion, *, learner: str = "logreg
         stream_buffer_maxsize=max(8 * settings.batch_size, 8192),
         stream_recovery_delay=0.0,
     )
-    scorer = Scorer(champion, learner)
+    scorer = Scorer(champion, learners=learner_names(settings, learner))
     app.scorer = scorer  # for tests and the metrics timer
+    checkpoint = checkpoint_path(settings)
+    restored = load_checkpoint(scorer, checkpoint)
 
     attempts = app.topic(settings.topic(schemas.ATTEMPTS), partitions=settings.partitions)
     outcomes = app.topic(settings.topic(schemas.OUTCOMES), partitions=settings.partitions)
@@ -297,7 +324,68 @@ def create_app(settings: Settings, champion: Champion, *, learner: str = "logreg
         if scorer.scored:
             log.info("live metrics %s", _dumps(scorer.live_metrics()))
 
+    @app.task
+    async def announce_learners() -> None:
+        # Logged from here: the worker sets up logging after the app is built.
+        if restored:
+            what = ", ".join(f"{name} ({n} shots learned)" for name, n in restored.items())
+            log.info("online learners restored from %s: %s", checkpoint, what)
+        log.info(
+            "online learners %s; saved to %s every %d labelled shots or %.0f s and at stop",
+            ", ".join(scorer.learners),
+            checkpoint,
+            settings.online_checkpoint_every,
+            settings.online_checkpoint_s,
+        )
+
+    saver = _CheckpointSaver(scorer, checkpoint)
+
+    @app.timer(interval=min(1.0, settings.online_checkpoint_s))
+    async def save_learners() -> None:
+        due = (
+            scorer.labelled - saver.saved_at_labelled >= settings.online_checkpoint_every
+            or time.monotonic() - saver.saved_monotonic >= settings.online_checkpoint_s
+        )
+        if due:
+            await saver.save("periodic")
+
+    @app.on_before_shutdown.connect
+    async def save_learners_at_stop(app: faust.App, **kwargs: Any) -> None:
+        await saver.save("worker stop")
+
     return app
+
+
+class _CheckpointSaver:
+    """Saves the scorer's learners when something new was learned; never raises."""
+
+    def __init__(self, scorer: Scorer, path: Path) -> None:
+        self.scorer = scorer
+        self.path = path
+        self.saved_at_labelled = 0
+        self.saved_monotonic = time.monotonic()
+
+    async def save(self, why: str) -> None:
+        self.saved_monotonic = time.monotonic()
+        labelled = self.scorer.labelled
+        if labelled == self.saved_at_labelled:
+            return  # nothing learned since the last save
+        # Pickled on the loop, between two batches: one consistent moment. Written in a thread.
+        data = self.scorer.learner_state()
+        try:
+            await asyncio.to_thread(save_checkpoint, data, self.path)
+        except OSError as error:
+            log.error("could not save the online learners to %s: %s", self.path, error)
+            return
+        self.saved_at_labelled = labelled
+        log.info(
+            "online learners saved to %s (%s, %d labelled shots since start; %d KiB): %s",
+            self.path,
+            why,
+            labelled,
+            len(data) // 1024,
+            ", ".join(f"{name} {n}" for name, n in self.scorer.learned.items()),
+        )
 
 
 def run_worker(app: faust.App, *, loglevel: str = "info") -> None:

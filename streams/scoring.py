@@ -6,8 +6,13 @@ bytes between topics and tables and calls these two methods.
 
 from __future__ import annotations
 
+import logging
+import os
+import pickle
+import tempfile
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,26 +21,60 @@ from models.features import FEATURE_NAMES, build_features, columns_from_records,
 from models.online import LiveMetrics, make_learner
 from models.registry import Champion
 
+log = logging.getLogger("parivision.stream")
+
 # Probabilities are clipped so fair odds stay finite and log loss stays defined.
 _P_MIN, _P_MAX = 1e-4, 1 - 1e-4
 
+# Bumped when the pickled layout changes; an older checkpoint is then ignored, not misread.
+CHECKPOINT_FORMAT = 1
+
 
 class Scorer:
-    """Scores shots with the champion and an online learner; learns when outcomes arrive.
+    """Scores shots with the champion and online learners; the learners learn when outcomes arrive.
+
+    Every learner predicts a shot when it is scored and learns from it only when its outcome
+    arrives, so its :class:`~models.online.LiveMetrics` are measured on the same shots, the same
+    way, as the champion's.
 
     Args:
         champion: the loaded champion model.
-        learner: name of the River learner kept next to it (see :data:`models.online.LEARNERS`).
+        learner: name of the first River learner (see :data:`models.online.LEARNERS`); its
+            probability is the record's ``p_online``.
+        learners: the names of every learner kept side by side (``learner`` first if both are
+            given). Neither given: ``["logreg"]``.
     """
 
-    def __init__(self, champion: Champion, learner: str = "logreg") -> None:
+    def __init__(
+        self,
+        champion: Champion,
+        learner: str | None = None,
+        *,
+        learners: Sequence[str] | None = None,
+    ) -> None:
+        names = [learner] if learner else []
+        names += [name for name in (learners or []) if name not in names]
+        names = names or ["logreg"]
         self.champion = champion
-        self.learner_name = learner
-        self.learner = make_learner(learner)
+        self.learners = {name: make_learner(name) for name in names}
+        self.learner_metrics = {name: LiveMetrics() for name in names}
+        self.learned = dict.fromkeys(names, 0)
         self.champion_metrics = LiveMetrics()
-        self.online_metrics = LiveMetrics()
         self.scored = 0
         self.labelled = 0
+
+    @property
+    def learner_name(self) -> str:
+        """The first learner: the one behind ``p_online``."""
+        return next(iter(self.learners))
+
+    @property
+    def learner(self) -> Any:
+        return self.learners[self.learner_name]
+
+    @property
+    def online_metrics(self) -> LiveMetrics:
+        return self.learner_metrics[self.learner_name]
 
     def score_batch(self, shots: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         """One scored record per shot, in order (see :class:`parivision.schemas.ScoredShot`)."""
@@ -47,12 +86,15 @@ class Scorer:
         p_champion = np.clip(champion.predict(matrix), _P_MIN, _P_MAX).tolist()
         now = time.time()
         version = champion.version
-        learner = self.learner
+        learners = list(self.learners.items())
+        first = self.learner_name
         out = []
         for shot, row, p in zip(shots, matrix, p_champion, strict=True):
             features = feature_dict(row)
-            p_online = learner.predict_proba_one(features).get(True, 0.5)
-            p_online = min(max(p_online, _P_MIN), _P_MAX)
+            by_learner = {
+                name: min(max(model.predict_proba_one(features).get(True, 0.5), _P_MIN), _P_MAX)
+                for name, model in learners
+            }
             produced_at = shot.get("produced_at") or now
             out.append(
                 {
@@ -63,8 +105,9 @@ class Scorer:
                     "replay_id": shot.get("replay_id", ""),
                     "model_version": version,
                     "p_champion": p,
-                    "p_online": p_online,
-                    "online_learner": self.learner_name,
+                    "p_online": by_learner[first],
+                    "p_online_by_learner": by_learner,
+                    "online_learner": first,
                     "fair_odds": 1.0 / p,
                     "features": features,
                     "produced_at": produced_at,
@@ -89,10 +132,19 @@ class Scorer:
         """Join an outcome to the scored record kept for it: learn, update metrics, and return
         the labelled record to publish."""
         features = kept["features"]
-        # The learner predicted this shot when it was scored; only now may it learn from it.
-        self.learner.learn_one(features, bool(made))
+        y = bool(made)
+        # A record kept before this learner set existed carries only the first learner's p.
+        by_learner = kept.get("p_online_by_learner") or {
+            kept.get("online_learner", self.learner_name): kept["p_online"]
+        }
+        for name, model in self.learners.items():
+            # Each learner predicted this shot when it was scored; only now may it learn from it.
+            model.learn_one(features, y)
+            self.learned[name] += 1
+            p = by_learner.get(name)
+            if p is not None:
+                self.learner_metrics[name].update(made, p)
         self.champion_metrics.update(made, kept["p_champion"])
-        self.online_metrics.update(made, kept["p_online"])
         self.labelled += 1
         return {
             "shot_id": kept["shot_id"],
@@ -102,6 +154,7 @@ class Scorer:
             "model_version": kept["model_version"],
             "p_champion": kept["p_champion"],
             "p_online": kept["p_online"],
+            "p_online_by_learner": by_learner,
             "online_learner": kept.get("online_learner", self.learner_name),
             "fair_odds": kept["fair_odds"],
             "scored_at": kept["scored_at"],
@@ -116,7 +169,103 @@ class Scorer:
             "labelled": self.labelled,
             "champion": {"version": self.champion.version, **self.champion_metrics.as_dict()},
             "online": {"learner": self.learner_name, **self.online_metrics.as_dict()},
+            "learners": {
+                name: {"learned": self.learned[name], **metrics.as_dict()}
+                for name, metrics in self.learner_metrics.items()
+            },
         }
+
+    def learner_state(self) -> bytes:
+        """The learners, what they learned from and their live metrics, pickled.
+
+        The champion is not included: it comes from the registry. Call it between two batches
+        (on the event loop) so the snapshot is one consistent moment.
+        """
+        state = {
+            "format": CHECKPOINT_FORMAT,
+            "saved_at": time.time(),
+            "learners": {
+                name: {
+                    "model": model,
+                    "metrics": self.learner_metrics[name],
+                    "learned": self.learned[name],
+                }
+                for name, model in self.learners.items()
+            },
+        }
+        return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def restore_learners(self, data: bytes) -> dict[str, int]:
+        """Take back the learners saved by :meth:`learner_state`; return ``{name: learned}`` of
+        those restored. A learner not in the checkpoint keeps starting fresh; one in the
+        checkpoint but no longer configured is dropped.
+
+        Raises:
+            ValueError: the data is not a checkpoint this version can read.
+        """
+        try:
+            state = pickle.loads(data)  # noqa: S301 - our own file, under the project home
+            if state.get("format") != CHECKPOINT_FORMAT:
+                raise ValueError(f"checkpoint format {state.get('format')!r}")
+            saved = {
+                name: state["learners"][name] for name in self.learners if name in state["learners"]
+            }
+            for entry in saved.values():
+                if not isinstance(entry["metrics"], LiveMetrics) or not hasattr(
+                    entry["model"], "learn_one"
+                ):
+                    raise ValueError("a learner entry is not a River model and its metrics")
+        except ValueError:
+            raise
+        except Exception as error:  # truncated, not a pickle, another layout
+            raise ValueError(f"{type(error).__name__}: {error}") from error
+        for name, entry in saved.items():
+            self.learners[name] = entry["model"]
+            self.learner_metrics[name] = entry["metrics"]
+            self.learned[name] = int(entry["learned"])
+        return {name: self.learned[name] for name in saved}
+
+
+def save_checkpoint(data: bytes, path: Path) -> None:
+    """Write a checkpoint atomically: a reader (or a crash) sees the old file or the new one,
+    never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # A unique temporary name: a periodic save and the one at shutdown may overlap.
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(scorer: Scorer, path: Path) -> dict[str, int]:
+    """Restore ``scorer``'s learners from ``path`` if it exists; ``{name: learned}`` of those
+    restored. A checkpoint that cannot be read is logged and the learners start fresh."""
+    if not path.exists():
+        log.info("no online checkpoint at %s: learners %s start fresh", path, list(scorer.learners))
+        return {}
+    try:
+        restored = scorer.restore_learners(path.read_bytes())
+    except (OSError, ValueError) as error:
+        log.error(
+            "could not load the online checkpoint %s (%s); learners %s start fresh "
+            "(delete or move the file to silence this)",
+            path,
+            error,
+            list(scorer.learners),
+        )
+        return {}
+    log.info(
+        "restored online learners from %s: %s",
+        path,
+        ", ".join(f"{name} ({n} shots learned)" for name, n in restored.items()) or "none",
+    )
+    return restored
 
 
 def compact(record: dict[str, Any]) -> dict[str, Any]:

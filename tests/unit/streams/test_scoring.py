@@ -65,3 +65,106 @@ def test_kept_records_round_trip_through_the_compact_table_form(champion, shots_
     for record in Scorer(champion).score_batch(shots):
         stored = json.loads(json.dumps(compact(record)))  # what the changelog carries
         assert expand(stored) == record
+
+
+def _run(scorer, shots, made, batch=100):
+    """Score a micro-batch, then its outcomes arrive; the stream's order."""
+    records = []
+    for start in range(0, len(shots), batch):
+        scored = scorer.score_batch(shots[start : start + batch])
+        records += scored
+        for record, y in zip(scored, made[start : start + batch], strict=True):
+            scorer.label(record, y)
+    return records
+
+
+def test_each_learner_is_measured_beside_the_champion_and_beats_a_coin(champion, shots_frame):
+    scorer = Scorer(champion, learners=["logreg", "arf"])
+    shots, made = _shots(shots_frame, 40000, 3000)
+    records = _run(scorer, shots, made)
+    assert records[0]["p_online_by_learner"] == {"logreg": 0.5, "arf": 0.5}
+    assert all(r["p_online"] == r["p_online_by_learner"]["logreg"] for r in records)
+    live = scorer.live_metrics()
+    assert live["champion"]["n"] == 3000
+    for name in ("logreg", "arf"):
+        learner = live["learners"][name]
+        assert learner["n"] == learner["learned"] == 3000
+        assert learner["roc_auc"] > 0.55 and learner["log_loss"] < 0.69, (name, learner)
+    # The two learners are different models, not one reported twice.
+    assert any(
+        r["p_online_by_learner"]["arf"] != r["p_online_by_learner"]["logreg"] for r in records
+    )
+
+
+def test_labelled_record_carries_every_learners_probability(champion, shots_frame):
+    from streams.scoring import compact, expand
+
+    scorer = Scorer(champion, "arf", learners=["logreg"])
+    shots, made = _shots(shots_frame, 45000, 10)
+    _run(scorer, shots[:9], made[:9])
+    record = scorer.score_batch(shots[9:])[0]
+    labelled = scorer.label(expand(compact(record)), made[9])
+    assert labelled["online_learner"] == "arf"
+    assert labelled["p_online"] == record["p_online_by_learner"]["arf"]
+    assert labelled["p_online_by_learner"] == record["p_online_by_learner"]
+
+
+def test_checkpoint_restores_learners_and_their_metrics(champion, shots_frame, tmp_path):
+    from streams.scoring import load_checkpoint, save_checkpoint
+
+    shots, made = _shots(shots_frame, 40000, 2500)
+    scorer = Scorer(champion, learners=["logreg", "arf"])
+    _run(scorer, shots[:2000], made[:2000])
+    path = tmp_path / "online" / "group.pkl"
+    save_checkpoint(scorer.learner_state(), path)
+    assert [p.name for p in path.parent.iterdir()] == ["group.pkl"]  # no temporary left
+
+    restored = Scorer(champion, learners=["logreg", "arf"])
+    assert load_checkpoint(restored, path) == {"logreg": 2000, "arf": 2000}
+    assert restored.live_metrics()["learners"] == scorer.live_metrics()["learners"]
+    later = _run(scorer, shots[2000:], made[2000:])
+    again = _run(restored, shots[2000:], made[2000:])
+    assert [r["p_online_by_learner"] for r in again] == [r["p_online_by_learner"] for r in later]
+    assert restored.live_metrics()["learners"]["arf"]["n"] == 2500
+
+
+def test_a_learner_missing_from_the_checkpoint_starts_fresh(champion, shots_frame, tmp_path):
+    from streams.scoring import load_checkpoint, save_checkpoint
+
+    shots, made = _shots(shots_frame, 40000, 300)
+    scorer = Scorer(champion, learners=["logreg"])
+    _run(scorer, shots, made)
+    save_checkpoint(scorer.learner_state(), tmp_path / "c.pkl")
+    wider = Scorer(champion, learners=["logreg", "arf"])
+    assert load_checkpoint(wider, tmp_path / "c.pkl") == {"logreg": 300}
+    assert wider.learned == {"logreg": 300, "arf": 0}
+
+
+@pytest.mark.parametrize(
+    "content", [b"", b"not a pickle", b"\x80\x05K\x01.", b"\x80\x05]\x94(K\x01e."]
+)
+def test_an_unreadable_checkpoint_is_logged_and_learners_start_fresh(
+    champion, shots_frame, tmp_path, caplog, content
+):
+    from streams.scoring import load_checkpoint
+
+    path = tmp_path / "broken.pkl"
+    path.write_bytes(content)
+    scorer = Scorer(champion, learners=["logreg", "arf"])
+    with caplog.at_level("INFO", logger="parivision.stream"):
+        assert load_checkpoint(scorer, path) == {}
+    assert "could not load the online checkpoint" in caplog.text and str(path) in caplog.text
+    assert scorer.learned == {"logreg": 0, "arf": 0}
+    shots, _ = _shots(shots_frame, 40000, 1)
+    assert scorer.score_batch(shots)[0]["p_online_by_learner"] == {"logreg": 0.5, "arf": 0.5}
+
+
+def test_a_truncated_checkpoint_starts_fresh(champion, shots_frame, tmp_path):
+    from streams.scoring import load_checkpoint
+
+    shots, made = _shots(shots_frame, 40000, 200)
+    scorer = Scorer(champion, learners=["logreg", "arf"])
+    _run(scorer, shots, made)
+    path = tmp_path / "half.pkl"
+    path.write_bytes(scorer.learner_state()[:1000])
+    assert load_checkpoint(Scorer(champion, learners=["logreg", "arf"]), path) == {}
