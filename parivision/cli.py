@@ -453,6 +453,158 @@ def demo_command(
         raise typer.Exit(code=1)
 
 
+def _retrain_loop(settings: Settings, **overrides):
+    from pymongo import MongoClient
+
+    from consumers.retrain_trigger import RetrainLoop
+    from models.drift import TriggerConfig
+
+    def given(name: str, default):
+        value = overrides.pop(name)
+        return default if value is None else value
+
+    config = TriggerConfig(
+        min_new_labelled=given("min_new", settings.retrain_min_new_labelled),
+        every_s=given("every", settings.retrain_every_s),
+        drift_share=given("drift_share", settings.retrain_drift_share),
+        error_drift=settings.retrain_adwin,
+        cooldown_s=settings.retrain_cooldown_s,
+    )
+    db = MongoClient(settings.mongodb(), serverSelectionTimeoutMS=10_000)[settings.mongodb_database]
+    return RetrainLoop(
+        settings,
+        db,
+        config,
+        window=given("window", settings.retrain_window),
+        holdout=given("holdout", settings.retrain_holdout),
+        data=overrides.pop("data"),
+        candidates=overrides.pop("candidate")
+        or [c.strip() for c in settings.retrain_candidates.split(",") if c.strip()],
+        console=console,
+    )
+
+
+@app.command("retrain-loop")
+def retrain_loop_command(
+    data: Annotated[
+        str | None, typer.Option("--data", help="Also train on this CSV (before the stored shots).")
+    ] = None,
+    once: Annotated[
+        bool, typer.Option("--once", help="Check once (and retrain if due), then exit.")
+    ] = False,
+    reason: Annotated[
+        str | None, typer.Option(help="Retrain now, for this reason (e.g. manual).")
+    ] = None,
+    request: Annotated[
+        bool, typer.Option("--request", help="Ask the running loop to retrain at its next poll.")
+    ] = False,
+    min_new: Annotated[int | None, typer.Option(help="Retrain after N new labelled shots.")] = None,
+    every: Annotated[float | None, typer.Option(help="Retrain every S seconds.")] = None,
+    drift_share: Annotated[
+        float | None, typer.Option(help="Retrain when this share of features drifted.")
+    ] = None,
+    window: Annotated[int | None, typer.Option(help="Shots per drift window.")] = None,
+    holdout: Annotated[
+        int | None, typer.Option(help="Most recent labelled shots kept out to challenge on.")
+    ] = None,
+    poll: Annotated[float | None, typer.Option(help="Seconds between checks.")] = None,
+    candidate: CandidateOption = None,
+) -> None:
+    """Retrain a challenger and challenge the champion on new labels, a schedule, or drift."""
+    from pymongo.errors import PyMongoError
+
+    from consumers.retrain_trigger import request_retrain
+    from parivision.topics import ensure_topics
+
+    settings = _settings()
+    if request:
+        path = request_retrain(settings, reason or "manual")
+        typer.echo(json.dumps({"requested": reason or "manual", "file": str(path)}))
+        return
+    _services(settings)
+    ensure_topics(settings)
+    try:
+        loop = _retrain_loop(
+            settings,
+            min_new=min_new,
+            every=every,
+            drift_share=drift_share,
+            window=window,
+            holdout=holdout,
+            data=data,
+            candidate=candidate,
+        )
+        if once:
+            event = loop.step(manual=reason)
+            event = {k: v for k, v in (event or {}).items() if k != "_id"}
+            typer.echo(json.dumps(event or {"retrained": False}, default=str))
+            return
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        if reason:
+            loop.step(manual=reason)
+        retrains = loop.run(stop, poll or settings.retrain_poll_s)
+    except PyMongoError as error:
+        _fail(
+            f"cannot read MongoDB ({settings.mongodb_database!r}): {error}; start it with "
+            "`parivision up` or set PARIVISION_MONGODB_URI"
+        )
+    typer.echo(json.dumps({"retrains": retrains}))
+
+
+@app.command("drift")
+def drift_command(
+    window: Annotated[int | None, typer.Option(help="Shots per drift window.")] = None,
+) -> None:
+    """Show drift now: ADWIN on the champion's errors, and per-feature tests of the oldest
+    window of stored shots against the newest."""
+    from pymongo import MongoClient
+    from pymongo.errors import PyMongoError
+    from rich.table import Table
+
+    from consumers.retrain_trigger import drift_status
+
+    settings = _settings()
+    _services(settings)
+    window = window or settings.retrain_window
+    try:
+        db = MongoClient(settings.mongodb(), serverSelectionTimeoutMS=10_000)[
+            settings.mongodb_database
+        ]
+        status = drift_status(db, window)
+    except PyMongoError as error:
+        _fail(f"cannot read MongoDB ({settings.mongodb_database!r}): {error}")
+    out = Console()
+    adwin = status["adwin"]
+    mean = adwin["mean_error"]
+    out.print(
+        f"ADWIN on |outcome - p_champion|: {adwin['seen']:,} labels, window {adwin['window']:,}, "
+        f"mean error {'n/a' if mean is None else f'{mean:.4f}'}, {adwin['detections']} drift(s)"
+    )
+    data = status["data"]
+    if data is None:
+        out.print(f"data drift: fewer than two windows of {window:,} stored shots")
+    else:
+        table = Table(
+            title=f"oldest {data['reference_rows']:,} vs newest {data['recent_rows']:,} shots: "
+            f"drift share {data['share']:.2f}"
+        )
+        for column in ("feature", "test", "statistic", "p-value", "drifted"):
+            table.add_column(column, justify="left" if column == "feature" else "right")
+        for name, f in data["features"].items():
+            table.add_row(
+                name,
+                f["test"],
+                "-" if f["statistic"] is None else f"{f['statistic']:.4f}",
+                "-" if f["p_value"] is None else f"{f['p_value']:.4g}",
+                "[bold red]yes[/]" if f["drifted"] else "no",
+            )
+        out.print(table)
+    out.file.flush()
+    typer.echo(json.dumps(status))
+
+
 def main() -> None:
     try:
         app()

@@ -19,9 +19,23 @@ def test_demo_until_done_reports_every_shot_produced_scored_and_stored(
     endpoints, _ = services
     settings = settings_factory()
     result = subprocess.run(
-        [sys.executable, "-m", "parivision", "demo", "--data", str(nba_csv),
-         "--limit", "3000", "--until-done", "--timeout", "240"],
-        env=_child_env(settings, endpoints), capture_output=True, text=True, timeout=400,
+        [
+            sys.executable,
+            "-m",
+            "parivision",
+            "demo",
+            "--data",
+            str(nba_csv),
+            "--limit",
+            "3000",
+            "--until-done",
+            "--timeout",
+            "240",
+        ],
+        env=_child_env(settings, endpoints),
+        capture_output=True,
+        text=True,
+        timeout=400,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
