@@ -206,12 +206,14 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
     The learners' checkpoint, if there is one, is read here, before anything is scored.
     """
     brokers = [f"kafka://{server.strip()}" for server in settings.kafka().split(",")]
+    # Faust keeps per-app files in its data folder and creates only the last level of it.
+    datadir = settings.resolved_home() / "faust" / f"{settings.stream_group()}-data"
+    datadir.parent.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.stream_group(),
         broker=brokers,
         store="memory://",
-        # Faust keeps per-app files here; under the project's home, not the working directory.
-        datadir=str(settings.resolved_home() / "faust" / f"{settings.stream_group()}-data"),
+        datadir=str(datadir),
         key_serializer="raw",
         value_serializer="raw",
         topic_partitions=settings.partitions,
