@@ -131,3 +131,24 @@ def pipeline(services, champion_version):
     yield run
     for process in started:
         stop_process(process)
+
+
+def attempts_partitions_per_worker(settings: Settings) -> list[int]:
+    """Partitions of shots.attempts held by each member of the stream's group, once it is stable."""
+    from confluent_kafka.admin import AdminClient
+
+    from parivision import schemas
+
+    admin = AdminClient({"bootstrap.servers": settings.kafka()})
+    try:
+        name = settings.stream_group()
+        group = admin.describe_consumer_groups([name])[name].result(10)
+    except Exception:
+        return []
+    if not str(group.state).endswith("STABLE"):
+        return []
+    attempts = settings.topic(schemas.ATTEMPTS)
+    return sorted(
+        sum(1 for tp in member.assignment.topic_partitions if tp.topic == attempts)
+        for member in group.members
+    )

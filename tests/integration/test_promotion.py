@@ -14,7 +14,6 @@ from itertools import islice
 import lightgbm as lgb
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient
 from pymongo import MongoClient
 from typer.testing import CliRunner
 
@@ -28,7 +27,7 @@ from producers.base import Source
 from producers.csv_source import CsvSource
 from producers.pacing import MaxPacer, RatePacer
 from producers.replay import replay
-from tests.integration.conftest import wait_until
+from tests.integration.conftest import attempts_partitions_per_worker, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -131,22 +130,6 @@ def _cli(settings, services, *args):
     return CliRunner().invoke(app, list(args), env=_child_env(settings, endpoints))
 
 
-def _attempts_partitions_per_worker(settings) -> list[int]:
-    admin = AdminClient({"bootstrap.servers": settings.kafka()})
-    try:
-        name = settings.stream_group()
-        group = admin.describe_consumer_groups([name])[name].result(10)
-    except Exception:
-        return []
-    if not str(group.state).endswith("STABLE"):
-        return []
-    attempts = settings.topic(schemas.ATTEMPTS)
-    return sorted(
-        sum(1 for tp in member.assignment.topic_partitions if tp.topic == attempts)
-        for member in group.members
-    )
-
-
 def _swapped_in_logs(settings, logs, old, new):
     """Whether every worker logged the swap (the pipeline's worker and ours share no log)."""
     needle = f"champion of {settings.model_name} swapped from v{old} to v{new}"
@@ -200,7 +183,7 @@ def test_a_worse_challenger_is_refused_a_better_one_swapped_in_live_then_rolled_
         scored.start()
         try:
             wait_until(
-                lambda: _attempts_partitions_per_worker(settings) == [2, 2],
+                lambda: attempts_partitions_per_worker(settings) == [2, 2],
                 120,
                 "two workers holding two partitions each",
             )

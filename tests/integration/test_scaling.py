@@ -9,7 +9,6 @@ from collections import Counter
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient
 
 from parivision import schemas
 from parivision.demo import start_process, stop_process
@@ -17,26 +16,9 @@ from parivision.topics import ensure_topics
 from producers.csv_source import CsvSource
 from producers.pacing import MaxPacer
 from producers.replay import replay
-from tests.integration.conftest import wait_until
+from tests.integration.conftest import attempts_partitions_per_worker, wait_until
 
 pytestmark = pytest.mark.integration
-
-
-def _assignments(settings) -> list[int]:
-    """Partitions of shots.attempts held by each member of the worker group."""
-    admin = AdminClient({"bootstrap.servers": settings.kafka()})
-    try:
-        name = settings.stream_group()
-        group = admin.describe_consumer_groups([name])[name].result(10)
-    except Exception:
-        return []
-    if not str(group.state).endswith("STABLE"):
-        return []
-    attempts = settings.topic(schemas.ATTEMPTS)
-    return [
-        sum(1 for tp in member.assignment.topic_partitions if tp.topic == attempts)
-        for member in group.members
-    ]
 
 
 def test_two_workers_split_the_partitions_and_score_every_shot_exactly_once(
@@ -48,7 +30,7 @@ def test_two_workers_split_the_partitions_and_score_every_shot_exactly_once(
     workers = [start_process(settings, endpoints, "stream", f"scale-{i}.log") for i in (1, 2)]
     try:
         wait_until(
-            lambda: sorted(_assignments(settings)) == [2, 2],
+            lambda: attempts_partitions_per_worker(settings) == [2, 2],
             120,
             "two workers holding two partitions each",
         )
@@ -80,7 +62,7 @@ def test_two_workers_split_the_partitions_and_score_every_shot_exactly_once(
         time.sleep(1.0)  # a duplicate, if there were one, would arrive right behind
         read()
         consumer.close()
-        assert sorted(_assignments(settings)) == [2, 2]  # no rebalance happened meanwhile
+        assert attempts_partitions_per_worker(settings) == [2, 2]  # no rebalance happened meanwhile
     finally:
         for worker in workers:
             stop_process(worker)
