@@ -75,7 +75,10 @@ def run(data: Path, split: int, candidates: list[str] | None) -> dict:
         time.perf_counter() - started,
     )
 
-    x_train, x_test = build_features(train), build_features(test)
+    # Over the whole file at once: a test shot's player form comes from every earlier shot,
+    # training ones included, as it would live.
+    matrix = build_features(frame)
+    x_train, x_test = matrix[train.index.to_numpy()], matrix[test.index.to_numpy()]
     for candidate in make_candidates(candidates):
         started = time.perf_counter()
         model = candidate.fit(x_train, y_train)

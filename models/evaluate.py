@@ -66,12 +66,14 @@ class Evaluation:
 def replay_scores(
     champion: registry.Champion, frame: pd.DataFrame, *, batch_size: int = 5000
 ) -> np.ndarray:
-    """P(made) for every row of ``frame``, scored in micro-batches in row order."""
+    """P(made) for every row of ``frame`` (labelled, in time order), scored in micro-batches in
+    row order; each shot's player form comes from the rows before it only."""
     if len(frame) == 0:
         return np.empty(0)
+    matrix = build_features(frame)
     return np.concatenate(
         [
-            champion.predict(build_features(frame.iloc[start : start + batch_size]))
+            champion.predict(matrix[start : start + batch_size])
             for start in range(0, len(frame), batch_size)
         ]
     )

@@ -17,7 +17,10 @@ from typing import Any
 
 import numpy as np
 
-FEATURE_SET = "v1"
+from models.form import FORM_INPUT_COLUMNS, FORM_NAMES, player_form
+
+# v2 added player form (models.form); a model of another set is refused by the stream.
+FEATURE_SET = "v2"
 
 ZONE_BASIC = (
     "Restricted Area",
@@ -75,7 +78,9 @@ FEATURE_NAMES: tuple[str, ...] = (
     "playoffs",
     *CATEGORICAL,
     *(f"action_{word.replace(' ', '_')}" for word in ACTION_WORDS),
+    *FORM_NAMES,
 )
+_FORM_START = len(FEATURE_NAMES) - len(FORM_NAMES)
 
 # Columns the function reads; anything else in the input is ignored.
 INPUT_COLUMNS = (
@@ -109,11 +114,17 @@ def _action_flags(action_type: str) -> tuple[float, ...]:
     return tuple(1.0 if word in text else 0.0 for word in ACTION_WORDS)
 
 
-def build_features(columns: Mapping[str, Any]) -> np.ndarray:
+def build_features(columns: Mapping[str, Any], form: np.ndarray | None = None) -> np.ndarray:
     """Return the feature matrix, one row per shot, columns in :data:`FEATURE_NAMES` order.
 
+    The player-form columns come from ``form`` when given (the stream computes them shot by shot
+    from its table, with :func:`models.form.form_values`); otherwise the shots must be labelled
+    and in time order, and they are computed here by :func:`models.form.player_form`, each
+    shot's from the shots before it.  So pass a whole history at once, not a slice of it.
+
     Example:
-        >>> shot = {"x": -140, "y": 116, "shot_distance": 18, "period": 1,
+        >>> shot = {"player_id": 977, "game_id": 29600027, "made": 0,
+        ...         "x": -140, "y": 116, "shot_distance": 18, "period": 1,
         ...         "minutes_remaining": 0, "seconds_remaining": 42,
         ...         "shot_type": "2PT Field Goal", "season_type": "Regular Season",
         ...         "shot_zone_basic": "Mid-Range", "shot_zone_area": "Left Side Center(LC)",
@@ -144,13 +155,23 @@ def build_features(columns: Mapping[str, Any]) -> np.ndarray:
     out[:, 10] = _codes(list(columns["shot_zone_area"]), ZONE_AREA)
     out[:, 11] = _codes(list(columns["shot_zone_range"]), ZONE_RANGE)
     if n:
-        out[:, 12:] = np.array([_action_flags(a) for a in columns["action_type"]], dtype=np.float64)
+        out[:, 12:_FORM_START] = np.array(
+            [_action_flags(a) for a in columns["action_type"]], dtype=np.float64
+        )
+    if form is None:
+        form = player_form(columns)
+    if form.shape != (n, len(FORM_NAMES)):
+        raise ValueError(f"form values have shape {form.shape}, expected {(n, len(FORM_NAMES))}")
+    out[:, _FORM_START:] = form
     return out
 
 
 def columns_from_records(records: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
-    """Turn a micro-batch of shot dicts into the columnar input of :func:`build_features`."""
-    return {name: [r[name] for r in records] for name in INPUT_COLUMNS}
+    """Turn a micro-batch of shot dicts into the columnar input of :func:`build_features`
+    (with the columns player form needs, where the records have them)."""
+    names = [*INPUT_COLUMNS, *(c for c in FORM_INPUT_COLUMNS if c not in INPUT_COLUMNS), "made"]
+    present = records[0].keys() if records else names
+    return {name: [r[name] for r in records] for name in names if name in present}
 
 
 def feature_dict(row: np.ndarray) -> dict[str, float]:

@@ -20,7 +20,7 @@ def scaled_logistic_regression() -> Classifier:
     """Standardised features into a logistic regression; cheap enough for every shot."""
     return compose.Pipeline(
         preprocessing.StandardScaler(),
-        linear_model.LogisticRegression(optimizer=optim.SGD(0.02), l2=1e-4),
+        linear_model.LogisticRegression(optimizer=optim.SGD(0.005), l2=1e-4),
     )
 
 

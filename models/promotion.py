@@ -27,6 +27,7 @@ import numpy as np
 
 from models import registry
 from models.features import FEATURE_NAMES, build_features, columns_from_records
+from models.form import FORM_NAMES
 from models.metrics import score
 from parivision import schemas
 from parivision.settings import Settings
@@ -121,6 +122,8 @@ class Window:
     missing_raw: int = 0
     first_labelled_at: float | None = None
     last_labelled_at: float | None = None
+    # Where player form came from: "stream" (stored with the shots) or "window" (recomputed).
+    form_source: str = "stream"
 
     @property
     def rows(self) -> int:
@@ -135,6 +138,7 @@ class Window:
             "missing_raw": self.missing_raw,
             "first_labelled_at": self.first_labelled_at,
             "last_labelled_at": self.last_labelled_at,
+            "form_source": self.form_source,
             "first_game_date": int(dates.min()) if len(dates) else None,
             "last_game_date": int(dates.max()) if len(dates) else None,
         }
@@ -145,13 +149,21 @@ def window_from_documents(
     raw_shots: Iterable[Mapping[str, Any]],
     *,
     requested: int,
+    stored_features: Iterable[Mapping[str, Any]] = (),
 ) -> Window:
     """Join labelled predictions to their raw shots by shot id and compute the features.
 
     ``predictions`` carry ``shot_id``, ``outcome`` and ``labelled_at``; ``raw_shots`` are the
     attempts as the sink stored them.  A prediction without a valid raw shot is counted in
     ``missing_raw`` and left out.
+
+    Player form is taken from ``stored_features`` (the sink's ``shots`` documents: what the
+    stream computed with the player's whole history) when every shot has it; otherwise it is
+    computed from the window itself, in time order, and ``form_source`` says so.
     """
+    stored_by_id = {
+        doc["shot_id"]: doc.get("features") or {} for doc in stored_features if "shot_id" in doc
+    }
     raw_by_id = {doc["shot_id"]: doc for doc in raw_shots if "shot_id" in doc}
     shots, outcomes, labelled_at = [], [], []
     found = missing = 0
@@ -169,8 +181,22 @@ def window_from_documents(
         outcomes.append(int(prediction["outcome"]))
         if isinstance(prediction.get("labelled_at"), int | float):
             labelled_at.append(float(prediction["labelled_at"]))
+    # Oldest first: the order the stream saw them, and the order player form is computed in.
+    order = sorted(
+        range(len(shots)),
+        key=lambda i: (shots[i]["game_date"], shots[i]["game_id"], shots[i]["game_event_id"] or 0),
+    )
+    shots = [{**shots[i], "made": outcomes[i]} for i in order]
+    outcomes = [outcomes[i] for i in order]
+    stored = [stored_by_id.get(shot["shot_id"], {}) for shot in shots]
+    form_source = "stream" if all(FORM_NAMES[0] in f for f in stored) else "window"
+    form = (
+        np.array([[f.get(name, np.nan) for name in FORM_NAMES] for f in stored], dtype=np.float64)
+        if form_source == "stream" and shots
+        else None
+    )
     features = (
-        build_features(columns_from_records(shots))
+        build_features(columns_from_records(shots), form=form)
         if shots
         else np.empty((0, len(FEATURE_NAMES)), dtype=np.float64)
     )
@@ -183,6 +209,7 @@ def window_from_documents(
         missing_raw=missing,
         first_labelled_at=min(labelled_at) if labelled_at else None,
         last_labelled_at=max(labelled_at) if labelled_at else None,
+        form_source=form_source,
     )
 
 
@@ -190,7 +217,7 @@ def labelled_window(db, window: int) -> Window:
     """The most recent ``window`` labelled shots in a PariVision MongoDB database ``db``."""
     from pymongo import DESCENDING
 
-    from consumers.mongo_sink import PREDICTIONS, RAW
+    from consumers.mongo_sink import PREDICTIONS, RAW, SHOTS
 
     # Named, so nothing depends on a generated index name; creating it again is a no-op.
     db[PREDICTIONS].create_index([("labelled_at", DESCENDING)], name="labelled_at")
@@ -211,7 +238,15 @@ def labelled_window(db, window: int) -> Window:
         for start in range(0, len(ids), _IN_CHUNK)
         for doc in db[RAW].find({"shot_id": {"$in": ids[start : start + _IN_CHUNK]}}, {"_id": 0})
     ]
-    return window_from_documents(predictions, raw, requested=window)
+    stored = [
+        doc
+        for start in range(0, len(ids), _IN_CHUNK)
+        for doc in db[SHOTS].find(
+            {"shot_id": {"$in": ids[start : start + _IN_CHUNK]}},
+            {"_id": 0, "shot_id": 1, "features": 1},
+        )
+    ]
+    return window_from_documents(predictions, raw, requested=window, stored_features=stored)
 
 
 @dataclass

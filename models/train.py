@@ -223,8 +223,11 @@ def train_and_register(
         raise ValueError(f"{data_name}: {len(frame)} labelled shots is too few to train on")
     chosen = make_candidates(candidates)
     train, valid = time_split(frame, validation_share)
-    x_train, y_train = build_features(train), train["made"].to_numpy(dtype=np.int64)
-    x_valid, y_valid = build_features(valid), valid["made"].to_numpy(dtype=np.int64)
+    # Features over both windows in one pass: a validation shot's player form comes from every
+    # earlier shot, as it would in the stream.
+    matrix = build_features(pd.concat([train, valid]))
+    x_train, y_train = matrix[: len(train)], train["made"].to_numpy(dtype=np.int64)
+    x_valid, y_valid = matrix[len(train) :], valid["made"].to_numpy(dtype=np.int64)
     if len(np.unique(y_train)) < 2:
         raise ValueError(f"{data_name}: the training window has only one outcome")
     window = data_window(train, valid)

@@ -102,6 +102,8 @@ class Outcome(BaseModel):
 
     shot_id: str = Field(min_length=1, max_length=128)
     game_id: int = Field(gt=0)
+    # The key of both input topics; it names the player whose form the outcome updates.
+    player_id: int = Field(gt=0)
     made: int = Field(ge=0, le=1)
     replay_id: str = ""
     produced_at: float = 0.0

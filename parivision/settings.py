@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     batch_size: int = 500
     batch_within_s: float = 0.05
     outcome_delay_s: float = 2.0
+    # A player's next attempt waits for the outcome of the last one (so its player form is the
+    # one batch training computes) for at most this long, then is scored without it.
+    form_wait_s: float = 30.0
 
     # Online learners run side by side on every shot, comma-separated (a plain string so it
     # passes through the environment as it is); the first one's probability is p_online.

@@ -1,7 +1,8 @@
 """Replaying a source into Kafka: attempts now, outcomes after a delay, bad rows to the DLQ.
 
-Messages are keyed by game id so one game's shots stay in order on one partition, and a shot's
-outcome lands on the same partition number as its attempt.
+Messages are keyed by player id, so one player's shots stay in order on one partition (player form
+is a per-player state: see :mod:`models.form`), and a shot's outcome lands on the same partition
+number as its attempt.
 """
 
 from __future__ import annotations
@@ -127,12 +128,13 @@ def replay(
             pacer.wait(item.shot)
             now = time.time()
             shot = {**item.shot, "replay_id": stats.replay_id, "produced_at": now}
-            key = str(shot["game_id"]).encode()
+            key = str(shot["player_id"]).encode()
             _produce(producer, attempts_topic, key, json.dumps(shot).encode())
             if item.made is not None:
                 outcome = {
                     "shot_id": shot["shot_id"],
                     "game_id": shot["game_id"],
+                    "player_id": shot["player_id"],
                     "made": item.made,
                     "replay_id": stats.replay_id,
                 }

@@ -4,9 +4,10 @@ Shots are processed in micro-batches (``take_events``): features and the champio
 are computed for the whole batch at once, which is what makes tens of thousands of shots per
 second possible in one Python process.
 
-Both input topics are keyed by game id and have the same partition count, so the outcome of a shot
-arrives on the same partition number as its attempt and finds its kept prediction in this
-worker's table.
+Both input topics are keyed by player id and have the same partition count, and one agent reads
+both, so a player's attempts and outcomes all come to the same worker, in order per topic, where
+:class:`streams.flow.ShotFlow` keeps the player's form and holds an attempt until the outcomes of
+the player's earlier shots are in.
 
 The champion is swapped without a restart when ``models.events`` says it changed (see
 :class:`ChampionWatcher`).
@@ -25,19 +26,21 @@ import json
 import logging
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import faust
+from faust.types import TP
 
 from models import registry
 from models.promotion import SWAP_EVENTS, parse_event
 from models.registry import Champion
 from parivision import schemas
 from parivision.settings import Settings
+from streams.flow import ShotFlow
 from streams.output import Output
-from streams.scoring import Scorer, compact, expand, load_checkpoint, save_checkpoint
+from streams.scoring import Scorer, load_checkpoint, save_checkpoint
 from streams.validate import InvalidRecord, dead_letter, parse_attempt, parse_outcome
 
 log = logging.getLogger("parivision.stream")
@@ -235,15 +238,36 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
     checkpoint = checkpoint_path(settings)
     restored = load_checkpoint(scorer, checkpoint)
 
-    attempts = app.topic(settings.topic(schemas.ATTEMPTS), partitions=settings.partitions)
-    outcomes = app.topic(settings.topic(schemas.OUTCOMES), partitions=settings.partitions)
+    attempts_topic = settings.topic(schemas.ATTEMPTS)
+    outcomes_topic = settings.topic(schemas.OUTCOMES)
     scored_topic = settings.topic(schemas.SCORED)
     dlq_topic = settings.topic(schemas.DLQ)
     output = Output(settings.kafka())
 
-    # Predictions waiting for their outcome, and outcomes that overtook their attempt.
-    pending = _table(app, "pending", settings.partitions)
-    early = _table(app, "early-outcomes", settings.partitions)
+    # Player form and held attempts, predictions waiting for their outcome, and outcomes that
+    # overtook their attempt (see streams.flow).
+    tables = {
+        name: _table(app, name, settings.partitions)
+        for name in ("players", "held", "pending", "early-outcomes")
+    }
+
+    @contextmanager
+    def at_partition(partition: int) -> Iterator[None]:
+        with ExitStack() as stack:
+            for table in tables.values():
+                stack.enter_context(table.at_partition(partition))
+            yield
+
+    flow = ShotFlow(
+        scorer,
+        players=tables["players"],
+        held=tables["held"],
+        pending=tables["pending"],
+        early=tables["early-outcomes"],
+        scope=at_partition,
+        wait_s=settings.form_wait_s,
+    )
+    app.flow = flow  # for tests
 
     def to_dlq(event: faust.types.EventT, reason: str, stage: str) -> None:
         message = event.message
@@ -261,58 +285,44 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
             ),
         )
 
-    def publish_labelled(key: bytes | None, kept: dict[str, Any], made: int) -> None:
-        output.send(scored_topic, key, _dumps(scorer.label(kept, made)).encode())
+    def publish() -> None:
+        for key, record in flow.finish():
+            output.send(scored_topic, key, _dumps(record).encode())
+        output.flush()
 
-    @app.agent(attempts, name="score-attempts")
-    async def score_attempts(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
-            shots, kept_events = [], []
-            for event in events:
-                try:
-                    shots.append(parse_attempt(event.value))
-                    kept_events.append(event)
-                except InvalidRecord as error:
-                    to_dlq(event, str(error), "validate-attempt")
-            for event, record in zip(kept_events, scorer.score_batch(shots), strict=True):
-                key = event.message.key
-                output.send(scored_topic, key, _dumps(record).encode())
-                shot_id = record["shot_id"]
-                # The record kept until the outcome carries the features the learner will learn.
-                kept = record
-                with (
-                    pending.at_partition(event.message.partition),
-                    early.at_partition(event.message.partition),
-                ):
-                    made = early.get(shot_id)
-                    if made is None:
-                        pending[shot_id] = compact(kept)
-                    else:
-                        del early[shot_id]
-                        publish_labelled(key, kept, made)
-            output.flush()
-
-    @app.agent(outcomes, name="join-outcomes")
-    async def join_outcomes(stream: faust.StreamT) -> None:
+    @app.agent(app.topic(attempts_topic, outcomes_topic), name="score-shots")
+    async def score_shots(stream: faust.StreamT) -> None:
         async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
             for event in events:
+                message = event.message
+                is_attempt = message.topic == attempts_topic
                 try:
-                    outcome = parse_outcome(event.value)
+                    record = (parse_attempt if is_attempt else parse_outcome)(event.value)
                 except InvalidRecord as error:
-                    to_dlq(event, str(error), "validate-outcome")
+                    stage = "validate-attempt" if is_attempt else "validate-outcome"
+                    to_dlq(event, str(error), stage)
                     continue
-                shot_id = outcome["shot_id"]
-                with (
-                    pending.at_partition(event.message.partition),
-                    early.at_partition(event.message.partition),
-                ):
-                    kept = pending.get(shot_id)
-                    if kept is None:
-                        early[shot_id] = outcome["made"]
-                        continue
-                    del pending[shot_id]
-                    publish_labelled(event.message.key, expand(kept), outcome["made"])
-            output.flush()
+                if is_attempt:
+                    flow.attempt(record, message.key, message.partition)
+                else:
+                    flow.outcome(record, message.key, message.partition)
+            publish()
+
+    def settled() -> bool:
+        return not app.rebalancing and not getattr(app, "in_recovery", False)
+
+    def owns(partition: int) -> bool:
+        return settled() and TP(attempts_topic, partition) in app.assignor.assigned_actives()
+
+    @app.timer(interval=1.0)
+    async def release_overdue() -> None:
+        # Only on a worker whose tables are whole: never release another worker's attempts.
+        if settled() and flow.expire(owns):
+            publish()
+
+    @app.on_partitions_revoked.connect
+    async def forget_waiting(app: faust.App, revoked: Any, **kwargs: Any) -> None:
+        flow.forget_waiting()
 
     watcher = ChampionWatcher(settings, scorer)
     app.champion_watcher = watcher  # for tests

@@ -76,13 +76,19 @@ class Scorer:
     def online_metrics(self) -> LiveMetrics:
         return self.learner_metrics[self.learner_name]
 
-    def score_batch(self, shots: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        """One scored record per shot, in order (see :class:`parivision.schemas.ScoredShot`)."""
+    def score_batch(
+        self, shots: Sequence[dict[str, Any]], form: np.ndarray | None = None
+    ) -> list[dict[str, Any]]:
+        """One scored record per shot, in order (see :class:`parivision.schemas.ScoredShot`).
+
+        ``form`` is the shots' player-form values (:mod:`models.form`), computed by the stream
+        from its table; without it the shots must carry ``made`` and be a time-ordered history.
+        """
         if not shots:
             return []
         # One champion for the whole batch, even if another is swapped in right after.
         champion = self.champion
-        matrix = build_features(columns_from_records(shots))
+        matrix = build_features(columns_from_records(shots), form=form)
         p_champion = np.clip(champion.predict(matrix), _P_MIN, _P_MAX).tolist()
         now = time.time()
         version = champion.version

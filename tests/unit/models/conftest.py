@@ -17,13 +17,10 @@ def recent_shots(shots_frame):
 @pytest.fixture(scope="session")
 def fit_and_check(recent_shots):
     """Feature matrices and outcomes of the 30,000 earlier and 10,000 later recent shots."""
-    fit, check = recent_shots.iloc[:30_000], recent_shots.iloc[30_000:]
-    return (
-        build_features(fit),
-        fit["made"].to_numpy(dtype=np.int64),
-        build_features(check),
-        check["made"].to_numpy(dtype=np.int64),
-    )
+    # One pass, so the later shots' player form includes the earlier shots, as it would live.
+    matrix = build_features(recent_shots)
+    made = recent_shots["made"].to_numpy(dtype=np.int64)
+    return matrix[:30_000], made[:30_000], matrix[30_000:], made[30_000:]
 
 
 @pytest.fixture

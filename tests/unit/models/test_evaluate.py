@@ -5,7 +5,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, brier_score_loss, f1_score, log_loss, roc_auc_score
 
 from models.evaluate import ModelUnavailableError, evaluate, evaluate_registered
-from models.features import build_features
+from models.features import FEATURE_SET, build_features
 from models.registry import Champion
 from models.shot_model import ShotModel
 
@@ -68,7 +68,7 @@ def registered(tmp_path_factory, small_model, fit_and_check):
     settings = Settings(home=tmp / "home", mlflow_tracking_uri=f"sqlite:///{tmp}/mlflow.db")
     configure_mlflow(settings)
     with mlflow.start_run():
-        mlflow.set_tags({"feature_set": "v1"})
+        mlflow.set_tags({"feature_set": FEATURE_SET})
         info = log_shot_model(
             small_model, fit_and_check[2], registered_model_name="parivision-shot"
         )

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from models import promotion, registry
-from models.features import CATEGORICAL, FEATURE_NAMES, FEATURE_SET, build_features
+from models.features import CATEGORICAL, FEATURE_NAMES, FEATURE_SET, build_features, feature_dict
+from models.form import form_values, new_state
 from models.promotion import Decision, PromotionError, decide, parse_event, window_from_documents
 from models.shot_model import ShotModel
 
@@ -53,28 +54,44 @@ def test_a_zero_margin_asks_only_for_no_worse_and_no_champion_is_always_beaten()
         decide(CHAMPION, CHAMPION, margin=-0.1)
 
 
-def _documents(frame, *, start_ts=1_700_000_000.0):
-    """Predictions (with outcome and labelled_at) and raw shots, as the sink stores them."""
-    raw, predictions = [], []
+def _documents(frame, *, start_ts=1_700_000_000.0, matrix=None):
+    """Predictions (with outcome and labelled_at), raw shots and, given the stream's feature
+    ``matrix`` for the frame's rows, the silver feature documents, as the sink stores them."""
+    raw, predictions, stored = [], [], []
     for i, row in enumerate(frame.to_dict("records")):
         shot_id = f"{row['game_id']}-{row['game_event_id']}"
-        raw.append({**row, "shot_id": shot_id, "replay_id": "r1"})
+        raw.append({**{k: v for k, v in row.items() if k != "made"}, "shot_id": shot_id})
         predictions.append(
             {"shot_id": shot_id, "outcome": int(row["made"]), "labelled_at": start_ts + i}
         )
-    return predictions, raw
+        if matrix is not None:
+            stored.append({"shot_id": shot_id, "features": feature_dict(matrix[i])})
+    return predictions, raw, stored
 
 
-def test_the_window_joins_labels_to_raw_shots_and_counts_what_it_cannot_use(recent_shots):
-    frame = recent_shots.iloc[:300]
-    predictions, raw = _documents(frame)
+def test_the_window_uses_the_form_the_stream_stored_and_counts_what_it_cannot_use(
+    recent_shots,
+):
+    history = build_features(recent_shots)  # the form the stream computed, with all history
+    frame, matrix = recent_shots.iloc[1000:1300], history[1000:1300]
+    predictions, raw, stored = _documents(frame, matrix=matrix)
     predictions.append({"shot_id": "no-raw", "outcome": 1, "labelled_at": 1.0})
     raw[5] = {**raw[5], "x": "far left"}  # no longer a valid shot: left out, counted
-    window = window_from_documents(predictions, raw, requested=500)
+    window = window_from_documents(predictions, raw, requested=500, stored_features=stored)
     assert window.rows == 299 and window.labelled_found == 301 and window.missing_raw == 2
-    kept = frame.drop(frame.index[5])
-    np.testing.assert_allclose(window.features, build_features(kept))
-    np.testing.assert_array_equal(window.outcomes, kept["made"].to_numpy())
+    assert window.form_source == "stream"
+    keep = np.delete(np.arange(300), 5)
+    np.testing.assert_allclose(window.features, matrix[keep])
+    np.testing.assert_array_equal(window.outcomes, frame["made"].to_numpy()[keep])
+
+
+def test_without_stored_form_the_window_computes_it_from_its_own_shots(recent_shots):
+    frame = recent_shots.iloc[1000:1300]
+    predictions, raw, _ = _documents(frame)
+    window = window_from_documents(predictions[::-1], raw, requested=300)  # newest first
+    assert window.form_source == "window"
+    np.testing.assert_allclose(window.features, build_features(frame))
+    np.testing.assert_array_equal(window.outcomes, frame["made"].to_numpy())
     described = window.describe()
     assert described["first_labelled_at"] == 1_700_000_000.0  # of the shots measured
     assert described["last_labelled_at"] == 1_700_000_000.0 + 299
@@ -184,9 +201,14 @@ def store(settings_factory, fit_and_check, recent_shots):
     worse = _register(settings, _booster(x_fit[:2000], y_fit[:2000], 3), "worse")
     better = _register(settings, _booster(x_fit, y_fit, 60), "better")
     registry.set_champion(settings, fair)
-    predictions, raw = _documents(recent_shots.iloc[30_000:33_000])
+    _, _, x_check, _ = fit_and_check
+    predictions, raw, stored = _documents(recent_shots.iloc[30_000:33_000], matrix=x_check)
     predictions.append({"shot_id": "unlabelled", "replay_id": "r1"})  # no outcome yet: skipped
-    db = FakeDatabase(predictions=_Collection(predictions), shots_raw=_Collection(raw))
+    db = FakeDatabase(
+        predictions=_Collection(predictions),
+        shots_raw=_Collection(raw),
+        shots=_Collection(stored),
+    )
     events = []
     publish = lambda _settings, event: events.append(json.loads(json.dumps(event)))  # noqa: E731
     return settings, db, events, publish, (fair, worse, better)
@@ -320,7 +342,8 @@ def test_the_stream_swaps_on_a_promotion_loading_the_model_off_the_event_loop(wa
 
     watch, scorer, loads, _ = watcher
     shot = parse_attempt(json.dumps(GOOD_SHOT).encode())
-    before = scorer.score_batch([shot])[0]
+    form = np.array([form_values(new_state(), shot)])  # the player's first shot
+    before = scorer.score_batch([shot], form=form)[0]
 
     async def deliver():
         for value in (_event(model="other"), _event(event="refused"), b"junk", _event()):
@@ -330,7 +353,7 @@ def test_the_stream_swaps_on_a_promotion_loading_the_model_off_the_event_loop(wa
     loop_thread = asyncio.run(deliver())
     assert [version for version, _ in loads] == ["2"]  # only the promotion for this model
     assert loads[0][1] != loop_thread
-    after = scorer.score_batch([shot])[0]
+    after = scorer.score_batch([shot], form=form)[0]
     assert (before["model_version"], before["p_champion"]) == ("1", pytest.approx(0.3))
     assert (after["model_version"], after["p_champion"]) == ("2", pytest.approx(0.7))
     assert watch.swaps == [("1", "2")]

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from models.features import CATEGORICAL, FEATURE_NAMES, build_features
+from models.form import player_form
 from models.registry import Champion
 from streams.scoring import Scorer
 
@@ -20,18 +21,34 @@ def champion(shots_frame):
     return Champion(name="test", version="7", model=booster)
 
 
+_FORM: dict[str, np.ndarray] = {}
+
+
 def _shots(frame, start, n):
+    """Attempts as the stream gets them (no outcome), with their batch player form noted."""
+    if not _FORM:
+        form = player_form(frame)
+        _FORM.update(zip(_ids(frame.to_dict("records")), form, strict=True))
     rows = frame.iloc[start : start + n]
     shots = rows.drop(columns=["made"]).to_dict("records")
-    for shot in shots:
-        shot["shot_id"] = f"{shot['game_id']}-{shot['game_event_id']}"
+    for shot, shot_id in zip(shots, _ids(shots), strict=True):
+        shot["shot_id"] = shot_id
     return shots, rows["made"].tolist()
+
+
+def _ids(records):
+    return [f"{r['game_id']}-{r['game_event_id']}" for r in records]
+
+
+def _form(shots):
+    """The form values the stream's table would give these shots."""
+    return np.array([_FORM[s["shot_id"]] for s in shots])
 
 
 def test_batch_scores_match_the_champion_and_carry_fair_odds(champion, shots_frame):
     shots, _ = _shots(shots_frame, 30000, 64)
-    records = Scorer(champion).score_batch(shots)
-    expected = champion.model.predict(build_features(shots_frame.iloc[30000:30064]))
+    records = Scorer(champion).score_batch(shots, form=_form(shots))
+    expected = champion.model.predict(build_features(shots_frame)[30000:30064])
     assert [r["shot_id"] for r in records] == [s["shot_id"] for s in shots]
     np.testing.assert_allclose([r["p_champion"] for r in records], expected, rtol=1e-9)
     assert all(r["model_version"] == "7" and not r["labelled"] for r in records)
@@ -41,12 +58,14 @@ def test_batch_scores_match_the_champion_and_carry_fair_odds(champion, shots_fra
 def test_online_learner_predicts_before_it_learns(champion, shots_frame):
     scorer = Scorer(champion)
     shots, made = _shots(shots_frame, 40000, 3000)
-    first = scorer.score_batch(shots[:1])[0]
+    first = scorer.score_batch(shots[:1], form=_form(shots[:1]))[0]
     assert first["p_online"] == 0.5  # has learned nothing yet
     labelled = scorer.label(first, made[0])
     assert labelled["p_online"] == 0.5 and labelled["outcome"] == made[0]
     for start in range(1, len(shots), 100):  # score a micro-batch, then its outcomes arrive
-        batch = scorer.score_batch(shots[start : start + 100])
+        batch = scorer.score_batch(
+            shots[start : start + 100], form=_form(shots[start : start + 100])
+        )
         for record, y in zip(batch, made[start : start + 100], strict=True):
             scorer.label(record, y)
     live = scorer.live_metrics()
@@ -62,7 +81,7 @@ def test_kept_records_round_trip_through_the_compact_table_form(champion, shots_
     from streams.scoring import compact, expand
 
     shots, _ = _shots(shots_frame, 50000, 20)
-    for record in Scorer(champion).score_batch(shots):
+    for record in Scorer(champion).score_batch(shots, form=_form(shots)):
         stored = json.loads(json.dumps(compact(record)))  # what the changelog carries
         assert expand(stored) == record
 
@@ -71,7 +90,9 @@ def _run(scorer, shots, made, batch=100):
     """Score a micro-batch, then its outcomes arrive; the stream's order."""
     records = []
     for start in range(0, len(shots), batch):
-        scored = scorer.score_batch(shots[start : start + batch])
+        scored = scorer.score_batch(
+            shots[start : start + batch], form=_form(shots[start : start + batch])
+        )
         records += scored
         for record, y in zip(scored, made[start : start + batch], strict=True):
             scorer.label(record, y)
@@ -102,7 +123,7 @@ def test_labelled_record_carries_every_learners_probability(champion, shots_fram
     scorer = Scorer(champion, "arf", learners=["logreg"])
     shots, made = _shots(shots_frame, 45000, 10)
     _run(scorer, shots[:9], made[:9])
-    record = scorer.score_batch(shots[9:])[0]
+    record = scorer.score_batch(shots[9:], form=_form(shots[9:]))[0]
     labelled = scorer.label(expand(compact(record)), made[9])
     assert labelled["online_learner"] == "arf"
     assert labelled["p_online"] == record["p_online_by_learner"]["arf"]
@@ -156,7 +177,10 @@ def test_an_unreadable_checkpoint_is_logged_and_learners_start_fresh(
     assert "could not load the online checkpoint" in caplog.text and str(path) in caplog.text
     assert scorer.learned == {"logreg": 0, "arf": 0}
     shots, _ = _shots(shots_frame, 40000, 1)
-    assert scorer.score_batch(shots)[0]["p_online_by_learner"] == {"logreg": 0.5, "arf": 0.5}
+    assert scorer.score_batch(shots, form=_form(shots))[0]["p_online_by_learner"] == {
+        "logreg": 0.5,
+        "arf": 0.5,
+    }
 
 
 def test_a_truncated_checkpoint_starts_fresh(champion, shots_frame, tmp_path):

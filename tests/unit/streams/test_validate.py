@@ -35,9 +35,11 @@ def test_bad_attempts_say_why(raw, expected):
 
 
 def test_outcome_must_be_zero_or_one():
-    assert parse_outcome(b'{"shot_id": "1-1", "game_id": 1, "made": 1}')["made"] == 1
+    assert (
+        parse_outcome(b'{"shot_id": "1-1", "game_id": 1, "player_id": 7, "made": 1}')["made"] == 1
+    )
     with pytest.raises(InvalidRecord, match="made"):
-        parse_outcome(b'{"shot_id": "1-1", "game_id": 1, "made": 2}')
+        parse_outcome(b'{"shot_id": "1-1", "game_id": 1, "player_id": 7, "made": 2}')
 
 
 def test_dead_letter_keeps_the_original_bytes_and_reason():
@@ -61,3 +63,9 @@ def test_dead_letter_keeps_the_original_bytes_and_reason():
         41,
     )
     assert record["original_text"] is None and record["key"] == "123"
+
+
+def test_an_outcome_must_name_its_player():
+    # Both input topics are keyed by player, and the outcome updates that player's form.
+    with pytest.raises(InvalidRecord, match="player_id"):
+        parse_outcome(b'{"shot_id": "1-1", "game_id": 1, "made": 1}')

@@ -1,0 +1,276 @@
+"""Each player's shots in order: player form in the stream equals player form in batch.
+
+Batch work computes a shot's form after recording the outcome of every earlier shot of the same
+player (:func:`models.form.player_form`).  Live, an outcome arrives some time after its attempt,
+so a player's next attempt can arrive before the outcome of the last one.  The stream then
+*holds* the attempt until that outcome is in, and so computes its form from exactly the states
+batch work does, in the same order.  Waiting costs latency only when a player shoots again before
+the last outcome arrived (a putback, or a replay run faster than the game).
+
+An outcome that does not come within ``wait_s`` is given up on: the held attempts older than that
+are scored without it, and when it does arrive it is still learned from and recorded (late).
+
+Four tables, all keyed so that a player's records live on the partition of the player's events:
+
+- ``players``: player id -> ``{"state": form state, "open": [shot ids scored, outcome due],
+  "head": n, "tail": n}`` (``head``..``tail`` number the held attempts);
+- ``held``: ``"{player}#{n}"`` -> a held attempt;
+- ``pending``: shot id -> the scored record kept until its outcome;
+- ``early``: shot id -> an outcome that came before its attempt was scored.
+
+:class:`ShotFlow` works on any mutable mappings (the Faust app passes its tables, the unit tests
+pass dicts).  ``scope(partition)`` is entered around every write, so each goes to the changelog
+partition of the player it belongs to.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, MutableMapping
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from models.form import form_shot, form_values, new_state, record_outcome
+from streams.scoring import Scorer, compact, expand
+
+log = logging.getLogger("parivision.stream")
+
+Table = MutableMapping[Any, Any]
+
+
+@dataclass
+class _Release:
+    """An attempt whose form is fixed, scored at the end of the micro-batch."""
+
+    shot: dict[str, Any]
+    form: tuple[float, ...]
+    key: bytes | None
+    partition: int
+    made: int | None
+
+
+def _key_text(key: bytes | None) -> str | None:
+    return None if key is None else key.decode("latin-1")
+
+
+def _key_bytes(key: str | None) -> bytes | None:
+    return None if key is None else key.encode("latin-1")
+
+
+class ShotFlow:
+    """Orders a partition's attempts and outcomes per player, and scores and labels them.
+
+    Call :meth:`attempt` and :meth:`outcome` for the events of a micro-batch in the order they
+    arrived, then :meth:`finish`, which scores the attempts released in the batch in one call to
+    the champion and returns the records to publish.  :meth:`expire`, called from a timer, gives
+    up on overdue outcomes.
+    """
+
+    def __init__(
+        self,
+        scorer: Scorer,
+        *,
+        players: Table,
+        held: Table,
+        pending: Table,
+        early: Table,
+        scope: Callable[[int], AbstractContextManager[Any]] = lambda partition: nullcontext(),
+        wait_s: float = 30.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.scorer = scorer
+        self.players, self.held, self.pending, self.early = players, held, pending, early
+        self.scope = scope
+        self.wait_s = wait_s
+        self.clock = clock
+        self._released: list[_Release] = []
+        self._released_by_id: dict[str, _Release] = {}
+        self._labels: list[tuple[bytes | None, dict[str, Any], int]] = []
+        # Player -> when its oldest held attempt arrived; None until read from the table.
+        self._waiting: dict[str, float] | None = None
+        self.duplicates = 0
+        self.given_up = 0
+
+    # -- events ------------------------------------------------------------------------------
+
+    def attempt(self, shot: dict[str, Any], key: bytes | None, partition: int) -> None:
+        """A validated attempt: score it in this batch, or hold it behind the player's open
+        shots."""
+        shot_id, player = shot["shot_id"], str(shot["player_id"])
+        with self.scope(partition):
+            entry = self.players.get(player) or self._new_entry()
+            seen = shot_id in self._released_by_id or shot_id in entry["open"]
+            if seen or shot_id in self.pending:
+                self.duplicates += 1
+                log.warning("attempt %s arrived again; it is already scored", shot_id)
+                return
+            if entry["open"] or entry["head"] < entry["tail"]:
+                now = self.clock()
+                self.held[f"{player}#{entry['tail']}"] = {
+                    "shot": shot,
+                    "key": _key_text(key),
+                    "partition": partition,
+                    "since": now,
+                }
+                if entry["head"] == entry["tail"]:
+                    self._note_waiting(player, now)
+                entry["tail"] += 1
+            else:
+                self._release(entry, shot, key, partition)
+            self.players[player] = entry
+
+    def outcome(self, outcome: dict[str, Any], key: bytes | None, partition: int) -> None:
+        """A validated outcome: join it to its prediction and let the player's next shot go."""
+        shot_id, made = outcome["shot_id"], outcome["made"]
+        with self.scope(partition):
+            released = self._released_by_id.get(shot_id)
+            if released is not None:
+                if released.made is not None:
+                    self.duplicates += 1
+                    return
+                released.made = made
+                player = str(released.shot["player_id"])
+                self._resolve(player, form_shot(released.shot), shot_id, made)
+                return
+            kept = self.pending.get(shot_id)
+            if kept is not None:
+                del self.pending[shot_id]
+                kept = expand(kept)
+                self._labels.append((key, kept, made))
+                self._resolve(str(kept["player_id"]), kept["form_shot"], shot_id, made)
+                return
+            # Its attempt is held, or not here yet: it is picked up when the attempt is released.
+            self.early[shot_id] = made
+
+    def finish(self) -> list[tuple[bytes | None, dict[str, Any]]]:
+        """Score what this batch released, keep or label it, and label the joined outcomes;
+        return ``(key, record)`` pairs to publish on ``shots.scored``, in order."""
+        released, self._released, self._released_by_id = self._released, [], {}
+        labels, self._labels = self._labels, []
+        out: list[tuple[bytes | None, dict[str, Any]]] = []
+        if released:
+            form = np.array([r.form for r in released], dtype=np.float64)
+            records = self.scorer.score_batch([r.shot for r in released], form=form)
+            for item, record in zip(released, records, strict=True):
+                out.append((item.key, record))
+                if item.made is None:
+                    with self.scope(item.partition):
+                        self.pending[record["shot_id"]] = {
+                            **compact(record),
+                            "form_shot": form_shot(item.shot),
+                        }
+                else:
+                    out.append((item.key, self.scorer.label(record, item.made)))
+        for key, kept, made in labels:
+            out.append((key, self.scorer.label(kept, made)))
+        return out
+
+    def expire(self, owns: Callable[[int], bool] = lambda partition: True) -> int:
+        """Release attempts held longer than ``wait_s``, scored without the outcomes they waited
+        for; return how many.  ``owns(partition)`` says whether this worker still has it."""
+        if self._waiting is None:
+            self._waiting = dict(self._scan())
+        now = self.clock()
+        count = 0
+        for player, since in list(self._waiting.items()):
+            if now - since < self.wait_s:
+                continue
+            entry = self.players.get(player)
+            if entry is None or entry["head"] >= entry["tail"]:
+                self._waiting.pop(player, None)
+                continue
+            first = self.held[f"{player}#{entry['head']}"]
+            if not owns(first["partition"]):
+                self._waiting.pop(player, None)
+                continue
+            with self.scope(first["partition"]):
+                given_up, entry["open"] = entry["open"], []
+                count += self._drain(player, entry, older_than=now - self.wait_s)
+                self.players[player] = entry
+            self.given_up += len(given_up)
+            log.warning(
+                "player %s: no outcome for %s after %.0f s; scored the attempts waiting on it "
+                "without it",
+                player,
+                ", ".join(given_up) or "its last shot",
+                self.wait_s,
+            )
+        return count
+
+    def forget_waiting(self) -> None:
+        """After a rebalance: read who is waiting from the table again on the next expire."""
+        self._waiting = None
+
+    # -- inside ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _new_entry() -> dict[str, Any]:
+        return {"state": new_state(), "open": [], "head": 0, "tail": 0}
+
+    def _release(
+        self,
+        entry: dict[str, Any],
+        shot: dict[str, Any],
+        key: bytes | None,
+        partition: int,
+        *,
+        block: bool = True,
+    ) -> None:
+        shot_id = shot["shot_id"]
+        item = _Release(shot, form_values(entry["state"], shot), key, partition, None)
+        self._released.append(item)
+        self._released_by_id[shot_id] = item
+        made = self.early.get(shot_id)
+        if made is not None:
+            del self.early[shot_id]
+            item.made = made
+            record_outcome(entry["state"], shot, made)
+        elif block:
+            entry["open"].append(shot_id)
+
+    def _resolve(self, player: str, shot: dict[str, Any], shot_id: str, made: int) -> None:
+        entry = self.players.get(player) or self._new_entry()
+        if shot_id in entry["open"]:
+            entry["open"].remove(shot_id)
+        else:
+            log.info("outcome of %s arrived after its player's next shots were scored", shot_id)
+        record_outcome(entry["state"], shot, made)
+        self._drain(player, entry)
+        self.players[player] = entry
+
+    def _drain(self, player: str, entry: dict[str, Any], *, older_than: float = -1.0) -> int:
+        """Release held attempts in order while nothing is open; those that arrived before
+        ``older_than`` go even so, without holding up the rest."""
+        count = 0
+        while entry["head"] < entry["tail"]:
+            name = f"{player}#{entry['head']}"
+            item = self.held[name]
+            overdue = item["since"] < older_than
+            if entry["open"] and not overdue:
+                break
+            del self.held[name]
+            entry["head"] += 1
+            self._release(
+                entry, item["shot"], _key_bytes(item["key"]), item["partition"], block=not overdue
+            )
+            count += 1
+        if entry["head"] < entry["tail"]:
+            self._note_waiting(player, self.held[f"{player}#{entry['head']}"]["since"])
+        elif self._waiting is not None:
+            self._waiting.pop(player, None)
+        return count
+
+    def _note_waiting(self, player: str, since: float) -> None:
+        if self._waiting is not None:
+            self._waiting[player] = since
+
+    def _scan(self) -> Iterator[tuple[str, float]]:
+        for player, entry in list(self.players.items()):
+            if entry and entry["head"] < entry["tail"]:
+                first = self.held.get(f"{player}#{entry['head']}")
+                if first is not None:
+                    yield player, first["since"]
