@@ -26,3 +26,22 @@ def shots_frame(nba_csv):
     from models.data import load_shots
 
     return load_shots(nba_csv)
+
+
+@pytest.fixture(scope="session")
+def games_csv(nba_csv, tmp_path_factory) -> Path:
+    """40,000 real shots of the 2018-19 season in game order, in the file's own 22 columns.
+
+    The shared file is sorted by player (its first 20,000 rows are all Kobe Bryant's), so a
+    replay of it in file order is one player on one partition.  Live games interleave hundreds
+    of players; this is what the stream tests replay.  Written under pytest's temporary folder.
+    """
+    import pandas as pd
+
+    raw = pd.read_csv(nba_csv, low_memory=False)
+    raw = raw[raw["Game Date"] >= 20181201].sort_values(
+        ["Game Date", "Game ID", "Game Event ID"], kind="stable"
+    )
+    path = tmp_path_factory.mktemp("games") / "games_2018_19.csv"
+    raw.iloc[:40_000].to_csv(path, index=False)
+    return path

@@ -47,7 +47,7 @@ def _learned(path) -> dict[str, int]:
 
 
 def test_learners_are_saved_at_stop_and_restored_by_the_next_worker(
-    settings_factory, pipeline, champion_version, nba_csv
+    settings_factory, pipeline, champion_version, games_csv
 ):
     settings = settings_factory(online_learners="logreg,arf", online_checkpoint_every=500)
     path = checkpoint_path(settings)
@@ -55,7 +55,7 @@ def test_learners_are_saved_at_stop_and_restored_by_the_next_worker(
     with pipeline(settings, sink=False):
         reader = ScoredReader(settings)  # the pipeline has created the topics
         first = replay(
-            settings, CsvSource(nba_csv), pacer=MaxPacer(), limit=SHOTS, show_progress=False
+            settings, CsvSource(games_csv), pacer=MaxPacer(), limit=SHOTS, show_progress=False
         )
         wait_until(
             lambda: len(reader.of(first.replay_id, labelled=True)) == SHOTS, 60, "first labels"
@@ -70,7 +70,7 @@ def test_learners_are_saved_at_stop_and_restored_by_the_next_worker(
 
     with pipeline(settings, sink=False):
         second = replay(
-            settings, CsvSource(nba_csv), pacer=MaxPacer(), limit=SHOTS, show_progress=False
+            settings, CsvSource(games_csv), pacer=MaxPacer(), limit=SHOTS, show_progress=False
         )
         wait_until(
             lambda: len(reader.of(second.replay_id, labelled=True)) == SHOTS, 60, "second labels"

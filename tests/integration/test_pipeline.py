@@ -23,14 +23,14 @@ def _db(settings):
 
 
 def test_twenty_thousand_real_shots_are_stored_once_even_when_replayed_twice(
-    settings_factory, pipeline, champion_version, nba_csv
+    settings_factory, pipeline, champion_version, games_csv
 ):
     settings = settings_factory()
     db = _db(settings)
     labelled = {"outcome": {"$exists": True}}
     with pipeline(settings):
         first = replay(
-            settings, CsvSource(nba_csv), pacer=MaxPacer(), limit=20_000, show_progress=False
+            settings, CsvSource(games_csv), pacer=MaxPacer(), limit=20_000, show_progress=False
         )
         assert first.produced == 20_000 and first.outcomes == 20_000
         wait_until(
@@ -40,7 +40,7 @@ def test_twenty_thousand_real_shots_are_stored_once_even_when_replayed_twice(
         )
 
         second = replay(
-            settings, CsvSource(nba_csv), pacer=MaxPacer(), limit=20_000, show_progress=False
+            settings, CsvSource(games_csv), pacer=MaxPacer(), limit=20_000, show_progress=False
         )
         wait_until(
             lambda: (
@@ -59,7 +59,7 @@ def test_twenty_thousand_real_shots_are_stored_once_even_when_replayed_twice(
     assert db.predictions.count_documents({"model_version": champion_version}) == 20_000
     # The stored outcome is the real one from the file, for every shot.
     truth = {}
-    for item in CsvSource(nba_csv):
+    for item in CsvSource(games_csv):
         truth[item.shot["shot_id"]] = item.made
         if len(truth) == 20_000:
             break
@@ -68,8 +68,9 @@ def test_twenty_thousand_real_shots_are_stored_once_even_when_replayed_twice(
     }
     assert stored == truth
     # Features were stored for each shot, with the columns the model was trained on.
-    doc = db.shots.find_one({"shot_id": "29600027-102"})
-    assert doc["features"]["distance_m"] == pytest.approx(18 * 0.3048)
+    first_item = next(iter(CsvSource(games_csv)))
+    doc = db.shots.find_one({"shot_id": first_item.shot["shot_id"]})
+    assert doc["features"]["distance_m"] == pytest.approx(first_item.shot["shot_distance"] * 0.3048)
 
 
 GOOD = GOOD_SHOT

@@ -1,4 +1,4 @@
-"""A worker restarted between a shot's scoring and its outcome still joins the outcome."""
+"""A worker restarted while predictions wait for outcomes and attempts wait for form."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from collections import Counter
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
+from models.data import load_shots
+from models.features import build_features, feature_dict
 from parivision import schemas
 from parivision.demo import start_process, stop_process, wait_for_group
 from parivision.topics import ensure_topics
@@ -19,6 +21,8 @@ from producers.replay import replay
 from tests.integration.conftest import wait_until
 
 pytestmark = pytest.mark.integration
+
+SHOTS = 2000
 
 
 class ScoredReader:
@@ -37,6 +41,7 @@ class ScoredReader:
         self.labelled: Counter = Counter()
         self.p_scored: dict[str, float] = {}
         self.p_labelled: dict[str, float] = {}
+        self.features: dict[str, dict[str, float]] = {}
 
     def read(self) -> None:
         for message in self.consumer.consume(5000, timeout=0.5):
@@ -50,14 +55,21 @@ class ScoredReader:
             else:
                 self.scored[shot_id] += 1
                 self.p_scored[shot_id] = record["p_champion"]
+                self.features[shot_id] = record["features"]
 
 
-def test_predictions_kept_before_a_restart_are_joined_to_outcomes_after_it(
-    services, settings_factory, champion_version, nba_csv
+def test_kept_predictions_and_held_attempts_survive_a_worker_restart(
+    services, settings_factory, champion_version, games_csv
 ):
+    """Outcomes 20 s late: the first worker scores each player's first shot and holds the rest
+    (their form needs those outcomes), then stops.  The second worker recovers both from the
+    changelogs: every shot is scored once, labelled once with the prediction kept for it, and
+    the held shots get exactly the batch player form."""
     endpoints, _ = services
     settings = settings_factory(outcome_delay_s=20.0)
     ensure_topics(settings)
+    frame = load_shots(games_csv, limit=SHOTS)
+    players = frame["player_id"].nunique()
     reader = ScoredReader(settings)
     first = start_process(settings, endpoints, "stream", "restart-1.log")
     second = None
@@ -69,9 +81,9 @@ def test_predictions_kept_before_a_restart_are_joined_to_outcomes_after_it(
                 vars(
                     replay(
                         settings,
-                        CsvSource(nba_csv),
+                        CsvSource(games_csv),
                         pacer=MaxPacer(),
-                        limit=2000,
+                        limit=SHOTS,
                         show_progress=False,
                     )
                 )
@@ -79,27 +91,37 @@ def test_predictions_kept_before_a_restart_are_joined_to_outcomes_after_it(
         )
         sender.start()
 
-        def all_scored() -> bool:
+        def first_shots_scored() -> bool:
             reader.read()
-            return len(reader.scored) == 2000
+            return len(reader.scored) == players
 
-        wait_until(all_scored, 60, "2,000 shots scored by the first worker")
+        wait_until(first_shots_scored, 15, f"the first shot of each of {players} players")
         assert not reader.labelled  # the outcomes are still 20 s away
         stop_process(first)
+        assert len(reader.scored) == players  # the others were held, not scored
 
         second = start_process(settings, endpoints, "stream", "restart-2.log")
         sender.join(60)
 
         def all_labelled() -> bool:
             reader.read()
-            return len(reader.labelled) == 2000
+            return len(reader.labelled) == SHOTS
 
         wait_until(all_labelled, 120, "every outcome joined by the second worker")
     finally:
         for process in (first, second):
             if process is not None:
                 stop_process(process)
-    assert stats["outcomes"] == 2000
+    assert stats["outcomes"] == SHOTS
     # Nothing lost, nothing scored twice, and each label carries the prediction kept for it.
     assert set(reader.scored.values()) == {1} and set(reader.labelled.values()) == {1}
+    assert len(reader.scored) == SHOTS
     assert reader.p_labelled == reader.p_scored
+    # The players' form came back with the tables: the held shots got the batch values.
+    expected = build_features(frame)
+    for shot_id, row in zip(_shot_ids(frame), expected, strict=True):
+        assert reader.features[shot_id] == feature_dict(row), shot_id
+
+
+def _shot_ids(frame):
+    return [f"{g}-{e}" for g, e in zip(frame["game_id"], frame["game_event_id"], strict=True)]

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_two_workers_split_the_partitions_and_score_every_shot_exactly_once(
-    services, settings_factory, champion_version, nba_csv
+    services, settings_factory, champion_version, games_csv
 ):
     endpoints, _ = services
     settings = settings_factory()
@@ -35,7 +35,7 @@ def test_two_workers_split_the_partitions_and_score_every_shot_exactly_once(
             "two workers holding two partitions each",
         )
         stats = replay(
-            settings, CsvSource(nba_csv), pacer=MaxPacer(), limit=4000, show_progress=False
+            settings, CsvSource(games_csv), pacer=MaxPacer(), limit=4000, show_progress=False
         )
 
         topic = settings.topic(schemas.SCORED)

@@ -1,0 +1,158 @@
+"""ShotFlow on plain dicts: the stream's ordering logic without Kafka (the integration test
+test_form runs the same through a real broker and worker)."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import lightgbm as lgb
+import numpy as np
+import pytest
+
+from models.features import CATEGORICAL, FEATURE_NAMES, build_features, feature_dict
+from models.registry import Champion
+from streams.flow import ShotFlow
+from streams.scoring import Scorer
+
+
+@pytest.fixture(scope="module")
+def champion(shots_frame):
+    train = shots_frame.iloc[:5000]
+    data = lgb.Dataset(
+        build_features(train),
+        train["made"].to_numpy(),
+        feature_name=list(FEATURE_NAMES),
+        categorical_feature=list(CATEGORICAL),
+    )
+    booster = lgb.train({"objective": "binary", "verbosity": -1, "num_threads": 1}, data, 10)
+    return Champion(name="test", version="1", model=booster)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _flow(champion, clock=None, wait_s=30.0):
+    tables = {name: {} for name in ("players", "held", "pending", "early")}
+    flow = ShotFlow(Scorer(champion), wait_s=wait_s, clock=clock or Clock(), **tables)
+    return flow, tables
+
+
+def _events(frame):
+    """Attempts (no outcome) and outcomes of a labelled frame, each with its shot id."""
+    attempts, outcomes = [], []
+    for row in frame.to_dict("records"):
+        shot_id = f"{row['game_id']}-{row['game_event_id']}"
+        made = row.pop("made")
+        attempts.append({**row, "shot_id": shot_id})
+        outcomes.append(
+            {
+                "shot_id": shot_id,
+                "game_id": row["game_id"],
+                "player_id": row["player_id"],
+                "made": made,
+            }
+        )
+    return attempts, outcomes
+
+
+def _feed(flow, events, batch_sizes):
+    """Feed (kind, record) events in micro-batches; return everything published."""
+    published = []
+    i = 0
+    while i < len(events):
+        size = next(batch_sizes)
+        for kind, record in events[i : i + size]:
+            getattr(flow, kind)(record, str(record["player_id"]).encode(), 0)
+        published += flow.finish()
+        i += size
+    return published
+
+
+def test_late_and_early_outcomes_give_the_features_batch_work_computes(champion, shots_frame):
+    """Outcomes arrive anywhere from before their attempt to 60 events after it; every shot is
+    still scored once, labelled once, with exactly the batch features."""
+    frame = shots_frame.iloc[20_000:23_000]
+    attempts, outcomes = _events(frame)
+    rng = random.Random(7)
+    timeline = []
+    for i, (attempt, outcome) in enumerate(zip(attempts, outcomes, strict=True)):
+        timeline.append((i, 0, ("attempt", attempt)))
+        timeline.append((i + rng.randint(-3, 60), 1, ("outcome", outcome)))
+    events = [event for _, _, event in sorted(timeline, key=lambda t: (t[0], t[1]))]
+    flow, tables = _flow(champion)
+    published = _feed(flow, events, iter(lambda: rng.randint(1, 300), None))
+
+    counts = Counter((r["shot_id"], r["labelled"]) for _, r in published)
+    assert len(counts) == 6000 and set(counts.values()) == {1}  # scored once, labelled once
+    by_id = {r["shot_id"]: r for _, r in published if not r["labelled"]}
+    expected = build_features(frame)
+    for attempt, row in zip(attempts, expected, strict=True):
+        assert by_id[attempt["shot_id"]]["features"] == feature_dict(row), attempt["shot_id"]
+    # Nothing is left waiting once every outcome is in.
+    assert not tables["pending"] and not tables["held"] and not tables["early"]
+
+
+def test_a_players_next_attempt_waits_for_the_last_outcome(champion, shots_frame):
+    player = shots_frame["player_id"].value_counts().index[0]
+    frame = shots_frame[shots_frame["player_id"] == player].iloc[:3]
+    attempts, outcomes = _events(frame)
+    flow, tables = _flow(champion)
+    key = str(player).encode()
+    for attempt in attempts:
+        flow.attempt(attempt, key, 0)
+    first = flow.finish()
+    assert [r["shot_id"] for _, r in first] == [attempts[0]["shot_id"]]
+    assert len(tables["held"]) == 2
+    flow.outcome(outcomes[0], key, 0)
+    second = flow.finish()
+    assert [(r["shot_id"], r["labelled"]) for _, r in second] == [
+        (attempts[1]["shot_id"], False),
+        (attempts[0]["shot_id"], True),
+    ]
+    assert second[0][1]["features"]["player_rate"] != first[0][1]["features"]["player_rate"]
+
+
+def test_an_overdue_outcome_is_given_up_on_and_still_learned_when_it_comes(champion, shots_frame):
+    player = shots_frame["player_id"].value_counts().index[0]
+    frame = shots_frame[shots_frame["player_id"] == player].iloc[:3]
+    attempts, outcomes = _events(frame)
+    clock = Clock()
+    flow, tables = _flow(champion, clock, wait_s=10.0)
+    key = str(player).encode()
+    for attempt in attempts:
+        flow.attempt(attempt, key, 0)
+    flow.finish()
+    clock.now += 5
+    assert flow.expire() == 0  # not overdue yet
+    clock.now += 6
+    assert flow.expire() == 2
+    released = flow.finish()
+    assert [r["shot_id"] for _, r in released] == [a["shot_id"] for a in attempts[1:]]
+    assert flow.given_up == 1
+    # Scored without the first outcome: the player's form has seen no shot.
+    assert all(r["features"]["player_log_shots_before"] == 0 for _, r in released)
+    for outcome in outcomes:
+        flow.outcome(outcome, key, 0)
+    labelled = flow.finish()
+    assert sorted(r["shot_id"] for _, r in labelled) == sorted(a["shot_id"] for a in attempts)
+    assert tables["players"][str(player)]["state"]["n"] == 3
+    assert not tables["pending"] and not tables["held"]
+
+
+def test_a_redelivered_attempt_is_not_scored_twice(champion, shots_frame):
+    attempts, outcomes = _events(shots_frame.iloc[:1])
+    flow, _ = _flow(champion)
+    flow.attempt(attempts[0], b"k", 0)
+    flow.attempt(attempts[0], b"k", 0)
+    assert len(flow.finish()) == 1
+    flow.attempt(attempts[0], b"k", 0)
+    assert flow.finish() == [] and flow.duplicates == 2
+    flow.outcome(outcomes[0], b"k", 0)
+    assert [r["labelled"] for _, r in flow.finish()] == [True]
+    assert np.isfinite(flow.scorer.live_metrics()["champion"]["log_loss"])
