@@ -22,6 +22,7 @@ from typing import Any
 from models.candidates import LightGBMCandidate
 from models.data import load_shots
 from models.features import build_features
+from models.form import FORM_NAMES
 from models.online import LEARNERS
 from models.registry import Champion
 from streams.scoring import Scorer
@@ -61,7 +62,11 @@ def run(data: Path, split: int, shots: int, batch: int, learners: list[str]) -> 
         raise SystemExit(f"--split {split} leaves too few shots on one side of {data}")
     start = time.perf_counter()
     candidate = LightGBMCandidate()
-    model = candidate.fit(build_features(train), train["made"].to_numpy())
+    # Player form over the whole history at once: the replayed shots' form includes training
+    # shots, as the stream's table would after it had seen them.
+    matrix = build_features(frame)
+    model = candidate.fit(matrix[train.index.to_numpy()], train["made"].to_numpy())
+    later_form = matrix[later.index.to_numpy()][:, -len(FORM_NAMES) :]
     train_s = time.perf_counter() - start
     champion = Champion(name="bench", version="bench", model=model)
 
@@ -75,7 +80,9 @@ def run(data: Path, split: int, shots: int, batch: int, learners: list[str]) -> 
     made = later["made"].tolist()
     start = time.perf_counter()
     for first in range(0, len(records), batch):
-        scored = scorer.score_batch(records[first : first + batch])
+        scored = scorer.score_batch(
+            records[first : first + batch], form=later_form[first : first + batch]
+        )
         for record, y in zip(scored, made[first : first + batch], strict=True):
             scorer.label(record, y)
     replay_s = time.perf_counter() - start

@@ -74,6 +74,7 @@ def test_twenty_thousand_real_shots_are_stored_once_even_when_replayed_twice(
 
 
 GOOD = GOOD_SHOT
+PLAYER_KEY = str(GOOD["player_id"]).encode()  # both input topics are keyed by player
 
 
 def _malformed(i: int) -> bytes:
@@ -101,15 +102,20 @@ def test_malformed_messages_reach_the_dlq_with_a_reason_and_good_shots_keep_flow
     db = _db(settings)
     with pipeline(settings):
         for i in range(500):
-            producer.produce(attempts, key=b"21800001", value=_malformed(i))
+            producer.produce(attempts, key=PLAYER_KEY, value=_malformed(i))
             if i % 10 == 0:  # a good shot between the bad ones
                 good = {**GOOD, "shot_id": f"21800001-{1000 + i}", "game_event_id": 1000 + i}
-                producer.produce(attempts, key=b"21800001", value=json.dumps(good).encode())
+                producer.produce(attempts, key=PLAYER_KEY, value=json.dumps(good).encode())
                 producer.produce(
                     outcomes,
-                    key=b"21800001",
+                    key=PLAYER_KEY,
                     value=json.dumps(
-                        {"shot_id": good["shot_id"], "game_id": 21800001, "made": i % 2}
+                        {
+                            "shot_id": good["shot_id"],
+                            "game_id": 21800001,
+                            "player_id": GOOD["player_id"],
+                            "made": i % 2,
+                        }
                     ).encode(),
                 )
         assert producer.flush(30) == 0
