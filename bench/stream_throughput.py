@@ -1,9 +1,9 @@
 """How many shots per second one Faust worker scores, labels and learns from.
 
-Pre-loads N real shots (and their outcomes) into fresh topics, then starts one worker and times
-from the moment it has joined its group to the moment the last labelled record is on
-``shots.scored``.  Uses the services from ``parivision up`` (or the PARIVISION_* settings) and
-the current champion.
+Pre-loads N real shots (the most recent, in game order) and their outcomes into fresh topics,
+then starts one worker and times from the moment it has joined its group to the moment the last
+labelled record is on ``shots.scored``.  Uses the services from ``parivision up`` (or the
+PARIVISION_* settings) and the current champion.
 
     .venv/bin/python bench/stream_throughput.py --shots 50000
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -53,12 +54,32 @@ def count_labelled(settings: Settings, n: int, timeout: float) -> float:
     return time.perf_counter()
 
 
+def in_game_order(data: str, shots: int, folder: Path) -> Path:
+    """The file's rows in game order, as live games interleave players, in a temporary CSV.
+
+    ``nba_shots.csv`` is sorted by player; replayed as it is, its first 20,000 rows are one
+    player on one partition, with every attempt waiting on the one before (player form).
+    """
+    import pandas as pd
+
+    raw = pd.read_csv(data, low_memory=False)
+    raw = raw.sort_values(["Game Date", "Game ID", "Game Event ID"], kind="stable")
+    path = folder / "game_order.csv"
+    raw.iloc[-shots:].to_csv(path, index=False)  # the most recent games: most players
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shots", type=int, default=50_000)
     parser.add_argument("--data", default=str(DATA))
     parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument(
+        "--file-order", action="store_true", help="replay rows as the file has them, not by game"
+    )
     args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="parivision-bench-"))
+    data = args.data if args.file_order else str(in_game_order(args.data, args.shots, folder))
 
     base = Settings()
     endpoints = up(base)
@@ -73,7 +94,7 @@ def main() -> None:
     )
     ensure_topics(settings)
     stats = replay(
-        settings, CsvSource(args.data), pacer=MaxPacer(), limit=args.shots, outcome_delay_s=0.0
+        settings, CsvSource(data), pacer=MaxPacer(), limit=args.shots, outcome_delay_s=0.0
     )
     worker = start_process(settings, endpoints, "stream", f"bench-stream-{tag}.log")
     try:
@@ -89,6 +110,7 @@ def main() -> None:
                 "bench": "stream_throughput",
                 "shots": stats.produced,
                 "batch_size": args.batch_size,
+                "order": "file" if args.file_order else "game",
                 "seconds": round(seconds, 2),
                 "shots_per_second": round(stats.produced / seconds, 1),
             }

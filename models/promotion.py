@@ -32,7 +32,7 @@ from models.metrics import score
 from parivision import schemas
 from parivision.settings import Settings
 
-DEFAULT_WINDOW = 5000
+# What decide() asks when not told (challenge() takes Settings.promotion_margin instead).
 DEFAULT_MARGIN = 0.002
 # Below this many labelled shots, a difference of a few thousandths in log loss is noise.
 MIN_LABELLED = 200
@@ -333,8 +333,8 @@ def challenge(
     settings: Settings,
     challenger_version: str,
     *,
-    window: int = DEFAULT_WINDOW,
-    margin: float = DEFAULT_MARGIN,
+    window: int | None = None,
+    margin: float | None = None,
     min_labelled: int = MIN_LABELLED,
     db=None,
     publish: Publisher | None = None,
@@ -345,8 +345,10 @@ def challenge(
     Args:
         settings: where the registry, MongoDB and Kafka are, and the model name.
         challenger_version: a version number (``3`` or ``v3``) or an alias.
-        window: how many of the most recently labelled shots to measure on.
-        margin: how much lower the challenger's log loss must be.
+        window: how many of the most recently labelled shots to measure on (default
+            ``settings.promotion_window``).
+        margin: how much lower the challenger's log loss must be (default
+            ``settings.promotion_margin``).
         min_labelled: refuse when the window holds fewer labelled shots than this.
         db: the MongoDB database to read (default: the one the settings name).
         publish: sends the event (default :func:`publish_event` to ``models.events``).
@@ -359,6 +361,8 @@ def challenge(
         ValueError: a version was trained on other features, or ``window`` is not positive.
         PromotionError: MongoDB or Kafka could not be used.
     """
+    window = settings.promotion_window if window is None else window
+    margin = settings.promotion_margin if margin is None else margin
     if window < 1:
         raise ValueError(f"the window must hold at least one shot, not {window}")
     if not margin >= 0:

@@ -279,17 +279,25 @@ def _print_decision(decision) -> None:
 def promote_command(
     version: Annotated[str, typer.Argument(help="The challenger: a version number (or vN).")],
     window: Annotated[
-        int, typer.Option(help="Measure on the N most recently labelled shots in MongoDB.")
-    ] = 5000,
+        int | None,
+        typer.Option(
+            help="Measure on the N most recently labelled shots in MongoDB "
+            "[default: PARIVISION_PROMOTION_WINDOW, 5000]."
+        ),
+    ] = None,
     margin: Annotated[
-        float, typer.Option(help="How much lower the challenger's log loss must be.")
-    ] = 0.002,
+        float | None,
+        typer.Option(
+            help="How much lower the challenger's log loss must be "
+            "[default: PARIVISION_PROMOTION_MARGIN, 0.002]."
+        ),
+    ] = None,
 ) -> None:
     """Challenge the champion: promote VERSION only if it beats it on recent labelled shots."""
     from models.promotion import PromotionError, challenge
     from parivision.topics import ensure_topics
 
-    if window < 1 or margin < 0:
+    if (window is not None and window < 1) or (margin is not None and margin < 0):
         _fail("--window must be at least 1 and --margin 0 or more")
     settings = _settings()
     _services(settings)

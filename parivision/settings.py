@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     sink_flush_s: float = 0.5
     sink_group: str = "parivision-sink"
 
+    # Champion/challenger (`parivision promote`, and the retrain loop's challenges): the
+    # challenger's log loss on the most recent labelled shots must be at least this much lower.
+    promotion_margin: float = 0.002
+    promotion_window: int = 5000
+
     # Retrain loop (`parivision retrain-loop`); a threshold of 0 turns its trigger off.
     retrain_min_new_labelled: int = 5000
     retrain_every_s: float = 86_400.0

@@ -141,7 +141,10 @@ def test_a_worse_challenger_is_refused_a_better_one_swapped_in_live_then_rolled_
 ):
     from models.train import train_and_register
 
-    settings = settings_factory(model_name=f"promotion-{uuid.uuid4().hex[:6]}")
+    # The margin comes from the settings (the command reads PARIVISION_PROMOTION_MARGIN).
+    settings = settings_factory(
+        model_name=f"promotion-{uuid.uuid4().hex[:6]}", promotion_margin=0.003
+    )
     fair = train_and_register(
         settings,
         shots_frame.iloc[FAIR_ROWS],
@@ -198,8 +201,9 @@ def test_a_worse_challenger_is_refused_a_better_one_swapped_in_live_then_rolled_
             refused = json.loads(result.stdout.strip().splitlines()[-1])
             assert refused["event"] == "refused" and refused["challenger_version"] == worse
             assert refused["window"]["shots"] == 3000 and refused["window"]["requested"] == 5000
+            assert refused["margin"] == 0.003 and refused["window"]["form_source"] == "stream"
             champion, challenger = refused["metrics"]["champion"], refused["metrics"]["challenger"]
-            assert challenger["log_loss"] > champion["log_loss"] - 0.002
+            assert challenger["log_loss"] > champion["log_loss"] - 0.003
             assert registry.champion_version(settings) == fair
             assert registry.version_tags(settings, worse)["challenge.decision"] == "refused"
 
