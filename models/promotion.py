@@ -394,8 +394,11 @@ def challenge(
         "challenger": _dated_within(registry.version_tags(settings, challenger), data.game_dates)
     }
 
+    stale = registry.stale_feature_set(settings, before) if before is not None else None
     if before is None:
         verdict = Verdict(True, "there is no champion yet")
+    elif stale:
+        verdict = Verdict(True, f"the champion cannot be served any more: {stale}")
     elif not enough:
         verdict = Verdict(
             False,

@@ -92,17 +92,25 @@ def resolve_version(settings: Settings, model: str) -> str:
         ) from None
 
 
-def load_version(settings: Settings, version: str) -> Champion:
-    """Load one registered version as a :class:`Champion` (checks its feature set)."""
+def stale_feature_set(settings: Settings, version: str) -> str | None:
+    """Why this code cannot serve ``version`` (it was trained on another feature set), or None."""
     c = client(settings)
     mv = c.get_model_version(settings.model_name, version)
     run = c.get_run(mv.run_id) if mv.run_id else None
     feature_set = run.data.tags.get("feature_set") if run else None
-    if feature_set not in (None, FEATURE_SET):
-        raise ValueError(
-            f"model {settings.model_name} v{version} was trained on feature set {feature_set!r}, "
-            f"this code computes {FEATURE_SET!r}: retrain it with `parivision train`"
-        )
+    if feature_set in (None, FEATURE_SET):
+        return None
+    return (
+        f"model {settings.model_name} v{version} was trained on feature set {feature_set!r}, "
+        f"this code computes {FEATURE_SET!r}"
+    )
+
+
+def load_version(settings: Settings, version: str) -> Champion:
+    """Load one registered version as a :class:`Champion` (checks its feature set)."""
+    stale = stale_feature_set(settings, version)
+    if stale:
+        raise ValueError(f"{stale}: retrain it with `parivision train`")
     model = _load_model(f"models:/{settings.model_name}/{version}")
     names = tuple(model.feature_name())
     if names != FEATURE_NAMES:

@@ -213,7 +213,8 @@ def train_and_register(
     Every candidate is logged as a nested MLflow run; the one with the lowest validation log loss
     becomes a new version of ``settings.model_name``, tagged with its candidate name, feature set
     and metrics.  ``make_champion`` None means: the new version becomes champion only when there
-    is none yet (deciding between a champion and a challenger belongs to promotion).
+    is none yet, or the champion was trained on another feature set (deciding between a champion
+    and a challenger belongs to promotion).
     """
     import mlflow
 
@@ -283,7 +284,9 @@ def train_and_register(
         ),
     )
     if make_champion is None:
-        make_champion = registry.champion_version(settings) is None
+        # No champion, or one this code can no longer serve (trained on another feature set).
+        current = registry.champion_version(settings)
+        make_champion = current is None or registry.stale_feature_set(settings, current) is not None
     if make_champion:
         registry.set_champion(settings, version)
     return TrainResult(

@@ -194,11 +194,14 @@ def run_demo(
     from producers.sources import open_source
 
     ensure_topics(settings)
-    if registry.champion_version(settings) is None:
+    current = registry.champion_version(settings)
+    stale = registry.stale_feature_set(settings, current) if current else None
+    if current is None or stale:
         from models.data import training_frame
         from models.train import train_and_register
 
-        console.print(f"no champion yet: training one on {data or 'synthetic shots'}")
+        why = f"{stale}, so" if stale else "no champion yet:"
+        console.print(f"{why} training one on {data or 'synthetic shots'}")
         frame, name = training_frame(data)
         trained = train_and_register(
             settings, frame, data_name=name, candidates=["lightgbm"], console=console

@@ -168,13 +168,13 @@ class FakeDatabase(dict):
     """Just the queries :func:`models.promotion.labelled_window` makes."""
 
 
-def _register(settings, booster, tag: str) -> str:
+def _register(settings, booster, tag: str, feature_set: str = FEATURE_SET) -> str:
     import mlflow
 
     from models.shot_model import log_shot_model
 
     with mlflow.start_run(run_name=tag):
-        mlflow.set_tags({"feature_set": FEATURE_SET})
+        mlflow.set_tags({"feature_set": feature_set})
         info = log_shot_model(
             ShotModel("lightgbm", booster),
             np.zeros((5, len(FEATURE_NAMES))),
@@ -373,3 +373,13 @@ def test_a_rollback_swaps_back_and_a_model_that_fails_to_load_keeps_the_old_one(
     asyncio.run(watch.on_event(_event(version="9")))  # logged, not raised
     assert scorer.champion.version == "1"
     assert watch.swaps == [("1", "2"), ("2", "1")]
+
+
+def test_a_champion_of_an_older_feature_set_gives_way_to_any_challenger(store, fit_and_check):
+    settings, db, events, publish, (fair, _, _) = store
+    x_fit, y_fit, _, _ = fit_and_check
+    old = _register(settings, _booster(x_fit[:3000], y_fit[:3000], 5), "old", feature_set="v1")
+    registry.set_champion(settings, old)
+    decision = promotion.challenge(settings, fair, window=2500, db=db, publish=publish)
+    assert decision.promoted and "feature set 'v1'" in decision.reason
+    assert registry.champion_version(settings) == fair
