@@ -6,27 +6,11 @@ from __future__ import annotations
 import random
 from collections import Counter
 
-import lightgbm as lgb
 import numpy as np
-import pytest
 
-from models.features import CATEGORICAL, FEATURE_NAMES, build_features, feature_dict
-from models.registry import Champion
+from models.features import build_features, feature_dict
 from streams.flow import ShotFlow
 from streams.scoring import Scorer
-
-
-@pytest.fixture(scope="module")
-def champion(shots_frame):
-    train = shots_frame.iloc[:5000]
-    data = lgb.Dataset(
-        build_features(train),
-        train["made"].to_numpy(),
-        feature_name=list(FEATURE_NAMES),
-        categorical_feature=list(CATEGORICAL),
-    )
-    booster = lgb.train({"objective": "binary", "verbosity": -1, "num_threads": 1}, data, 10)
-    return Champion(name="test", version="1", model=booster)
 
 
 class Clock:

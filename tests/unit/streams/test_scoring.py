@@ -1,25 +1,9 @@
-import lightgbm as lgb
 import numpy as np
 import pytest
 
-from models.features import CATEGORICAL, FEATURE_NAMES, build_features
+from models.features import build_features
 from models.form import player_form
-from models.registry import Champion
 from streams.scoring import Scorer
-
-
-@pytest.fixture(scope="module")
-def champion(shots_frame):
-    train = shots_frame.iloc[:20000]
-    data = lgb.Dataset(
-        build_features(train),
-        train["made"].to_numpy(),
-        feature_name=list(FEATURE_NAMES),
-        categorical_feature=list(CATEGORICAL),
-    )
-    booster = lgb.train({"objective": "binary", "verbosity": -1, "num_threads": 1}, data, 30)
-    return Champion(name="test", version="7", model=booster)
-
 
 _FORM: dict[str, np.ndarray] = {}
 
