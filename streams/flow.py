@@ -9,14 +9,20 @@ the last outcome arrived (a putback, or a replay run faster than the game).
 
 An outcome that does not come within ``wait_s`` is given up on: the held attempts older than that
 are scored without it, and when it does arrive it is still learned from and recorded (late).
+With ``wait_s`` 0 nothing is held: each attempt is scored at once with the outcomes known then
+(lowest latency; the same values as batch only when outcomes come before the next attempt).
 
 Four tables, all keyed so that a player's records live on the partition of the player's events:
 
-- ``players``: player id -> ``{"state": form state, "open": [shot ids scored, outcome due],
+- ``players``: player id -> ``{"state": form state, "open": [event keys scored, outcome due],
   "head": n, "tail": n}`` (``head``..``tail`` number the held attempts);
 - ``held``: ``"{player}#{n}"`` -> a held attempt;
-- ``pending``: shot id -> the scored record kept until its outcome;
-- ``early``: shot id -> an outcome that came before its attempt was scored.
+- ``pending``: :func:`event_key` -> the scored record kept until its outcome, or
+  ``{"held": true}`` while its attempt is held (so a redelivered copy is known for one);
+- ``early``: :func:`event_key` -> ``[made, since]``, an outcome that came before its attempt
+  was scored.  One that no attempt claims within ``early_ttl_s`` (a redelivered outcome of a
+  shot already labelled, or an attempt that never came) is dropped, and counted, by
+  :meth:`ShotFlow.expire`.
 
 :class:`ShotFlow` works on any mutable mappings (the Faust app passes its tables, the unit tests
 pass dicts).  ``scope(partition)`` is entered around every write, so each goes to the changelog
@@ -53,6 +59,15 @@ class _Release:
     made: int | None
 
 
+def event_key(record: dict[str, Any]) -> str:
+    """What the tables key a shot by: its id and the replay that sent it.
+
+    A shot replayed again (another ``replay_id``) is a new event to score and join; a copy
+    Kafka redelivers (the same replay) is a duplicate.
+    """
+    return f"{record['shot_id']}@{record.get('replay_id', '')}"
+
+
 def _key_text(key: bytes | None) -> str | None:
     return None if key is None else key.decode("latin-1")
 
@@ -80,13 +95,16 @@ class ShotFlow:
         early: Table,
         scope: Callable[[int], AbstractContextManager[Any]] = lambda partition: nullcontext(),
         wait_s: float = 30.0,
+        early_ttl_s: float = 600.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.scorer = scorer
         self.players, self.held, self.pending, self.early = players, held, pending, early
         self.scope = scope
         self.wait_s = wait_s
+        self.early_ttl_s = early_ttl_s
         self.clock = clock
+        self._next_sweep = clock() + early_ttl_s
         self._released: list[_Release] = []
         self._released_by_id: dict[str, _Release] = {}
         self._labels: list[tuple[bytes | None, dict[str, Any], int]] = []
@@ -94,13 +112,14 @@ class ShotFlow:
         self._waiting: dict[str, float] | None = None
         self.duplicates = 0
         self.given_up = 0
+        self.unclaimed = 0
 
     # -- events ------------------------------------------------------------------------------
 
     def attempt(self, shot: dict[str, Any], key: bytes | None, partition: int) -> None:
         """A validated attempt: score it in this batch, or hold it behind the player's open
         shots."""
-        shot_id, player = shot["shot_id"], str(shot["player_id"])
+        shot_id, player = event_key(shot), str(shot["player_id"])
         with self.scope(partition):
             entry = self.players.get(player) or self._new_entry()
             seen = shot_id in self._released_by_id or shot_id in entry["open"]
@@ -108,8 +127,13 @@ class ShotFlow:
                 self.duplicates += 1
                 log.warning("attempt %s arrived again; it is already scored", shot_id)
                 return
+            if self.wait_s <= 0:  # never hold: form from the outcomes known now
+                self._release(entry, shot, key, partition, block=False)
+                self.players[player] = entry
+                return
             if entry["open"] or entry["head"] < entry["tail"]:
                 now = self.clock()
+                self.pending[shot_id] = {"held": True}
                 self.held[f"{player}#{entry['tail']}"] = {
                     "shot": shot,
                     "key": _key_text(key),
@@ -125,7 +149,7 @@ class ShotFlow:
 
     def outcome(self, outcome: dict[str, Any], key: bytes | None, partition: int) -> None:
         """A validated outcome: join it to its prediction and let the player's next shot go."""
-        shot_id, made = outcome["shot_id"], outcome["made"]
+        shot_id, made = event_key(outcome), outcome["made"]
         with self.scope(partition):
             released = self._released_by_id.get(shot_id)
             if released is not None:
@@ -137,14 +161,14 @@ class ShotFlow:
                 self._resolve(player, form_shot(released.shot), shot_id, made)
                 return
             kept = self.pending.get(shot_id)
-            if kept is not None:
+            if kept is not None and not kept.get("held"):
                 del self.pending[shot_id]
                 kept = expand(kept)
                 self._labels.append((key, kept, made))
                 self._resolve(str(kept["player_id"]), kept["form_shot"], shot_id, made)
                 return
             # Its attempt is held, or not here yet: it is picked up when the attempt is released.
-            self.early[shot_id] = made
+            self.early[shot_id] = [made, self.clock()]
 
     def finish(self) -> list[tuple[bytes | None, dict[str, Any]]]:
         """Score what this batch released, keep or label it, and label the joined outcomes;
@@ -159,7 +183,7 @@ class ShotFlow:
                 out.append((item.key, record))
                 if item.made is None:
                     with self.scope(item.partition):
-                        self.pending[record["shot_id"]] = {
+                        self.pending[event_key(record)] = {
                             **compact(record),
                             "form_shot": form_shot(item.shot),
                         }
@@ -175,6 +199,9 @@ class ShotFlow:
         if self._waiting is None:
             self._waiting = dict(self._scan())
         now = self.clock()
+        if now >= self._next_sweep:
+            self._next_sweep = now + min(self.early_ttl_s, 60.0)
+            self._sweep_early(now, owns)
         count = 0
         for player, since in list(self._waiting.items()):
             if now - since < self.wait_s:
@@ -220,12 +247,13 @@ class ShotFlow:
         *,
         block: bool = True,
     ) -> None:
-        shot_id = shot["shot_id"]
+        shot_id = event_key(shot)
         item = _Release(shot, form_values(entry["state"], shot), key, partition, None)
         self._released.append(item)
         self._released_by_id[shot_id] = item
-        made = self.early.get(shot_id)
-        if made is not None:
+        early = self.early.get(shot_id)
+        made = early[0] if early is not None else None
+        if early is not None:
             del self.early[shot_id]
             item.made = made
             record_outcome(entry["state"], shot, made)
@@ -237,7 +265,7 @@ class ShotFlow:
         if shot_id in entry["open"]:
             entry["open"].remove(shot_id)
         else:
-            log.info("outcome of %s arrived after its player's next shots were scored", shot_id)
+            log.debug("outcome of %s arrived after its player's next shots were scored", shot_id)
         record_outcome(entry["state"], shot, made)
         self._drain(player, entry)
         self.players[player] = entry
@@ -253,6 +281,8 @@ class ShotFlow:
             if entry["open"] and not overdue:
                 break
             del self.held[name]
+            if event_key(item["shot"]) in self.pending:  # its "held" mark
+                del self.pending[event_key(item["shot"])]
             entry["head"] += 1
             self._release(
                 entry, item["shot"], _key_bytes(item["key"]), item["partition"], block=not overdue
@@ -263,6 +293,35 @@ class ShotFlow:
         elif self._waiting is not None:
             self._waiting.pop(player, None)
         return count
+
+    def _sweep_early(self, now: float, owns: Callable[[int], bool]) -> None:
+        stale = [
+            shot_id
+            for shot_id, (_, since) in list(self.early.items())
+            if now - since >= self.early_ttl_s
+        ]
+        for shot_id in stale:
+            partition = self._partition_of(self.early, shot_id)
+            if partition is None or not owns(partition):
+                continue
+            with self.scope(partition):
+                del self.early[shot_id]
+            self.unclaimed += 1
+        if stale:
+            log.warning(
+                "dropped %d outcomes no attempt claimed within %.0f s (redelivered outcomes of "
+                "shots already labelled, or attempts that never came)",
+                len(stale),
+                self.early_ttl_s,
+            )
+
+    @staticmethod
+    def _partition_of(table: Table, key: Any) -> int | None:
+        """The partition a key of a Faust table lives on (0 for a plain dict)."""
+        partition_of = getattr(getattr(table, "data", None), "_key_partition", None)
+        if partition_of is None:
+            return 0 if key in table else None
+        return partition_of.get(key)
 
     def _note_waiting(self, player: str, since: float) -> None:
         if self._waiting is not None:

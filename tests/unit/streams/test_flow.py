@@ -140,3 +140,89 @@ def test_a_redelivered_attempt_is_not_scored_twice(champion, shots_frame):
     flow.outcome(outcomes[0], b"k", 0)
     assert [r["labelled"] for _, r in flow.finish()] == [True]
     assert np.isfinite(flow.scorer.live_metrics()["champion"]["log_loss"])
+
+
+def test_a_redelivered_tail_and_a_second_replay_leave_nothing_stuck(champion, shots_frame):
+    """After a restart Kafka redelivers what was not committed, and a user may replay the same
+    shots again: every shot is scored and labelled in each, no attempt waits for an outcome
+    that already came, and outcomes nobody claims are dropped after the time-to-live."""
+    frame = shots_frame.iloc[100_000:102_000]
+    attempts, outcomes = _events(frame)
+    rng = random.Random(3)
+
+    def timeline():
+        events = []
+        for i, (attempt, outcome) in enumerate(zip(attempts, outcomes, strict=True)):
+            events.append((i, 0, ("attempt", attempt)))
+            events.append((i + rng.randint(0, 60), 1, ("outcome", outcome)))
+        return [event for _, _, event in sorted(events, key=lambda t: (t[0], t[1]))]
+
+    clock = Clock()
+    flow, tables = _flow(champion, clock)
+    batches = iter(lambda: rng.randint(1, 300), None)
+    first = _feed(flow, timeline(), batches)
+    again = timeline()
+    second = _feed(flow, again[-300:] + again, batches)  # a redelivered tail, then a replay
+
+    for published in (first, second):
+        assert {(r["shot_id"], r["labelled"]) for _, r in published} == {
+            (a["shot_id"], labelled) for a in attempts for labelled in (False, True)
+        }
+    assert flow.given_up == 0 and flow.duplicates > 0
+    assert not tables["pending"] and not tables["held"]
+    assert all(not entry["open"] for entry in tables["players"].values())
+    # Outcomes redelivered for shots already labelled wait in `early` until the sweep.
+    clock.now += 601
+    flow.expire()
+    assert not tables["early"] and flow.unclaimed > 0
+
+
+def _one_players_shots(shots_frame, n):
+    player = shots_frame["player_id"].value_counts().index[0]
+    attempts, outcomes = _events(shots_frame[shots_frame["player_id"] == player].iloc[:n])
+    return str(player).encode(), attempts, outcomes
+
+
+def test_a_redelivered_held_attempt_is_held_once(champion, shots_frame):
+    key, attempts, outcomes = _one_players_shots(shots_frame, 2)
+    flow, tables = _flow(champion)
+    flow.attempt(attempts[0], key, 0)
+    flow.attempt(attempts[1], key, 0)
+    flow.finish()
+    flow.attempt(attempts[1], key, 0)  # redelivered while it waits
+    assert flow.duplicates == 1 and len(tables["held"]) == 1
+    for outcome in outcomes:
+        flow.outcome(outcome, key, 0)
+    published = flow.finish()
+    assert Counter(r["labelled"] for _, r in published) == {False: 1, True: 2}
+    assert not tables["pending"] and not tables["players"][key.decode()]["open"]
+
+
+def test_a_second_replay_of_the_same_shots_is_scored_again_not_dropped(champion, shots_frame):
+    key, attempts, outcomes = _one_players_shots(shots_frame, 2)
+    flow, tables = _flow(champion)
+    flow.attempt({**attempts[0], "replay_id": "r1"}, key, 0)
+    flow.finish()
+    # Replayed while the first copy still waits for its outcome.
+    flow.attempt({**attempts[0], "replay_id": "r2"}, key, 0)
+    flow.outcome({**outcomes[0], "replay_id": "r1"}, key, 0)
+    flow.outcome({**outcomes[0], "replay_id": "r2"}, key, 0)
+    published = flow.finish()
+    assert sorted((r["replay_id"], r["labelled"]) for _, r in published) == [
+        ("r1", True),
+        ("r2", False),
+        ("r2", True),
+    ]
+    assert flow.duplicates == 0 and not tables["pending"] and not tables["early"]
+
+
+def test_with_no_wait_nothing_is_held(champion, shots_frame):
+    key, attempts, outcomes = _one_players_shots(shots_frame, 3)
+    flow, tables = _flow(champion, wait_s=0)
+    for attempt in attempts:
+        flow.attempt(attempt, key, 0)
+    assert len(flow.finish()) == 3 and not tables["held"]
+    for outcome in outcomes:
+        flow.outcome(outcome, key, 0)
+    assert all(r["labelled"] for _, r in flow.finish())
+    assert tables["players"][key.decode()]["state"]["n"] == 3
