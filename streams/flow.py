@@ -17,12 +17,14 @@ Four tables, all keyed so that a player's records live on the partition of the p
 - ``players``: player id -> ``{"state": form state, "open": [event keys scored, outcome due],
   "head": n, "tail": n}`` (``head``..``tail`` number the held attempts);
 - ``held``: ``"{player}#{n}"`` -> a held attempt;
-- ``pending``: :func:`event_key` -> the scored record kept until its outcome, or
-  ``{"held": true}`` while its attempt is held (so a redelivered copy is known for one);
-- ``early``: :func:`event_key` -> ``[made, since]``, an outcome that came before its attempt
-  was scored.  One that no attempt claims within ``early_ttl_s`` (a redelivered outcome of a
-  shot already labelled, or an attempt that never came) is dropped, and counted, by
-  :meth:`ShotFlow.expire`.
+- ``pending``: :func:`event_key` -> the scored record kept until its outcome;
+  ``{"held": true}`` while its attempt is held; ``{"done": time, "partition": n}`` once
+  joined, for ``early_ttl_s``.  So a copy Kafka redelivers after a rebalance (an attempt or an
+  outcome) is known for a duplicate, not scored again or left waiting for an outcome that was
+  already used;
+- ``early``: :func:`event_key` -> ``[made, since, partition]``, an outcome that came before its
+  attempt was scored.  One that no attempt claims within ``early_ttl_s`` (its attempt never
+  came) is dropped, and counted, by :meth:`ShotFlow.expire`.
 
 :class:`ShotFlow` works on any mutable mappings (the Faust app passes its tables, the unit tests
 pass dicts).  ``scope(partition)`` is entered around every write, so each goes to the changelog
@@ -95,7 +97,7 @@ class ShotFlow:
         early: Table,
         scope: Callable[[int], AbstractContextManager[Any]] = lambda partition: nullcontext(),
         wait_s: float = 30.0,
-        early_ttl_s: float = 600.0,
+        early_ttl_s: float = 300.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.scorer = scorer
@@ -161,14 +163,17 @@ class ShotFlow:
                 self._resolve(player, form_shot(released.shot), shot_id, made)
                 return
             kept = self.pending.get(shot_id)
+            if kept is not None and "done" in kept:
+                self.duplicates += 1  # redelivered: this outcome was joined already
+                return
             if kept is not None and not kept.get("held"):
-                del self.pending[shot_id]
+                self.pending[shot_id] = {"done": self.clock(), "partition": partition}
                 kept = expand(kept)
                 self._labels.append((key, kept, made))
                 self._resolve(str(kept["player_id"]), kept["form_shot"], shot_id, made)
                 return
             # Its attempt is held, or not here yet: it is picked up when the attempt is released.
-            self.early[shot_id] = [made, self.clock()]
+            self.early[shot_id] = [made, self.clock(), partition]
 
     def finish(self) -> list[tuple[bytes | None, dict[str, Any]]]:
         """Score what this batch released, keep or label it, and label the joined outcomes;
@@ -188,6 +193,11 @@ class ShotFlow:
                             "form_shot": form_shot(item.shot),
                         }
                 else:
+                    with self.scope(item.partition):
+                        self.pending[event_key(record)] = {
+                            "done": self.clock(),
+                            "partition": item.partition,
+                        }
                     out.append((item.key, self.scorer.label(record, item.made)))
         for key, kept, made in labels:
             out.append((key, self.scorer.label(kept, made)))
@@ -201,7 +211,7 @@ class ShotFlow:
         now = self.clock()
         if now >= self._next_sweep:
             self._next_sweep = now + min(self.early_ttl_s, 60.0)
-            self._sweep_early(now, owns)
+            self._sweep(now, owns)
         count = 0
         for player, since in list(self._waiting.items()):
             if now - since < self.wait_s:
@@ -294,34 +304,31 @@ class ShotFlow:
             self._waiting.pop(player, None)
         return count
 
-    def _sweep_early(self, now: float, owns: Callable[[int], bool]) -> None:
-        stale = [
-            shot_id
-            for shot_id, (_, since) in list(self.early.items())
-            if now - since >= self.early_ttl_s
+    def _sweep(self, now: float, owns: Callable[[int], bool]) -> None:
+        """Forget joined shots and unclaimed outcomes older than ``early_ttl_s``."""
+        ttl = self.early_ttl_s
+        unclaimed = [
+            (key, partition)
+            for key, (_, since, partition) in list(self.early.items())
+            if now - since >= ttl
         ]
-        for shot_id in stale:
-            partition = self._partition_of(self.early, shot_id)
-            if partition is None or not owns(partition):
-                continue
-            with self.scope(partition):
-                del self.early[shot_id]
-            self.unclaimed += 1
-        if stale:
+        done = [
+            (key, kept["partition"])
+            for key, kept in list(self.pending.items())
+            if "done" in kept and now - kept["done"] >= ttl
+        ]
+        for table, entries in ((self.early, unclaimed), (self.pending, done)):
+            for key, partition in entries:
+                if owns(partition):
+                    with self.scope(partition):
+                        del table[key]
+        self.unclaimed += len(unclaimed)
+        if unclaimed:
             log.warning(
-                "dropped %d outcomes no attempt claimed within %.0f s (redelivered outcomes of "
-                "shots already labelled, or attempts that never came)",
-                len(stale),
-                self.early_ttl_s,
+                "dropped %d outcomes no attempt claimed within %.0f s (attempts that never came)",
+                len(unclaimed),
+                ttl,
             )
-
-    @staticmethod
-    def _partition_of(table: Table, key: Any) -> int | None:
-        """The partition a key of a Faust table lives on (0 for a plain dict)."""
-        partition_of = getattr(getattr(table, "data", None), "_key_partition", None)
-        if partition_of is None:
-            return 0 if key in table else None
-        return partition_of.get(key)
 
     def _note_waiting(self, player: str, since: float) -> None:
         if self._waiting is not None:
