@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TextIO
 
 from producers.base import BadRow, Source, SourceShot
-from producers.rows import REQUIRED_COLUMNS, row_to_shot
+from parivision.rows import REQUIRED_COLUMNS, row_to_shot
 
 __all__ = ["CsvSource"]
 
@@ -23,7 +23,7 @@ class CsvSource(Source):
     """Yields every row of a CSV file in file order, as a shot or as a bad row.
 
     The file is read lazily, so a multi-million-row ``.csv.gz`` replays in constant memory.
-    Only parsing and types are checked here (see :func:`producers.rows.row_to_shot`); court
+    Only parsing and types are checked here (see :func:`parivision.rows.row_to_shot`); court
     bounds and other ranges are the stream's validation job.
 
     Args:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from producers.base import BadRow, Source, SourceShot
-from producers.rows import row_to_shot
+from parivision.rows import row_to_shot
 
 __all__ = ["VirtualBetsJsonSource", "record_to_item"]
 

@@ -2,7 +2,7 @@
 
 Zone shares, action types per zone and make rates per zone and action come from the real data
 (:mod:`producers.synthetic_tables`); locations are drawn per zone and their zones, shot type
-and distance are then computed by :func:`producers.court.zone_for`, so X/Y and the zone fields
+and distance are then computed by :func:`parivision.court.zone_for`, so X/Y and the zone fields
 always agree the way the NBA's would.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 
 from parivision.schemas import shot_id_for
 from producers.base import BadRow, Source, SourceShot
-from producers.court import Zone, zone_for
+from parivision.court import Zone, zone_for
 from producers.synthetic_tables import (
     ACTIONS,
     ANGLE_QUANTILES,

@@ -89,7 +89,7 @@ class RealSummary:
 
     def __init__(self, path: Path) -> None:
         from producers.base import SourceShot
-        from producers.court import zone_for
+        from parivision.court import zone_for
         from producers.csv_source import CsvSource
 
         self.rows = self.bad = self.located = 0

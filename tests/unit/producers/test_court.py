@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from producers.court import zone_for
+from parivision.court import zone_for
 
 
 def test_zones_match_every_real_row_with_a_location(real_summary) -> None:

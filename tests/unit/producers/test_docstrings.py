@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["court", "pacing", "rows", "synthetic"]
+MODULES = ["pacing", "synthetic"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -9,7 +9,7 @@ import pytest
 
 from parivision.schemas import Shot
 from producers.base import SourceShot
-from producers.court import zone_for
+from parivision.court import zone_for
 from producers.synthetic import SyntheticSource
 
 from .conftest import action_group

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from parivision.schemas import CSV_COLUMNS, Shot
-from producers.rows import REQUIRED_COLUMNS, row_to_shot
+from parivision.rows import REQUIRED_COLUMNS, row_to_shot
 
 HEADER = list(CSV_COLUMNS)
 KOBE = (
