@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from producers.base import BadRow, Source, SourceShot
 from parivision.rows import REQUIRED_COLUMNS, row_to_shot
+from producers.base import BadRow, Source, SourceShot
 
 __all__ = ["CsvSource"]
 

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from producers.base import BadRow, Source, SourceShot
 from parivision.rows import row_to_shot
+from producers.base import BadRow, Source, SourceShot
 
 __all__ = ["VirtualBetsJsonSource", "record_to_item"]
 

@@ -17,9 +17,9 @@ from functools import cache
 from itertools import accumulate
 from typing import Any
 
+from parivision.court import Zone, zone_for
 from parivision.schemas import shot_id_for
 from producers.base import BadRow, Source, SourceShot
-from parivision.court import Zone, zone_for
 from producers.synthetic_tables import (
     ACTIONS,
     ANGLE_QUANTILES,

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from parivision.schemas import CSV_COLUMNS, Shot
 from parivision.rows import REQUIRED_COLUMNS, row_to_shot
+from parivision.schemas import CSV_COLUMNS, Shot
 
 HEADER = list(CSV_COLUMNS)
 KOBE = (

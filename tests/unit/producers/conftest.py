@@ -88,8 +88,8 @@ class RealSummary:
     """What the tests need from one pass over nba_shots.csv (232k rows; read once)."""
 
     def __init__(self, path: Path) -> None:
-        from producers.base import SourceShot
         from parivision.court import zone_for
+        from producers.base import SourceShot
         from producers.csv_source import CsvSource
 
         self.rows = self.bad = self.located = 0

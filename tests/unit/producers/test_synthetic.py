@@ -7,9 +7,9 @@ from itertools import pairwise
 
 import pytest
 
+from parivision.court import zone_for
 from parivision.schemas import Shot
 from producers.base import SourceShot
-from parivision.court import zone_for
 from producers.synthetic import SyntheticSource
 
 from .conftest import action_group
