@@ -29,7 +29,8 @@ def ensure_indexes(db) -> None:
     for name in (RAW, SHOTS, PREDICTIONS):
         db[name].create_index([("shot_id", ASCENDING)], unique=True, name="shot_id_unique")
         db[name].create_index([("replay_id", ASCENDING)], name="replay_id")
-    db[PREDICTIONS].create_index([("game_id", ASCENDING)], name="game_id")
+    for field in ("game_id", "player_id", "team_id", "scored_at"):
+        db[PREDICTIONS].create_index([(field, ASCENDING)], name=field)
 
 
 def upsert_many(collection: Collection, docs: Iterable[dict[str, Any]]) -> int:

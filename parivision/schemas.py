@@ -112,7 +112,8 @@ class Outcome(BaseModel):
 class ScoredShot(TypedDict, total=False):
     """What the stream publishes on ``shots.scored``.
 
-    One record when the shot is scored (``labelled`` false) and one more when its outcome has
+    Besides these, both records carry the shot's context (``streams.scoring.CONTEXT_FIELDS``:
+    team, date, clock, action, zone, X/Y) so the store and the live feed need no join.  One record when the shot is scored (``labelled`` false) and one more when its outcome has
     arrived (``labelled`` true, with ``outcome`` and the online learner's result).
     """
 
@@ -120,6 +121,12 @@ class ScoredShot(TypedDict, total=False):
     game_id: int
     player_id: int
     player_name: str
+    team_id: int
+    team_name: str
+    game_date: int
+    x: int
+    y: int
+    shot_value: int
     replay_id: str
     model_version: str
     p_champion: float

@@ -91,6 +91,18 @@ class Settings(BaseSettings):
     # Comma-separated, like online_learners: the candidates a retrain fits.
     retrain_candidates: str = "lightgbm"
 
+    # The live API (`parivision serve`): REST predictions, the WebSocket feed and the court page.
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    # Admin routes (retrain, promote, roll back) need this key in X-API-Key; unset: refused.
+    api_key: SecretStr | None = None
+    # The CSV the original VirtualBets routes (/getdata/{n}, /reset) serve; unset: 404.
+    virtualbets_csv: Path | None = None
+    # Per WebSocket client: messages queued before they are dropped (and counted), and how many
+    # dropped in a row close the connection.
+    live_queue: int = 1000
+    live_max_missed: int = 10_000
+
     def resolved_home(self) -> Path:
         return self.home.expanduser().resolve()
 

@@ -29,6 +29,24 @@ _P_MIN, _P_MAX = 1e-4, 1 - 1e-4
 # Bumped when the pickled layout changes; an older checkpoint is then ignored, not misread.
 CHECKPOINT_FORMAT = 1
 
+# Shot fields a scored record carries as they are, so the store, the live feed and the page can
+# filter by team and date, draw the shot and order a game without joining the raw shot.
+CONTEXT_FIELDS = (
+    "player_name",
+    "team_id",
+    "team_name",
+    "game_date",
+    "game_event_id",
+    "period",
+    "minutes_remaining",
+    "seconds_remaining",
+    "action_type",
+    "shot_type",
+    "shot_zone_basic",
+    "x",
+    "y",
+)
+
 
 class Scorer:
     """Scores shots with the champion and online learners; the learners learn when outcomes arrive.
@@ -107,7 +125,8 @@ class Scorer:
                     "shot_id": shot["shot_id"],
                     "game_id": shot["game_id"],
                     "player_id": shot["player_id"],
-                    "player_name": shot.get("player_name", ""),
+                    **{name: shot.get(name) for name in CONTEXT_FIELDS},
+                    "shot_value": 3 if str(shot.get("shot_type", "")).startswith("3") else 2,
                     "replay_id": shot.get("replay_id", ""),
                     "model_version": version,
                     "p_champion": p,
@@ -156,6 +175,8 @@ class Scorer:
             "shot_id": kept["shot_id"],
             "game_id": kept["game_id"],
             "player_id": kept["player_id"],
+            # Kept records from before these fields existed lack them; the feed shows None.
+            **{name: kept.get(name) for name in (*CONTEXT_FIELDS, "shot_value")},
             "replay_id": kept.get("replay_id", ""),
             "model_version": kept["model_version"],
             "p_champion": kept["p_champion"],
