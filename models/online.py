@@ -10,7 +10,10 @@ A new learner is one factory added to :data:`LEARNERS`; the stream runs every le
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from river import compose, forest, linear_model, metrics, optim, preprocessing
 from river.base import Classifier
@@ -67,3 +70,36 @@ class LiveMetrics:
 
     def as_dict(self) -> dict[str, float]:
         return {"n": self.n, "log_loss": self.log_loss.get(), "roc_auc": self.roc_auc.get()}
+
+
+# Bumped when the pickled checkpoint layout changes; an older one is then refused, not misread.
+CHECKPOINT_FORMAT = 1
+
+
+def checkpoint_path(settings: Any) -> Path:
+    """Where a stream group's learners are saved (one file per group, last writer wins); the
+    stream writes it, the API reads it to answer with the same learners."""
+    return settings.resolved_home() / "online" / f"{settings.stream_group()}.pkl"
+
+
+def read_checkpoint(data: bytes) -> dict[str, dict[str, Any]]:
+    """The learners in a checkpoint: ``{name: {"model", "metrics", "learned"}}``.
+
+    Raises:
+        ValueError: the data is not a checkpoint this version can read.
+    """
+    try:
+        state = pickle.loads(data)  # noqa: S301 - our own file, under the project home
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"checkpoint format {state.get('format')!r}")
+        learners = dict(state["learners"])
+        for entry in learners.values():
+            if not isinstance(entry["metrics"], LiveMetrics) or not hasattr(
+                entry["model"], "learn_one"
+            ):
+                raise ValueError("a learner entry is not a River model and its metrics")
+    except ValueError:
+        raise
+    except Exception as error:  # truncated, not a pickle, another layout
+        raise ValueError(f"{type(error).__name__}: {error}") from error
+    return learners

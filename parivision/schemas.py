@@ -112,9 +112,10 @@ class Outcome(BaseModel):
 class ScoredShot(TypedDict, total=False):
     """What the stream publishes on ``shots.scored``.
 
-    Besides these, both records carry the shot's context (``streams.scoring.CONTEXT_FIELDS``:
-    team, date, clock, action, zone, X/Y) so the store and the live feed need no join.  One record when the shot is scored (``labelled`` false) and one more when its outcome has
-    arrived (``labelled`` true, with ``outcome`` and the online learner's result).
+    One record when the shot is scored (``labelled`` false) and one more when its outcome has
+    arrived (``labelled`` true, with ``outcome`` and the online learner's result).  Both carry
+    the shot's context (team, date, clock, action, zone, X/Y) so the store and the live feed
+    need no join.
     """
 
     shot_id: str

@@ -34,6 +34,7 @@ import faust
 from faust.types import TP
 
 from models import registry
+from models.online import checkpoint_path
 from models.promotion import SWAP_EVENTS, parse_event
 from models.registry import Champion
 from parivision import schemas
@@ -201,11 +202,6 @@ class ChampionWatcher:
             why,
             self.scorer.scored,
         )
-
-
-def checkpoint_path(settings: Settings) -> Path:
-    """Where the worker group's online learners are saved (one file per group, last writer wins)."""
-    return settings.resolved_home() / "online" / f"{settings.stream_group()}.pkl"
 
 
 def learner_names(settings: Settings, learner: str | None = None) -> list[str]:

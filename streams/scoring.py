@@ -18,16 +18,13 @@ from typing import Any
 import numpy as np
 
 from models.features import FEATURE_NAMES, build_features, columns_from_records, feature_dict
-from models.online import LiveMetrics, make_learner
+from models.online import CHECKPOINT_FORMAT, LiveMetrics, make_learner, read_checkpoint
 from models.registry import Champion
 
 log = logging.getLogger("parivision.stream")
 
 # Probabilities are clipped so fair odds stay finite and log loss stays defined.
 _P_MIN, _P_MAX = 1e-4, 1 - 1e-4
-
-# Bumped when the pickled layout changes; an older checkpoint is then ignored, not misread.
-CHECKPOINT_FORMAT = 1
 
 # Shot fields a scored record carries as they are, so the store, the live feed and the page can
 # filter by team and date, draw the shot and order a game without joining the raw shot.
@@ -230,22 +227,8 @@ class Scorer:
         Raises:
             ValueError: the data is not a checkpoint this version can read.
         """
-        try:
-            state = pickle.loads(data)  # noqa: S301 - our own file, under the project home
-            if state.get("format") != CHECKPOINT_FORMAT:
-                raise ValueError(f"checkpoint format {state.get('format')!r}")
-            saved = {
-                name: state["learners"][name] for name in self.learners if name in state["learners"]
-            }
-            for entry in saved.values():
-                if not isinstance(entry["metrics"], LiveMetrics) or not hasattr(
-                    entry["model"], "learn_one"
-                ):
-                    raise ValueError("a learner entry is not a River model and its metrics")
-        except ValueError:
-            raise
-        except Exception as error:  # truncated, not a pickle, another layout
-            raise ValueError(f"{type(error).__name__}: {error}") from error
+        stored = read_checkpoint(data)
+        saved = {name: stored[name] for name in self.learners if name in stored}
         for name, entry in saved.items():
             self.learners[name] = entry["model"]
             self.learner_metrics[name] = entry["metrics"]

@@ -9,11 +9,11 @@ import uuid
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
+from models.online import checkpoint_path
 from parivision import schemas
 from producers.csv_source import CsvSource
 from producers.pacing import MaxPacer
 from producers.replay import replay
-from streams.app import checkpoint_path
 from tests.integration.conftest import wait_until
 
 pytestmark = pytest.mark.integration
