@@ -136,6 +136,35 @@ def record_outcome(state: dict[str, Any], shot: Mapping[str, Any], made: int) ->
     state["lt"] = game_seconds(shot["period"], shot["minutes_remaining"], shot["seconds_remaining"])
 
 
+def form_summary(state: Mapping[str, Any]) -> dict[str, Any]:
+    """What a player's state says now, for people: shots, shrunk rates overall, recently and by
+    zone, and the current game, the same numbers :func:`form_values` feeds the model."""
+    recent = state["r"]
+    return {
+        "shots": state["n"],
+        "made": state["m"],
+        "rate": _shrunk(state["m"], state["n"], LEAGUE_PRIOR, PRIOR_SHOTS),
+        "recent_shots": len(recent),
+        "recent_rate": _shrunk(recent.count("1"), len(recent), LEAGUE_PRIOR, RECENT_PRIOR_SHOTS),
+        "zones": {
+            zone: {
+                "shots": n,
+                "made": m,
+                "rate": _shrunk(m, n, ZONE_PRIOR.get(zone, LEAGUE_PRIOR), PRIOR_SHOTS),
+            }
+            for zone, (n, m) in sorted(state["z"].items())
+        },
+        "last_game": None
+        if state["g"] is None
+        else {
+            "game_id": state["g"],
+            "shots": state["gn"],
+            "made": state["gm"],
+            "last_made": state["lm"],
+        },
+    }
+
+
 def form_shot(shot: Mapping[str, Any]) -> dict[str, Any]:
     """The part of a shot that :func:`form_values` and :func:`record_outcome` read."""
     return {name: shot[name] for name in FORM_INPUT_COLUMNS}

@@ -19,6 +19,10 @@ from models.features import FEATURE_NAMES, FEATURE_SET
 from parivision.settings import Settings
 
 
+# Served probabilities are clipped to these, so fair odds stay finite and log loss defined.
+P_MIN, P_MAX = 1e-4, 1 - 1e-4
+
+
 class NoChampionError(LookupError):
     """The registry has no version with the champion alias yet."""
 

@@ -413,6 +413,26 @@ def sink_command() -> None:
     console.print(f"sink stopped after writing {written} records")
 
 
+@app.command("serve")
+def serve_command(
+    host: Annotated[
+        str | None, typer.Option(help="Interface [default: PARIVISION_API_HOST].")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port [default: PARIVISION_API_PORT].")] = None,
+) -> None:
+    """Run the live API: REST predictions, history, the WebSocket feed and the court page."""
+    from parivision.serve import run_api
+    from parivision.topics import ensure_topics
+
+    settings = _settings()
+    _logging("WARNING")
+    _services(settings)
+    ensure_topics(settings)
+    address = f"http://{host or settings.api_host}:{port or settings.api_port}"
+    console.print(f"live API and court page at [bold]{address}/[/] (OpenAPI at {address}/docs)")
+    run_api(settings, host=host, port=port)
+
+
 @app.command("virtualbets-api")
 def virtualbets_api_command(
     data: Annotated[Path, typer.Option("--data", help="22-column CSV (.csv/.csv.gz) to serve.")],

@@ -19,12 +19,10 @@ import numpy as np
 
 from models.features import FEATURE_NAMES, build_features, columns_from_records, feature_dict
 from models.online import CHECKPOINT_FORMAT, LiveMetrics, make_learner, read_checkpoint
-from models.registry import Champion
+from models.registry import P_MAX, P_MIN, Champion
 
 log = logging.getLogger("parivision.stream")
 
-# Probabilities are clipped so fair odds stay finite and log loss stays defined.
-_P_MIN, _P_MAX = 1e-4, 1 - 1e-4
 
 # Shot fields a scored record carries as they are, so the store, the live feed and the page can
 # filter by team and date, draw the shot and order a game without joining the raw shot.
@@ -104,7 +102,7 @@ class Scorer:
         # One champion for the whole batch, even if another is swapped in right after.
         champion = self.champion
         matrix = build_features(columns_from_records(shots), form=form)
-        p_champion = np.clip(champion.predict(matrix), _P_MIN, _P_MAX).tolist()
+        p_champion = np.clip(champion.predict(matrix), P_MIN, P_MAX).tolist()
         now = time.time()
         version = champion.version
         learners = list(self.learners.items())
@@ -113,7 +111,7 @@ class Scorer:
         for shot, row, p in zip(shots, matrix, p_champion, strict=True):
             features = feature_dict(row)
             by_learner = {
-                name: min(max(model.predict_proba_one(features).get(True, 0.5), _P_MIN), _P_MAX)
+                name: min(max(model.predict_proba_one(features).get(True, 0.5), P_MIN), P_MAX)
                 for name, model in learners
             }
             produced_at = shot.get("produced_at") or now

@@ -152,3 +152,45 @@ def attempts_partitions_per_worker(settings: Settings) -> list[int]:
         sum(1 for tp in member.assignment.topic_partitions if tp.topic == attempts)
         for member in group.members
     )
+
+
+@pytest.fixture
+def api(services, champion_version):
+    """Start ``parivision serve`` as a real process for a test's settings; yields its base URL
+    once it answers ``/health`` and follows ``shots.scored``."""
+    from contextlib import contextmanager
+
+    import httpx
+
+    from parivision.demo import start_process, stop_process
+    from parivision.topics import ensure_topics
+
+    endpoints, _ = services
+    started = []
+
+    @contextmanager
+    def run(settings: Settings):
+        ensure_topics(settings)
+        settings = settings.model_copy(update={"api_port": free_port()})
+        process = start_process(settings, endpoints, "serve", "demo-api.log")
+        started.append(process)
+        base = f"http://127.0.0.1:{settings.api_port}"
+
+        def ready():
+            if process.poll() is not None:
+                raise AssertionError(f"parivision serve exited with {process.returncode}")
+            try:
+                health = httpx.get(f"{base}/health", timeout=5).json()
+            except (httpx.HTTPError, ValueError):
+                return "not answering yet"
+            return health["live"]["following"] and health["model"] is not None or health
+
+        wait_until(ready, 120, "the API to answer and follow shots.scored", interval=0.5)
+        try:
+            yield base
+        finally:
+            stop_process(process)
+
+    yield run
+    for process in started:
+        stop_process(process)

@@ -1,0 +1,122 @@
+"""Admin actions: retrain now, promote a version, roll back; each needs ``X-API-Key``.
+
+The key is ``Settings.api_key`` (a ``SecretStr``, from the environment or the git-ignored
+``.env``).  Without a key configured, or with a wrong one, every admin route answers 401 before
+anything happens.  A retrain runs in a background thread (one at a time) and is followed at
+``GET /admin/jobs/{id}``; promotion and rollback answer with the decision, as the CLI prints it.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from consumers.api.predict import json_response
+from consumers.api.serving import ModelHolder
+from parivision.settings import Settings
+
+
+def _key_check(settings: Settings):
+    def check(x_api_key: Annotated[str | None, Header()] = None) -> None:
+        expected = settings.api_key.get_secret_value() if settings.api_key else ""
+        if not expected or not x_api_key or not secrets.compare_digest(x_api_key, expected):
+            raise HTTPException(
+                401,
+                detail="admin routes need the X-API-Key header set to PARIVISION_API_KEY",
+                headers={"WWW-Authenticate": "X-API-Key"},
+            )
+
+    return check
+
+
+def retrain_loop(settings: Settings, db):
+    """A retrain loop configured from the settings, as ``parivision retrain-loop`` builds it."""
+    from consumers.retrain_trigger import RetrainLoop
+    from models.drift import TriggerConfig
+
+    config = TriggerConfig(
+        min_new_labelled=settings.retrain_min_new_labelled,
+        every_s=settings.retrain_every_s,
+        drift_share=settings.retrain_drift_share,
+        error_drift=settings.retrain_adwin,
+        cooldown_s=settings.retrain_cooldown_s,
+    )
+    return RetrainLoop(
+        settings,
+        db,
+        config,
+        window=settings.retrain_window,
+        holdout=settings.retrain_holdout,
+        data=None,
+        candidates=[c.strip() for c in settings.retrain_candidates.split(",") if c.strip()],
+    )
+
+
+def router(settings: Settings, db, holder: ModelHolder) -> APIRouter:
+    api = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(_key_check(settings))])
+    jobs: dict[str, dict[str, Any]] = {}
+    running = threading.Lock()
+
+    def run_retrain(job: dict[str, Any]) -> None:
+        try:
+            event = retrain_loop(settings, db).step(manual="api")
+            job.update(status="done", result={k: v for k, v in (event or {}).items() if k != "_id"})
+        except Exception as error:  # reported on the job, not lost in a thread
+            job.update(status="failed", error=f"{type(error).__name__}: {error}")
+        finally:
+            job["finished_at"] = time.time()
+            running.release()
+            holder.refresh()
+
+    @api.post("/retrain", status_code=202, summary="Retrain a challenger now")
+    def retrain() -> Response:
+        if not running.acquire(blocking=False):
+            raise HTTPException(409, detail="a retrain is already running")
+        job = {"id": uuid.uuid4().hex[:12], "status": "running", "started_at": time.time()}
+        jobs[job["id"]] = job
+        threading.Thread(target=run_retrain, args=(job,), daemon=True).start()
+        return json_response(job, status_code=202)
+
+    @api.get("/jobs/{job_id}", summary="A retrain job's state")
+    def job(job_id: str) -> Response:
+        if job_id not in jobs:
+            raise HTTPException(404, detail=f"no job {job_id}")
+        return json_response(jobs[job_id], status_code=200)
+
+    @api.post("/promote/{version}", summary="Challenge the champion with this version")
+    async def promote(
+        version: str,
+        window: Annotated[int | None, Query(ge=1)] = None,
+        margin: Annotated[float | None, Query(ge=0)] = None,
+    ) -> Response:
+        from models.promotion import PromotionError, challenge
+
+        try:
+            decision = await run_in_threadpool(
+                challenge, settings, version, window=window, margin=margin
+            )
+        except (PromotionError, LookupError, ValueError) as error:
+            raise HTTPException(409, detail=str(error)) from None
+        await run_in_threadpool(holder.refresh)
+        return json_response(decision.as_event())
+
+    @api.post("/rollback", summary="Give the champion alias back to the version it replaced")
+    async def rollback() -> Response:
+        from models.promotion import PromotionError
+        from models.promotion import rollback as roll_back
+
+        try:
+            decision = await run_in_threadpool(roll_back, settings)
+        except (PromotionError, LookupError) as error:
+            raise HTTPException(409, detail=str(error)) from None
+        await run_in_threadpool(holder.refresh)
+        return json_response(decision.as_event())
+
+    return api

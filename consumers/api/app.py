@@ -1,0 +1,130 @@
+"""The live API's FastAPI app: REST predictions, history, models, health, admin, the WebSocket
+feed and the court page (see ``docs/api.md``).
+
+:func:`create_app` only wires things; connecting happens when the app starts (its lifespan):
+the champion is loaded, the live feed starts following ``shots.scored``.  Routes that read
+MongoDB or the registry answer 503 naming the service when it cannot be reached, never 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, FastAPI, Query, Request, WebSocket
+from fastapi.responses import FileResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pymongo import MongoClient
+from pymongo.errors import PyMongoError
+
+from consumers.api import admin, health, predict, queries, registry_routes
+from consumers.api.history import PlayerHistories
+from consumers.api.live import Feed, Hub, on_loop, recent, serve_client
+from consumers.api.predict import json_response
+from consumers.api.serving import ModelHolder
+from parivision.settings import Settings
+
+log = logging.getLogger("parivision.api")
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+def create_app(
+    settings: Settings,
+    *,
+    extra_routers: Iterable[APIRouter] = (),
+    follow_feed: bool = True,
+) -> FastAPI:
+    """Build the app for ``settings``.
+
+    Args:
+        settings: where the broker, database and registry are, and the API's own settings.
+        extra_routers: more routes to serve (the original VirtualBets API, mounted by the
+            ``parivision serve`` face, which may use the producers).
+        follow_feed: follow ``shots.scored`` for the WebSocket feed (off in tests that need
+            no broker).
+    """
+    mongo = MongoClient(
+        settings.mongodb(), serverSelectionTimeoutMS=3000, connectTimeoutMS=3000, tz_aware=False
+    )
+    db = mongo[settings.mongodb_database]
+    holder = ModelHolder(settings)
+    histories = PlayerHistories(db)
+    hub = Hub(settings.live_queue, settings.live_max_missed)
+    feed = Feed(settings, lambda batch: None, on_outcome=histories.touch) if follow_feed else None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        loop = asyncio.get_running_loop()
+        # The registry may be slow or down: the API serves health and history meanwhile.
+        await asyncio.to_thread(holder.start)
+        if feed is not None:
+            feed.deliver = on_loop(loop, hub)
+            feed.start()
+        try:
+            yield
+        finally:
+            if feed is not None:
+                await asyncio.to_thread(feed.stop)
+            await asyncio.to_thread(holder.stop)
+            mongo.close()
+
+    app = FastAPI(
+        title="PariVision live API",
+        description="Live NBA shot-make probabilities: predictions, history, models, a "
+        "WebSocket feed of every scored shot and the live court page.",
+        version="1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings, app.state.hub, app.state.feed, app.state.holder = (
+        settings,
+        hub,
+        feed,
+        holder,
+    )
+
+    @app.exception_handler(PyMongoError)
+    async def database_down(request: Request, error: PyMongoError) -> Response:
+        return json_response(
+            {"detail": f"database {settings.mongodb_database!r} unavailable: {error}"[:500]},
+            status_code=503,
+        )
+
+    app.include_router(predict.router(holder, histories, db))
+    app.include_router(queries.router(db, histories))
+    app.include_router(registry_routes.router(settings))
+    app.include_router(health.router(settings, db, holder, feed, hub))
+    app.include_router(admin.router(settings, db, holder))
+    for extra in extra_routers:
+        app.include_router(extra)
+
+    @app.get("/live/recent", tags=["live"], summary="The last messages of the live feed")
+    def live_recent(
+        limit: Annotated[int, Query(ge=1, le=2000)] = 500,
+        game_id: Annotated[int | None, Query(gt=0)] = None,
+        player_id: Annotated[int | None, Query(gt=0)] = None,
+        team: Annotated[str | None, Query(min_length=1, max_length=80)] = None,
+    ) -> Response:
+        spec = {"game_id": game_id, "player_id": player_id, "team": team}
+        messages = recent(hub, limit, {k: v for k, v in spec.items() if v is not None})
+        return json_response({"messages": messages})
+
+    @app.websocket("/ws/live")
+    async def live(websocket: WebSocket) -> None:
+        await serve_client(websocket, hub)
+
+    if STATIC.is_dir():
+        app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def page() -> Response:
+        index = STATIC / "index.html"
+        if not index.is_file():
+            return json_response({"detail": "the live page is not installed"}, status_code=404)
+        return FileResponse(index)
+
+    return app

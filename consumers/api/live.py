@@ -1,0 +1,338 @@
+"""The live feed: ``shots.scored`` followed outside any consumer group, fanned out over WebSockets.
+
+A :class:`Feed` thread reads every partition of ``shots.scored`` from the end, with ``assign``
+rather than ``subscribe``, so no consumer group is joined and every API replica sees every shot.
+It hands each polled batch to the event loop in one call, where :class:`Hub` puts each message
+into the bounded queue of every client whose filter it matches, without ever waiting: a full
+queue drops the message for that client and counts it.  Each client has its own sender task, so
+a client that reads nothing blocks only its own task; it is told how many messages it missed
+when it reads again, and closed (code 1008, with the reason) once it has missed
+``max_missed`` in a row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from confluent_kafka import Consumer, KafkaError, TopicPartition
+from fastapi import WebSocket, WebSocketDisconnect
+
+from parivision import schemas
+from parivision.settings import Settings
+
+log = logging.getLogger("parivision.api.live")
+
+SCORED_FIELDS = (
+    "shot_id",
+    "game_id",
+    "game_date",
+    "player_id",
+    "player_name",
+    "team_id",
+    "team_name",
+    "x",
+    "y",
+    "shot_value",
+    "shot_type",
+    "action_type",
+    "period",
+    "minutes_remaining",
+    "seconds_remaining",
+    "p_champion",
+    "p_online_by_learner",
+    "fair_odds",
+    "model_version",
+    "replay_id",
+    "produced_at",
+    "scored_at",
+    "latency_ms",
+)
+OUTCOME_FIELDS = (
+    "shot_id",
+    "game_id",
+    "player_id",
+    "player_name",
+    "team_id",
+    "team_name",
+    "x",
+    "y",
+    "shot_value",
+    "outcome",
+    "p_champion",
+    "p_online_by_learner",
+    "model_version",
+    "replay_id",
+    "labelled_at",
+)
+
+
+def feed_message(record: dict[str, Any]) -> dict[str, Any]:
+    """The WebSocket message for one ``shots.scored`` record."""
+    if record.get("labelled"):
+        return {"type": "outcome", **{k: record.get(k) for k in OUTCOME_FIELDS}}
+    return {"type": "scored", **{k: record.get(k) for k in SCORED_FIELDS}}
+
+
+class Filter:
+    """Which messages a client wants: any of game, player, team (id or name); empty is all."""
+
+    def __init__(self, spec: Any = None) -> None:
+        spec = spec or {}
+        if not isinstance(spec, dict):
+            raise ValueError('a filter is an object such as {"game_id": 22000001}')
+        unknown = set(spec) - {"game_id", "player_id", "team"}
+        if unknown:
+            raise ValueError(
+                f"unknown filter field(s) {sorted(unknown)}: use game_id, player_id, team"
+            )
+        self.game_id = _optional_int(spec, "game_id")
+        self.player_id = _optional_int(spec, "player_id")
+        team = spec.get("team")
+        if team is not None and not isinstance(team, (int, str)):
+            raise ValueError("team is a team id or a team name")
+        self.team_id = int(team) if isinstance(team, int) or str(team).isdigit() else None
+        self.team_name = team if isinstance(team, str) and not team.isdigit() else None
+
+    def matches(self, message: dict[str, Any]) -> bool:
+        return (
+            (self.game_id is None or message.get("game_id") == self.game_id)
+            and (self.player_id is None or message.get("player_id") == self.player_id)
+            and (self.team_id is None or message.get("team_id") == self.team_id)
+            and (self.team_name is None or message.get("team_name") == self.team_name)
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        team = self.team_id if self.team_id is not None else self.team_name
+        spec = {"game_id": self.game_id, "player_id": self.player_id, "team": team}
+        return {k: v for k, v in spec.items() if v is not None}
+
+
+def _optional_int(spec: dict[str, Any], name: str) -> int | None:
+    value = spec.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).isdigit():
+        raise ValueError(f"{name} must be a positive integer, not {value!r}")
+    return int(value)
+
+
+class Client:
+    """One WebSocket client: its filter, its bounded queue and what it missed."""
+
+    def __init__(self, queue_size: int, max_missed: int) -> None:
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=queue_size)
+        self.filter = Filter()
+        self.max_missed = max_missed
+        self.missed = 0  # dropped since the client last heard about it
+        self.total_missed = 0
+        self.missed_in_a_row = 0
+        self.sent = 0
+        self.too_slow = asyncio.Event()
+
+    def offer(self, message: dict[str, Any], encoded: bytes) -> None:
+        if not self.filter.matches(message):
+            return
+        try:
+            self.queue.put_nowait(encoded)
+            self.missed_in_a_row = 0
+        except asyncio.QueueFull:
+            self.missed += 1
+            self.total_missed += 1
+            self.missed_in_a_row += 1
+            if self.missed_in_a_row >= self.max_missed:
+                self.too_slow.set()
+
+
+class Hub:
+    """Fans feed messages out to clients; keeps the most recent ones for pages that open."""
+
+    def __init__(
+        self, queue_size: int = 1000, max_missed: int = 10_000, recent: int = 2000
+    ) -> None:
+        self.queue_size = queue_size
+        self.max_missed = max_missed
+        self.clients: set[Client] = set()
+        self.recent: deque[dict[str, Any]] = deque(maxlen=recent)
+        self.published = 0
+
+    def connect(self) -> Client:
+        client = Client(self.queue_size, self.max_missed)
+        self.clients.add(client)
+        return client
+
+    def disconnect(self, client: Client) -> None:
+        self.clients.discard(client)
+
+    def publish_many(self, messages: list[dict[str, Any]]) -> None:
+        """Called on the event loop; never waits."""
+        for message in messages:
+            encoded = orjson.dumps(message)
+            self.recent.append(message)
+            for client in self.clients:
+                client.offer(message, encoded)
+        self.published += len(messages)
+
+
+async def serve_client(websocket: WebSocket, hub: Hub) -> None:
+    """Run one WebSocket client until it leaves or is too slow."""
+    await websocket.accept()
+    client = hub.connect()
+    await _send(websocket, {"type": "hello", "filter": {}, "queue": hub.queue_size})
+    sender = asyncio.create_task(_pump(websocket, client))
+    receiver = asyncio.create_task(_listen(websocket, client))
+    slow = asyncio.create_task(client.too_slow.wait())
+    try:
+        done, _ = await asyncio.wait({sender, receiver, slow}, return_when=asyncio.FIRST_COMPLETED)
+        if slow in done:
+            reason = f"too slow: {client.missed_in_a_row:,} messages dropped in a row"
+            log.warning("closing a live client: %s", reason)
+            sender.cancel()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(websocket.close(code=1008, reason=reason), timeout=2.0)
+    finally:
+        hub.disconnect(client)
+        for task in (sender, receiver, slow):
+            task.cancel()
+        await asyncio.gather(sender, receiver, slow, return_exceptions=True)
+
+
+async def _send(websocket: WebSocket, message: dict[str, Any]) -> None:
+    await websocket.send_text(orjson.dumps(message).decode())
+
+
+async def _pump(websocket: WebSocket, client: Client) -> None:
+    while True:
+        encoded = await client.queue.get()
+        if client.missed:
+            missed, client.missed = client.missed, 0
+            await _send(
+                websocket, {"type": "missed", "count": missed, "total": client.total_missed}
+            )
+        await websocket.send_text(encoded.decode())
+        client.sent += 1
+
+
+async def _listen(websocket: WebSocket, client: Client) -> None:
+    while True:
+        try:
+            text = await websocket.receive_text()
+        except WebSocketDisconnect:
+            return
+        try:
+            request = orjson.loads(text)
+            if not isinstance(request, dict) or "filter" not in request:
+                raise ValueError('send {"filter": {...}} to choose what to receive')
+            client.filter = Filter(request["filter"])
+        except (ValueError, orjson.JSONDecodeError) as error:
+            await _send(websocket, {"type": "error", "msg": str(error)})
+            continue
+        # Messages queued under the old filter are dropped: the client asked for other ones.
+        while not client.queue.empty():
+            client.queue.get_nowait()
+        await _send(websocket, {"type": "filter", "filter": client.filter.as_dict()})
+
+
+class Feed(threading.Thread):
+    """Follows ``shots.scored`` from its end, outside any consumer group."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        deliver: Callable[[list[dict[str, Any]]], None],
+        *,
+        on_outcome: Callable[[int], None] | None = None,
+    ) -> None:
+        super().__init__(name="live-feed", daemon=True)
+        self.settings = settings
+        self.deliver = deliver
+        self.on_outcome = on_outcome
+        self.topic = settings.topic(schemas.SCORED)
+        self.stop_event = threading.Event()
+        self.positioned = threading.Event()
+        self.read = 0
+        self.last_error: str | None = None
+
+    def run(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                self._follow()
+            except Exception as error:  # the broker went away: say so, and try again
+                self.last_error = f"{type(error).__name__}: {error}"
+                log.warning("live feed: %s; retrying in 2 s", self.last_error)
+                self.stop_event.wait(2.0)
+
+    def _follow(self) -> None:
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.settings.kafka(),
+                # librdkafka wants a group id even for assign(); nothing joins or commits it.
+                "group.id": "parivision-api-live",
+                "enable.auto.commit": False,
+                "fetch.wait.max.ms": 20,
+                "socket.timeout.ms": 10_000,
+            }
+        )
+        try:
+            metadata = consumer.list_topics(self.topic, timeout=10).topics[self.topic]
+            if metadata.error is not None:
+                raise RuntimeError(f"topic {self.topic}: {metadata.error}")
+            assignment = []
+            for partition in metadata.partitions:
+                _low, high = consumer.get_watermark_offsets(
+                    TopicPartition(self.topic, partition), timeout=10
+                )
+                assignment.append(TopicPartition(self.topic, partition, high))
+            consumer.assign(assignment)
+            self.positioned.set()
+            self.last_error = None
+            while not self.stop_event.is_set():
+                batch = []
+                for message in consumer.consume(1000, timeout=0.05):
+                    error = message.error()
+                    if error is not None:
+                        if error.code() != KafkaError._PARTITION_EOF:
+                            self.last_error = str(error)
+                        continue
+                    try:
+                        record = orjson.loads(message.value())
+                    except (orjson.JSONDecodeError, TypeError):
+                        continue
+                    if not isinstance(record, dict) or "shot_id" not in record:
+                        continue
+                    if record.get("labelled") and self.on_outcome is not None:
+                        with contextlib.suppress(Exception):
+                            self.on_outcome(record.get("player_id"))
+                    batch.append(feed_message(record))
+                if batch:
+                    self.read += len(batch)
+                    self.deliver(batch)
+        finally:
+            consumer.close()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.join(timeout=10)
+
+
+def on_loop(loop: asyncio.AbstractEventLoop, hub: Hub) -> Callable[[list[dict[str, Any]]], None]:
+    """Deliver from the feed thread to the hub on its event loop, one call per batch."""
+
+    def deliver(messages: list[dict[str, Any]]) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed while shutting down
+            loop.call_soon_threadsafe(hub.publish_many, messages)
+
+    return deliver
+
+
+def recent(hub: Hub, limit: int, spec: dict[str, Any]) -> list[dict[str, Any]]:
+    wanted = Filter(spec)
+    out = [m for m in reversed(hub.recent) if wanted.matches(m)][:limit]
+    out.reverse()
+    return out

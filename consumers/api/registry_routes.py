@@ -1,0 +1,95 @@
+"""``GET /models`` and ``GET /models/champion``: the registry as promotion left it.
+
+Promotion and rollback write their decisions as tags on the versions (``challenge.*``,
+``replaced_by``, ``restored_at``; see :mod:`models.promotion`), and training writes the
+candidate, feature set and validation metrics; these routes show them as they are.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import Response
+
+from consumers.api.predict import json_response
+from models import registry
+from models.metrics import METRIC_NAMES
+from models.promotion import TAG_PREFIX
+from parivision.settings import Settings
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        return None if text is None else float(text)
+    except ValueError:
+        return None
+
+
+def describe_version(version: Any) -> dict[str, Any]:
+    """One registered version: aliases, candidate, metrics and promotion tags."""
+    tags = dict(version.tags or {})
+    challenge = {k[len(TAG_PREFIX) :]: v for k, v in tags.items() if k.startswith(TAG_PREFIX)}
+    created = datetime.fromtimestamp(version.creation_timestamp / 1000, tz=UTC).isoformat()
+    return {
+        "version": str(version.version),
+        "aliases": sorted(getattr(version, "aliases", []) or []),
+        "created_at": created,
+        "candidate": tags.get("candidate"),
+        "feature_set": tags.get("feature_set"),
+        "data": tags.get("data"),
+        "description": version.description,
+        "metrics": {name: _number(tags.get(name)) for name in METRIC_NAMES if name in tags},
+        "challenge": challenge,
+        "replaced_by": tags.get("replaced_by"),
+        "replaced_at": tags.get("replaced_at"),
+        "restored_at": tags.get("restored_at"),
+        "tags": tags,
+    }
+
+
+def _promoted(described: dict[str, Any]) -> dict[str, Any]:
+    challenge = described["challenge"]
+    if described.get("restored_at"):
+        return {"how": "rolled back to", "at": described["restored_at"]}
+    if challenge.get("decision") == "promoted":
+        return {
+            "how": "promoted",
+            "at": challenge.get("decided_at"),
+            "reason": challenge.get("reason"),
+            "replaced": challenge.get("champion_version"),
+            "window_shots": challenge.get("window_shots"),
+        }
+    return {"how": "trained as champion", "at": described["created_at"]}
+
+
+def router(settings: Settings) -> APIRouter:
+    api = APIRouter(tags=["models"])
+
+    def versions() -> list[dict[str, Any]]:
+        found = registry.client(settings).search_model_versions(f"name='{settings.model_name}'")
+        return sorted(
+            (describe_version(v) for v in found), key=lambda d: int(d["version"]), reverse=True
+        )
+
+    @api.get("/models", summary="Every registered version")
+    def models() -> Response:
+        return json_response(
+            {
+                "name": settings.model_name,
+                "champion_alias": settings.champion_alias,
+                "versions": versions(),
+            }
+        )
+
+    @api.get("/models/champion", summary="The champion: metrics, and when and why promoted")
+    def champion() -> Response:
+        for described in versions():
+            if settings.champion_alias in described["aliases"]:
+                return json_response({**described, "promoted": _promoted(described)})
+        raise HTTPException(
+            404, detail=f"no version of {settings.model_name!r} is champion: run `parivision train`"
+        )
+
+    return api

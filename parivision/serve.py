@@ -1,0 +1,53 @@
+"""``parivision serve``: the live API with everything a deployment mounts on it.
+
+The app itself lives in :mod:`consumers.api`; this face adds the original VirtualBets routes
+(``/getdata/{n}``, ``/reset``) from the producers when ``PARIVISION_VIRTUALBETS_CSV`` names a
+file, and runs it all with uvicorn.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI, HTTPException
+
+from consumers.api import create_app
+from parivision.settings import Settings
+
+
+def _no_virtualbets_csv() -> APIRouter:
+    api = APIRouter(tags=["original API"])
+
+    @api.get("/getdata/{n}", include_in_schema=False)
+    @api.get("/getdata/{n}/", include_in_schema=False)
+    @api.get("/reset", include_in_schema=False)
+    def missing(n: str = "") -> None:
+        raise HTTPException(
+            404, detail="no CSV to serve: set PARIVISION_VIRTUALBETS_CSV to a 22-column file"
+        )
+
+    return api
+
+
+def build_app(settings: Settings) -> FastAPI:
+    """The API app, with the original VirtualBets routes when a CSV is configured."""
+    if settings.virtualbets_csv is None:
+        extra = _no_virtualbets_csv()
+    else:
+        from producers.virtualbets_api import original_api_router
+
+        extra = original_api_router(
+            settings.virtualbets_csv, settings.resolved_home() / "virtualbets-cursor.json"
+        )
+    return create_app(settings, extra_routers=[extra])
+
+
+def run_api(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
+    """Serve until interrupted (blocking)."""
+    import uvicorn
+
+    uvicorn.run(
+        build_app(settings),
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        log_level="warning",
+        timeout_graceful_shutdown=5,
+    )
