@@ -440,11 +440,13 @@ def virtualbets_api_command(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
     """Serve a CSV as the VirtualBets HTTP API (GET /getdata/{n}, GET /getdata/reset)."""
-    from producers.virtualbets_api import serve_api
+    from producers.virtualbets_api import CURSOR_FILE_NAME, serve_api
 
     if not data.exists():
         _fail(f"no file at {data}")
-    serve_api(data, host=host, port=port)
+    # The cursor survives a restart, under the project home like every other piece of state.
+    state = _settings().resolved_home() / CURSOR_FILE_NAME
+    serve_api(data, host=host, port=port, state_file=state)
 
 
 @app.command("demo")

@@ -32,10 +32,10 @@ def build_app(settings: Settings) -> FastAPI:
     if settings.virtualbets_csv is None:
         extra = _no_virtualbets_csv()
     else:
-        from producers.virtualbets_api import original_api_router
+        from producers.virtualbets_api import CURSOR_FILE_NAME, original_api_router
 
         extra = original_api_router(
-            settings.virtualbets_csv, settings.resolved_home() / "virtualbets-cursor.json"
+            settings.virtualbets_csv, settings.resolved_home() / CURSOR_FILE_NAME
         )
     return create_app(settings, extra_routers=[extra])
 
