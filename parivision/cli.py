@@ -463,21 +463,24 @@ def demo_command(
     ] = 600,
 ) -> None:
     """Everything at once: services, a champion if none, stream, sink, and a replay."""
-    from parivision.demo import run_demo
+    from parivision.demo import DemoError, run_demo
 
     settings = _settings()
     _logging("WARNING")
     endpoints = _services(settings)
-    summary = run_demo(
-        settings,
-        endpoints,
-        data=data,
-        limit=limit or 5000,
-        until_done=until_done,
-        rate=rate,
-        timeout=timeout,
-        console=console,
-    )
+    try:
+        summary = run_demo(
+            settings,
+            endpoints,
+            data=data,
+            limit=limit or 5000,
+            until_done=until_done,
+            rate=rate,
+            timeout=timeout,
+            console=console,
+        )
+    except DemoError as error:
+        _fail(str(error))
     typer.echo(json.dumps(summary))
     if until_done and not summary.get("complete"):
         raise typer.Exit(code=1)

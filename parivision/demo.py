@@ -7,6 +7,7 @@ stored.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -103,6 +104,52 @@ def wait_for_group(
     raise DemoError(f"consumer group {group!r} did not become ready in {timeout:.0f}s")
 
 
+def _check_port_free(settings: Settings) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        try:
+            probe.bind((settings.api_host, settings.api_port))
+        except OSError as error:
+            raise DemoError(
+                f"the live API's port {settings.api_host}:{settings.api_port} is taken ({error}): "
+                "stop what holds it, or set PARIVISION_API_PORT"
+            ) from None
+
+
+def wait_for_api(
+    settings: Settings, base: str, processes: dict[str, subprocess.Popen], timeout: float = 120.0
+) -> None:
+    """Wait until the API answers and follows ``shots.scored``, so the page sees every shot."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _check_alive(settings, processes)
+        try:
+            if httpx.get(f"{base}health", timeout=5).json()["live"]["following"]:
+                return
+        except (httpx.HTTPError, ValueError, KeyError):
+            pass
+        time.sleep(0.5)
+    raise DemoError(f"the live API at {base} did not become ready in {timeout:.0f}s")
+
+
+def live_messages_seen(base: str, *, want: int, timeout: float = 15.0) -> int:
+    """How many ``shots.scored`` records the live API has passed on (waiting a little for it
+    to reach ``want``: it follows the topic on its own)."""
+    import httpx
+
+    deadline, seen = time.monotonic() + timeout, 0
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):
+            seen = int(httpx.get(f"{base}health", timeout=5).json()["live"]["read"])
+        if seen >= want:
+            break
+        time.sleep(0.5)
+    return seen
+
+
 def _check_alive(settings: Settings, processes: dict[str, subprocess.Popen]) -> None:
     for name, process in processes.items():
         if process.poll() is not None:
@@ -178,22 +225,9 @@ def _percentiles(values: list[float]) -> dict[str, float]:
     return {"p50": pick(0.50), "p99": pick(0.99)}
 
 
-def run_demo(
-    settings: Settings,
-    endpoints,
-    *,
-    data: str | None,
-    limit: int,
-    until_done: bool,
-    rate: float | None,
-    timeout: float,
-    console: Console,
-) -> dict[str, Any]:
-    from producers.pacing import make_pacer
-    from producers.replay import replay
-    from producers.sources import open_source
-
-    ensure_topics(settings)
+def ensure_champion(settings: Settings, data: str | None, console: Console) -> str:
+    """The champion's version; one is trained first if there is none, or if it was trained on
+    another feature set."""
     current = registry.champion_version(settings)
     stale = registry.stale_feature_set(settings, current) if current else None
     if current is None or stale:
@@ -211,9 +245,39 @@ def run_demo(
             f"(validation log loss {trained.metrics['log_loss']:.4f}, "
             f"AUC {trained.metrics['roc_auc']:.3f})"
         )
-    version = registry.champion_version(settings)
+    return registry.champion_version(settings)
 
+
+def run_demo(
+    settings: Settings,
+    endpoints,
+    *,
+    data: str | None,
+    limit: int,
+    until_done: bool,
+    rate: float | None,
+    timeout: float,
+    console: Console,
+) -> dict[str, Any]:
+    from producers.pacing import make_pacer
+    from producers.replay import replay
+    from producers.sources import open_source
+
+    ensure_topics(settings)
     processes: dict[str, subprocess.Popen] = {}
+    page = f"http://{settings.api_host}:{settings.api_port}/"
+    _check_port_free(settings)
+    processes["api"] = start_process(settings, endpoints, "serve", "demo-api.log")
+    console.print(
+        f"[bold]live court page: {page}[/] (open it now to watch the shots arrive; "
+        f"OpenAPI at {page}docs)"
+    )
+    try:
+        version = ensure_champion(settings, data, console)
+    except BaseException:
+        stop_process(processes["api"])
+        raise
+
     replay_id = uuid.uuid4().hex[:12]
     counter = None
     try:
@@ -221,6 +285,7 @@ def run_demo(
         processes["sink"] = start_process(settings, endpoints, "sink", "demo-sink.log")
         wait_for_group(settings, settings.stream_group(), processes)
         wait_for_group(settings, settings.sink_group, processes)
+        wait_for_api(settings, page, processes)
         dlq_before = end_offsets(settings, settings.topic(schemas.DLQ))
         counter = ScoredCounter(settings, replay_id)
         counter.start()
@@ -251,6 +316,7 @@ def run_demo(
                     break
                 time.sleep(1.0)
         seconds = time.perf_counter() - started
+        seen_live = live_messages_seen(page, want=2 * produced)
         if not until_done:
             console.print("pipeline drained; press Ctrl-C to stop the stream and the sink")
             try:
@@ -282,6 +348,8 @@ def run_demo(
         "scoring_latency_ms": _percentiles(counter.latencies_ms),
         "shots_per_second": round(produced / seconds, 1) if seconds else 0.0,
         "outcome_delay_s": settings.outcome_delay_s,
+        "page": page,
+        "live_feed_messages": seen_live,
         "complete": stored >= produced and len(counter.scored) >= produced,
     }
     table = Table(title="PariVision demo")
@@ -294,6 +362,7 @@ def run_demo(
         "seconds",
         "shots_per_second",
         "model_version",
+        "page",
     ):
         table.add_row(key, str(summary[key]))
     console.print(table)

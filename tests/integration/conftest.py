@@ -54,6 +54,7 @@ def settings_factory(services):
             "sink_group": f"sink-{tag}",
             "outcome_delay_s": 0.5,
             "model_name": "parivision-shot-test",
+            "api_port": free_port(),
         }
         values.update(overrides)
         return Settings(**values)

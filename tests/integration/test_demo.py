@@ -44,3 +44,7 @@ def test_demo_until_done_reports_every_shot_produced_scored_and_stored(
     assert summary["model_version"] == champion_version
     assert summary["shots_per_second"] > 0 and summary["seconds"] > 0
     assert "replay csv:nba_shots.csv" in result.stderr  # the progress bar was shown
+    # A newcomer is told where the live page is, and it was up while the shots went by.
+    assert summary["page"] == f"http://127.0.0.1:{settings.api_port}/"
+    assert f"live court page: {summary['page']}" in " ".join(result.stderr.split())
+    assert summary["live_feed_messages"] >= 2 * 3000  # every shot scored, then labelled
