@@ -227,6 +227,9 @@
         break;
       case "hello":
         break;
+      case "error":
+        showNotice(`The feed refused a request: ${msg.msg}`, "warn");
+        break;
       case "filter":
         describeFilter(msg.filter);
         break;
@@ -355,6 +358,9 @@
 
   function refreshOptions() {
     if (!state.optionsDirty) return;
+    const selects = ["filter-game", "filter-team", "filter-player", "whatif-player"].map($);
+    // Rebuilding an open select closes it under the user's pointer: wait until it is left.
+    if (selects.includes(document.activeElement)) return;
     state.optionsDirty = false;
     const games = [...state.games.entries()]
       .sort((a, b) => (b[1].date || 0) - (a[1].date || 0) || b[0] - a[0])
@@ -370,7 +376,6 @@
   }
 
   function fillSelect(select, entries, blank) {
-    if (select.options.length === entries.length + 1 && document.activeElement === select) return;
     const value = select.value;
     const options = [new Option(blank, "")];
     for (const [id, label] of entries) options.push(new Option(label, String(id)));
@@ -439,16 +444,13 @@
       const x1 = Math.max(x0 + 1, ...all.map((p) => p[0]));
       const sx = (n) => L + ((n - x0) / (x1 - x0)) * (W - L - R);
       const sy = (v) => T + (1 - (v - lo) / (hi - lo)) * (H - T - B);
-      for (const v of niceTicks(lo, hi, 4)) {
+      for (const v of niceTicks(lo, hi, 5)) {
         nodes.push(svg("line", { x1: L, x2: W - R, y1: sy(v), y2: sy(v), class: "grid" }));
         const label = svg("text", { x: L - 6, y: sy(v) + 4, "text-anchor": "end", class: "axis" });
         label.textContent = v.toFixed(3);
         nodes.push(label);
       }
       nodes.push(svg("line", { x1: L, x2: W - R, y1: sy(COIN_FLIP), y2: sy(COIN_FLIP), class: "coin" }));
-      const coin = svg("text", { x: W - R - 2, y: sy(COIN_FLIP) - 4, "text-anchor": "end", class: "axis coin-label" });
-      coin.textContent = "coin flip";
-      nodes.push(coin);
       const xlabel = svg("text", { x: W - R, y: H - 4, "text-anchor": "end", class: "axis" });
       xlabel.textContent = `labelled shot #${x1.toLocaleString()}`;
       nodes.push(xlabel);
@@ -469,8 +471,11 @@
         item.querySelector(".name").textContent = label;
         legend.push(item);
       });
+      const coin = document.createElement("li");
+      coin.className = "reference";
+      coin.innerHTML = `<span class="swatch dashed"></span><span class="name">coin flip</span><span class="value">${COIN_FLIP.toFixed(4)}</span>`;
       chart.replaceChildren(...nodes);
-      $("logloss-legend").replaceChildren(...legend);
+      $("logloss-legend").replaceChildren(...legend, coin);
       $("logloss-sub").textContent = `last ${Math.min(this.window.length, LOGLOSS_WINDOW)} labelled shots · lower is better`;
     },
   };
@@ -495,6 +500,8 @@
     live: { player: new Map(), team: new Map() }, // outcomes labelled after that
     loadedAt: Infinity, // epoch seconds; outcomes labelled before it are in the base already
     counted: new Set(),
+    seen: [], // recent outcomes, replayed onto the base once it arrives
+
     dirty: true,
     request: 0,
 
@@ -519,11 +526,19 @@
       this.live = { player: new Map(), team: new Map() };
       this.counted.clear();
       this.loadedAt = since;
+      // Outcomes that came in while the request was out count too, if labelled after it left.
+      for (const msg of this.seen) this.count(msg);
       this.dirty = true;
       schedulePanels();
     },
 
     addLive(msg) {
+      this.seen.push(msg);
+      if (this.seen.length > 2 * MAX_SHOTS) this.seen.shift();
+      this.count(msg);
+    },
+
+    count(msg) {
       if (!(msg.labelled_at > this.loadedAt) || this.counted.has(msg.shot_id)) return;
       if (state.filter.game_id !== undefined && msg.game_id !== state.filter.game_id) return;
       if (!Number.isFinite(msg.p_champion) || !msg.shot_value) return;
@@ -743,9 +758,12 @@
       text("span", `tip-p ${shot.state}`, `P(made) ${(shot.p * 100).toFixed(1)}% · ${shot.state === "scored" ? "waiting" : shot.state}`),
     );
     const box = $("court").parentElement.getBoundingClientRect();
-    tip.style.left = `${event.clientX - box.left + 14}px`;
-    tip.style.top = `${event.clientY - box.top + 14}px`;
     tip.hidden = false;
+    // Beside the pointer, on whichever side keeps it inside the court.
+    const left = event.clientX - box.left + 14;
+    const top = event.clientY - box.top + 14;
+    tip.style.left = `${left + tip.offsetWidth > box.width ? left - tip.offsetWidth - 28 : left}px`;
+    tip.style.top = `${top + tip.offsetHeight > box.height ? top - tip.offsetHeight - 28 : top}px`;
   }
 
   // ---------------------------------------------------------------- panels, notices, loading
@@ -816,6 +834,9 @@
     $("court").addEventListener("click", askWhatIf);
     $("court").addEventListener("mousemove", showTooltip);
     $("court").addEventListener("mouseleave", () => ($("tooltip").hidden = true));
+    for (const id of ["filter-game", "filter-team", "filter-player", "whatif-player"]) {
+      $(id).addEventListener("blur", schedulePanels);
+    }
     $("whatif-player").addEventListener("change", () => {
       const marker = $("whatif-marker");
       if (!marker.hasAttribute("hidden") && $("whatif-result").dataset.x !== undefined) {
