@@ -75,6 +75,8 @@ def router(settings: Settings, db, holder: ModelHolder, feed: Feed | None, hub: 
                 "read": feed.read if feed is not None else 0,
                 "error": feed.last_error if feed is not None else None,
                 "clients": len(hub.clients),
+                "dropped_for_clients": sum(c.total_missed for c in hub.clients),
+                "closed_too_slow": hub.closed_slow,
             },
             "seconds": round(time.perf_counter() - started, 3),
         }

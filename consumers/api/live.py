@@ -29,6 +29,8 @@ from parivision.settings import Settings
 
 log = logging.getLogger("parivision.api.live")
 
+FEED_BATCH = 200
+
 SCORED_FIELDS = (
     "shot_id",
     "game_id",
@@ -84,7 +86,7 @@ class Filter:
     """Which messages a client wants: any of game, player, team (id or name); empty is all."""
 
     def __init__(self, spec: Any = None) -> None:
-        spec = spec or {}
+        spec = {} if spec is None else spec
         if not isinstance(spec, dict):
             raise ValueError('a filter is an object such as {"game_id": 22000001}')
         unknown = set(spec) - {"game_id", "player_id", "team"}
@@ -135,6 +137,7 @@ class Client:
         self.missed_in_a_row = 0
         self.sent = 0
         self.too_slow = asyncio.Event()
+        self.slow_reason = ""
 
     def offer(self, message: dict[str, Any], encoded: bytes) -> None:
         if not self.filter.matches(message):
@@ -146,7 +149,8 @@ class Client:
             self.missed += 1
             self.total_missed += 1
             self.missed_in_a_row += 1
-            if self.missed_in_a_row >= self.max_missed:
+            if self.missed_in_a_row >= self.max_missed and not self.too_slow.is_set():
+                self.slow_reason = f"too slow: {self.missed_in_a_row:,} messages dropped in a row"
                 self.too_slow.set()
 
 
@@ -161,6 +165,7 @@ class Hub:
         self.clients: set[Client] = set()
         self.recent: deque[dict[str, Any]] = deque(maxlen=recent)
         self.published = 0
+        self.closed_slow = 0
 
     def connect(self) -> Client:
         client = Client(self.queue_size, self.max_missed)
@@ -191,11 +196,14 @@ async def serve_client(websocket: WebSocket, hub: Hub) -> None:
     try:
         done, _ = await asyncio.wait({sender, receiver, slow}, return_when=asyncio.FIRST_COMPLETED)
         if slow in done:
-            reason = f"too slow: {client.missed_in_a_row:,} messages dropped in a row"
+            reason = client.slow_reason
             log.warning("closing a live client: %s", reason)
+            hub.closed_slow += 1
             sender.cancel()
+            # The close frame waits behind what the client has not read; a client that
+            # never reads never gets it, and the connection is dropped after the timeout.
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(websocket.close(code=1008, reason=reason), timeout=2.0)
+                await asyncio.wait_for(websocket.close(code=1008, reason=reason), timeout=10.0)
     finally:
         hub.disconnect(client)
         for task in (sender, receiver, slow):
@@ -294,7 +302,9 @@ class Feed(threading.Thread):
             self.last_error = None
             while not self.stop_event.is_set():
                 batch = []
-                for message in consumer.consume(1000, timeout=0.05):
+                # Small batches: a batch lands in every client's queue at once, so a queue
+                # must hold a few of them for a client that keeps up to never drop one.
+                for message in consumer.consume(FEED_BATCH, timeout=0.05):
                     error = message.error()
                     if error is not None:
                         if error.code() != KafkaError._PARTITION_EOF:
