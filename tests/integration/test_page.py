@@ -50,7 +50,13 @@ return Array.from(document.querySelectorAll('#shots [data-shot-id]'), el => ({
 def chromium(profile: Path):
     """Debian's Chromium and chromedriver, headless, 1400x900; nothing downloaded."""
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.skip("needs /usr/bin/chromium and /usr/bin/chromedriver (apt-get install chromium)")
+        # CI installs both (.ci/run): there a missing browser is a failure, not a skip.
+        missing = (
+            "needs /usr/bin/chromium and /usr/bin/chromedriver (apt-get install chromium-driver)"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(missing)
+        pytest.skip(missing)
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
