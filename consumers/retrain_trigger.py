@@ -347,3 +347,42 @@ def drift_status(db, window: int, *, delta: float = 0.002) -> dict[str, Any]:
         "data": report.as_dict() if report else None,
         "window": window,
     }
+
+
+def loop_from_settings(
+    settings: Settings,
+    db,
+    *,
+    min_new: int | None = None,
+    every: float | None = None,
+    drift_share: float | None = None,
+    window: int | None = None,
+    holdout: int | None = None,
+    data: str | None = None,
+    candidates: Sequence[str] | None = None,
+    console: Console | None = None,
+) -> RetrainLoop:
+    """A :class:`RetrainLoop` configured from the ``retrain_*`` settings; any argument given
+    overrides its setting (the CLI's options, the API's defaults)."""
+
+    def given(value, default):
+        return default if value is None else value
+
+    config = TriggerConfig(
+        min_new_labelled=given(min_new, settings.retrain_min_new_labelled),
+        every_s=given(every, settings.retrain_every_s),
+        drift_share=given(drift_share, settings.retrain_drift_share),
+        error_drift=settings.retrain_adwin,
+        cooldown_s=settings.retrain_cooldown_s,
+    )
+    return RetrainLoop(
+        settings,
+        db,
+        config,
+        window=given(window, settings.retrain_window),
+        holdout=given(holdout, settings.retrain_holdout),
+        data=data,
+        candidates=list(candidates or [])
+        or [c.strip() for c in settings.retrain_candidates.split(",") if c.strip()],
+        console=console,
+    )

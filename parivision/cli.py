@@ -489,32 +489,11 @@ def demo_command(
 def _retrain_loop(settings: Settings, **overrides):
     from pymongo import MongoClient
 
-    from consumers.retrain_trigger import RetrainLoop
-    from models.drift import TriggerConfig
+    from consumers.retrain_trigger import loop_from_settings
 
-    def given(name: str, default):
-        value = overrides.pop(name)
-        return default if value is None else value
-
-    config = TriggerConfig(
-        min_new_labelled=given("min_new", settings.retrain_min_new_labelled),
-        every_s=given("every", settings.retrain_every_s),
-        drift_share=given("drift_share", settings.retrain_drift_share),
-        error_drift=settings.retrain_adwin,
-        cooldown_s=settings.retrain_cooldown_s,
-    )
     db = MongoClient(settings.mongodb(), serverSelectionTimeoutMS=10_000)[settings.mongodb_database]
-    return RetrainLoop(
-        settings,
-        db,
-        config,
-        window=given("window", settings.retrain_window),
-        holdout=given("holdout", settings.retrain_holdout),
-        data=overrides.pop("data"),
-        candidates=overrides.pop("candidate")
-        or [c.strip() for c in settings.retrain_candidates.split(",") if c.strip()],
-        console=console,
-    )
+    overrides["candidates"] = overrides.pop("candidate")
+    return loop_from_settings(settings, db, console=console, **overrides)
 
 
 @app.command("retrain-loop")

@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from consumers.api.predict import json_response
 from consumers.api.serving import ModelHolder
+from consumers.retrain_trigger import loop_from_settings
 from parivision.settings import Settings
 
 
@@ -36,29 +37,6 @@ def _key_check(settings: Settings):
     return check
 
 
-def retrain_loop(settings: Settings, db):
-    """A retrain loop configured from the settings, as ``parivision retrain-loop`` builds it."""
-    from consumers.retrain_trigger import RetrainLoop
-    from models.drift import TriggerConfig
-
-    config = TriggerConfig(
-        min_new_labelled=settings.retrain_min_new_labelled,
-        every_s=settings.retrain_every_s,
-        drift_share=settings.retrain_drift_share,
-        error_drift=settings.retrain_adwin,
-        cooldown_s=settings.retrain_cooldown_s,
-    )
-    return RetrainLoop(
-        settings,
-        db,
-        config,
-        window=settings.retrain_window,
-        holdout=settings.retrain_holdout,
-        data=None,
-        candidates=[c.strip() for c in settings.retrain_candidates.split(",") if c.strip()],
-    )
-
-
 def router(settings: Settings, db, holder: ModelHolder) -> APIRouter:
     api = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(_key_check(settings))])
     jobs: dict[str, dict[str, Any]] = {}
@@ -66,7 +44,7 @@ def router(settings: Settings, db, holder: ModelHolder) -> APIRouter:
 
     def run_retrain(job: dict[str, Any]) -> None:
         try:
-            event = retrain_loop(settings, db).step(manual="api")
+            event = loop_from_settings(settings, db).step(manual="api")
             job.update(status="done", result={k: v for k, v in (event or {}).items() if k != "_id"})
         except Exception as error:  # reported on the job, not lost in a thread
             job.update(status="failed", error=f"{type(error).__name__}: {error}")
