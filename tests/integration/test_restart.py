@@ -66,7 +66,9 @@ def test_kept_predictions_and_held_attempts_survive_a_worker_restart(
     changelogs: every shot is scored once, labelled once with the prediction kept for it, and
     the held shots get exactly the batch player form."""
     endpoints, _ = services
-    settings = settings_factory(outcome_delay_s=20.0)
+    # Outcomes 20 s late; held attempts are never given up on here, however long the restart
+    # takes on a busy machine (the overdue rule has tests of its own in test_flow).
+    settings = settings_factory(outcome_delay_s=20.0, form_wait_s=300.0)
     ensure_topics(settings)
     frame = load_shots(games_csv, limit=SHOTS)
     players = frame["player_id"].nunique()
