@@ -23,7 +23,7 @@ DOCKERFILE = ROOT / "infra" / "Dockerfile"
 # The `parivision` subcommands a compose service may run: the ones the CLI really has.
 PARIVISION_COMMANDS = {command.name for command in cli.app.registered_commands}
 BACKING = ("kafka", "mongodb", "mlflow")
-APPS = ("producer", "stream", "sink")
+APPS = ("producer", "stream", "sink", "api")
 
 VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
 
@@ -210,3 +210,15 @@ def test_env_example_lists_every_variable_the_compose_file_reads(compose):
     assert re.search(r"^MONGO_ROOT_PASSWORD=\s*$", example, re.MULTILINE), (
         ".env.example must leave MONGO_ROOT_PASSWORD empty, not ship a password"
     )
+
+
+def test_the_api_listens_on_the_port_compose_publishes_and_health_checks(services):
+    api = services["api"]
+    argv = as_argv(api["command"])
+    listens = int(argv[argv.index("--port") + 1])
+    assert argv[argv.index("--host") + 1] == "0.0.0.0"  # reachable through the mapping
+    published = [int(interpolate(str(p)).split(":")[-1]) for p in api["ports"]]
+    assert published == [listens]
+    assert f"localhost:{listens}/health" in " ".join(as_argv(api["healthcheck"]["test"]))
+    # It reads the learners the stream saves: both mount the same home.
+    assert set(api["volumes"]) & set(services["stream"]["volumes"])
