@@ -152,7 +152,13 @@ def save_learners(settings: Settings, shots: list[dict], made: list[int], n: int
     """Fit the online learners on the last ``n`` training shots (features with their form, as the
     stream computes them) and write them where the stream checkpoints them."""
     from models.features import build_features, feature_dict
-    from models.online import CHECKPOINT_FORMAT, LiveMetrics, checkpoint_path, make_learner
+    from models.online import (
+        CHECKPOINT_FORMAT,
+        LiveMetrics,
+        checkpoint_path,
+        learner_features,
+        make_learner,
+    )
     from streams.scoring import save_checkpoint
 
     names = [name.strip() for name in settings.online_learners.split(",") if name.strip()]
@@ -161,7 +167,7 @@ def save_learners(settings: Settings, shots: list[dict], made: list[int], n: int
     matrix = build_features(pd.DataFrame(shots).assign(made=made))[-n:]
     learners = {name: make_learner(name) for name in names}
     for row, outcome in zip(matrix, made[-n:], strict=True):
-        features = feature_dict(row)
+        features = learner_features(feature_dict(row))
         for model in learners.values():
             model.learn_one(features, bool(outcome))
     state = {

@@ -41,6 +41,27 @@ def adaptive_forest() -> Classifier:
     return forest.ARFClassifier(n_models=3, leaf_prediction="mc", seed=42)
 
 
+# Features a shot may lack (the player's first shot in a game has no previous one), as the
+# online learners see them: a value no real shot has instead of an absent key.  River's trees
+# otherwise send a shot missing a split feature down every branch below (an adaptive forest
+# then costs ~200 us a shot instead of ~45), and both learners' log loss was a little better
+# with the sentinels (0.6601 against 0.6707 for the forest, 0.6471 against 0.6477 for the
+# logistic regression, progressively on 10,000 real shots after 20,000).
+MISSING_SENTINELS = {"prev_made_in_game": -1.0, "secs_since_prev_in_game": 3000.0}
+
+
+def learner_features(features: dict[str, float]) -> dict[str, float]:
+    """What the online learners see of a shot's features: absent in-game values filled in.
+
+    Example:
+        >>> learner_features({"x": 1.0})["prev_made_in_game"]
+        -1.0
+    """
+    if all(name in features for name in MISSING_SENTINELS):
+        return features
+    return {**MISSING_SENTINELS, **features}
+
+
 LEARNERS: dict[str, Callable[[], Classifier]] = {
     "logreg": scaled_logistic_regression,
     "arf": adaptive_forest,
@@ -73,7 +94,8 @@ class LiveMetrics:
 
 
 # Bumped when the pickled checkpoint layout changes; an older one is then refused, not misread.
-CHECKPOINT_FORMAT = 1
+# 2: the learners see :func:`learner_features`; those that learned without it start afresh.
+CHECKPOINT_FORMAT = 2
 
 
 def checkpoint_path(settings: Any) -> Path:

@@ -18,7 +18,6 @@ import numpy as np
 from models.features import FEATURE_NAMES, FEATURE_SET
 from parivision.settings import Settings
 
-
 # Served probabilities are clipped to these, so fair odds stay finite and log loss defined.
 P_MIN, P_MAX = 1e-4, 1 - 1e-4
 

@@ -18,7 +18,13 @@ from typing import Any
 import numpy as np
 
 from models.features import FEATURE_NAMES, build_features, columns_from_records, feature_dict
-from models.online import CHECKPOINT_FORMAT, LiveMetrics, make_learner, read_checkpoint
+from models.online import (
+    CHECKPOINT_FORMAT,
+    LiveMetrics,
+    learner_features,
+    make_learner,
+    read_checkpoint,
+)
 from models.registry import P_MAX, P_MIN, Champion
 
 log = logging.getLogger("parivision.stream")
@@ -110,8 +116,9 @@ class Scorer:
         out = []
         for shot, row, p in zip(shots, matrix, p_champion, strict=True):
             features = feature_dict(row)
+            seen = learner_features(features)
             by_learner = {
-                name: min(max(model.predict_proba_one(features).get(True, 0.5), P_MIN), P_MAX)
+                name: min(max(model.predict_proba_one(seen).get(True, 0.5), P_MIN), P_MAX)
                 for name, model in learners
             }
             produced_at = shot.get("produced_at") or now
@@ -151,7 +158,7 @@ class Scorer:
     def label(self, kept: dict[str, Any], made: int) -> dict[str, Any]:
         """Join an outcome to the scored record kept for it: learn, update metrics, and return
         the labelled record to publish."""
-        features = kept["features"]
+        features = learner_features(kept["features"])
         y = bool(made)
         # A record kept before this learner set existed carries only the first learner's p.
         by_learner = kept.get("p_online_by_learner") or {

@@ -22,6 +22,7 @@ from consumers.api.shots_in import BadShot, parse_shot, shot_input_schema
 from consumers.mongo_sink import PREDICTIONS
 from models.features import build_features, columns_from_records, feature_dict
 from models.form import FORM_NAMES, form_values
+from models.online import learner_features
 from models.registry import P_MAX, P_MIN
 from parivision.court import zone_for
 from parivision.schemas import shot_id_for
@@ -61,6 +62,7 @@ def score(
     out = []
     for shot, row, p, history in zip(shots, matrix, probabilities, used, strict=True):
         features = feature_dict(row)
+        seen = learner_features(features)
         value = 3 if shot["shot_type"].startswith("3") else 2
         answer = {
             "shot_id": shot["shot_id"],
@@ -71,7 +73,7 @@ def score(
             "shot_value": value,
             "expected_points": p * value,
             "online": {
-                name: min(max(model.predict_proba_one(features).get(True, 0.5), P_MIN), P_MAX)
+                name: min(max(model.predict_proba_one(seen).get(True, 0.5), P_MIN), P_MAX)
                 for name, model in learners
             },
             "model": served.info,

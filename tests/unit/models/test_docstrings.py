@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["features", "metrics", "original"]
+MODULES = ["features", "metrics", "online", "original"]
 
 
 @pytest.mark.parametrize("name", MODULES)
