@@ -55,7 +55,7 @@ def create_app(
     holder = ModelHolder(settings)
     histories = PlayerHistories(db)
     hub = Hub(settings.live_queue, settings.live_max_missed)
-    feed = Feed(settings, lambda batch: None, on_outcome=histories.touch) if follow_feed else None
+    feed = Feed(settings, lambda batch: None, on_outcome=histories.record) if follow_feed else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -7,8 +7,10 @@ every stored shot of the player whose outcome has been joined (``predictions`` w
 same :func:`models.form.record_outcome`.  That is the state the stream holds for the player's
 next attempt, and any prefix of it is the state the stream had for a stored shot.
 
-Histories are cached per player and reloaded when the live feed reports a new outcome for that
-player (:meth:`PlayerHistories.touch`) or after ``max_age_s``.
+Histories are cached per player.  Each outcome the live feed reports is folded into the cached
+history as it arrives (:meth:`PlayerHistories.record`), which is when the stream folds it into
+its own state, without waiting for the sink; a history is read again from MongoDB only after
+``max_age_s``, in case the feed missed something (a restart of the API, say).
 """
 
 from __future__ import annotations
@@ -84,7 +86,7 @@ def build_history(player_id: int, labelled: Iterable[Mapping[str, Any]]) -> Hist
 class PlayerHistories:
     """Loads and caches :class:`History` objects from MongoDB (thread-safe)."""
 
-    def __init__(self, db, *, max_age_s: float = 30.0, capacity: int = 5000) -> None:
+    def __init__(self, db, *, max_age_s: float = 600.0, capacity: int = 5000) -> None:
         self.db = db
         self.max_age_s = max_age_s
         self.capacity = capacity
@@ -92,11 +94,25 @@ class PlayerHistories:
         self._stale: set[int] = set()
         self._lock = threading.Lock()
 
-    def touch(self, player_id: int) -> None:
-        """A new outcome of this player was joined: reload the history on next use."""
+    def record(self, labelled: Mapping[str, Any]) -> None:
+        """Fold a labelled ``shots.scored`` record into its player's cached history; a record
+        without the shot's fields makes the history reload on next use instead."""
+        player_id = labelled.get("player_id")
         with self._lock:
-            if player_id in self._cache:
+            history = self._cache.get(player_id)
+            if history is None or labelled.get("shot_id") in history.index:
+                return
+            shot = {k: labelled.get(k) for k in (*_FIELDS, "shot_id")}
+            if any(shot[k] is None for k in FORM_INPUT_COLUMNS) or labelled.get("outcome") is None:
                 self._stale.add(player_id)
+                return
+            shot["made"] = int(labelled["outcome"])
+            # Copy on write: request threads may be reading the old state right now.
+            state = {**history.state, "z": dict(history.state["z"])}
+            record_outcome(state, shot, shot["made"])
+            history.index[shot["shot_id"]] = len(history.shots)
+            history.shots.append(shot)
+            history.state = state
 
     def get_many(self, player_ids: Iterable[int]) -> dict[int, History]:
         wanted = set(player_ids)

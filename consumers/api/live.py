@@ -255,7 +255,7 @@ class Feed(threading.Thread):
         settings: Settings,
         deliver: Callable[[list[dict[str, Any]]], None],
         *,
-        on_outcome: Callable[[int], None] | None = None,
+        on_outcome: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         super().__init__(name="live-feed", daemon=True)
         self.settings = settings
@@ -318,7 +318,7 @@ class Feed(threading.Thread):
                         continue
                     if record.get("labelled") and self.on_outcome is not None:
                         with contextlib.suppress(Exception):
-                            self.on_outcome(record.get("player_id"))
+                            self.on_outcome(record)
                     batch.append(feed_message(record))
                 if batch:
                     self.read += len(batch)

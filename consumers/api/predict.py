@@ -15,6 +15,7 @@ import orjson
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from consumers.api.history import PlayerHistories
 from consumers.api.serving import ModelHolder, Served
@@ -133,8 +134,11 @@ def router(holder: ModelHolder, histories: PlayerHistories, db) -> APIRouter:
             shot = parse_shot(raw)
         except BadShot as error:
             raise RequestValidationError(error.errors) from None
-        answer = score(holder.served, histories, [shot], include_features=features)[0]
-        return json_response(answer)
+        # Off the event loop: a history may have to be read from MongoDB first.
+        answers = await run_in_threadpool(
+            score, holder.served, histories, [shot], include_features=features
+        )
+        return json_response(answers[0])
 
     @api.post("/predict/batch", openapi_extra=_batch_body_doc(), summary="Score up to 10,000 shots")
     async def predict_batch(
@@ -163,16 +167,13 @@ def router(holder: ModelHolder, histories: PlayerHistories, db) -> APIRouter:
                     }
                 ]
             )
-        shots, errors = [], []
-        for i, item in enumerate(shots_raw):
-            try:
-                shots.append(parse_shot(item, ("body", "shots", i)))
-            except BadShot as error:
-                errors.extend(error.errors)
+        shots, errors = await run_in_threadpool(_parse_all, shots_raw)
         if errors:
             raise RequestValidationError(errors[:50])
         served = holder.served
-        answers = score(served, histories, shots, include_features=features)
+        answers = await run_in_threadpool(
+            score, served, histories, shots, include_features=features
+        )
         return json_response({"model": served.info, "predictions": answers})
 
     @api.get("/whatif", summary="What if this player shot from here")
@@ -233,6 +234,16 @@ def router(holder: ModelHolder, histories: PlayerHistories, db) -> APIRouter:
         return json_response({"shot": parsed, "prediction": answer})
 
     return api
+
+
+def _parse_all(items: list[Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    shots, errors = [], []
+    for i, item in enumerate(items):
+        try:
+            shots.append(parse_shot(item, ("body", "shots", i)))
+        except BadShot as error:
+            errors.extend(error.errors)
+    return shots, errors
 
 
 def _given(value: int | None, stored: Any, default: int) -> int:
