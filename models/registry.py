@@ -22,6 +22,10 @@ from parivision.settings import Settings
 P_MIN, P_MAX = 1e-4, 1 - 1e-4
 
 
+# What the registry answers for a model or an alias that does not exist.
+_NOT_FOUND = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
+
+
 class NoChampionError(LookupError):
     """The registry has no version with the champion alias yet."""
 
@@ -52,16 +56,12 @@ def client(settings: Settings):
 
 
 def champion_version(settings: Settings) -> str | None:
-    """The version number holding the champion alias, or None when there is none."""
-    from mlflow.exceptions import MlflowException
+    """The version number holding the champion alias, or None when there is none.
 
-    try:
-        mv = client(settings).get_model_version_by_alias(
-            settings.model_name, settings.champion_alias
-        )
-    except MlflowException:
-        return None
-    return str(mv.version)
+    Raises:
+        MlflowException: the registry did not answer (only "not found" means no champion).
+    """
+    return alias_version(settings, settings.champion_alias)
 
 
 def resolve_version(settings: Settings, model: str) -> str:
@@ -158,13 +158,19 @@ PREVIOUS_CHAMPION_ALIAS = "previous-champion"
 
 
 def alias_version(settings: Settings, alias: str) -> str | None:
-    """The version number holding ``alias``, or None when no version has it."""
+    """The version number holding ``alias``, or None when no version has it (or no model).
+
+    Raises:
+        MlflowException: the registry did not answer; an outage is not "no version".
+    """
     from mlflow.exceptions import MlflowException
 
     try:
         return str(client(settings).get_model_version_by_alias(settings.model_name, alias).version)
-    except MlflowException:
-        return None
+    except MlflowException as error:
+        if error.error_code in _NOT_FOUND:
+            return None
+        raise
 
 
 def set_alias(settings: Settings, alias: str, version: str) -> None:

@@ -26,6 +26,9 @@ __all__ = [
     "shot_id_for",
 ]
 
+# The largest integer MongoDB (and every JSON encoder here) stores: ids above it are refused.
+MAX_ID = 2**63 - 1
+
 ATTEMPTS = "shots.attempts"
 OUTCOMES = "shots.outcomes"
 SCORED = "shots.scored"
@@ -69,11 +72,11 @@ class Shot(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
     shot_id: str = Field(min_length=1, max_length=128)
-    game_id: int = Field(gt=0)
-    game_event_id: int | None = Field(default=None, ge=0)
-    player_id: int = Field(gt=0)
+    game_id: int = Field(gt=0, le=MAX_ID)
+    game_event_id: int | None = Field(default=None, ge=0, le=MAX_ID)
+    player_id: int = Field(gt=0, le=MAX_ID)
     player_name: str = ""
-    team_id: int = 0
+    team_id: int = Field(default=0, ge=0, le=MAX_ID)
     team_name: str = ""
     period: int = Field(ge=1, le=10)
     minutes_remaining: int = Field(ge=0, le=12)

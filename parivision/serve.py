@@ -42,8 +42,14 @@ def build_app(settings: Settings) -> FastAPI:
 
 def run_api(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
     """Serve until interrupted (blocking)."""
+    import os
+
     import uvicorn
 
+    # A registry that is down should be reported within seconds, not after MLflow's default
+    # retries (minutes): /health and the champion's reload both wait on it.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     uvicorn.run(
         build_app(settings),
         host=host or settings.api_host,

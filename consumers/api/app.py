@@ -18,6 +18,7 @@ from typing import Annotated
 from fastapi import APIRouter, FastAPI, Query, Request, WebSocket
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
+from mlflow.exceptions import MlflowException
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
@@ -26,11 +27,14 @@ from consumers.api.history import PlayerHistories
 from consumers.api.live import Feed, Hub, on_loop, recent, serve_client
 from consumers.api.predict import json_response
 from consumers.api.serving import ModelHolder
+from parivision.schemas import MAX_ID
 from parivision.settings import Settings
 
 log = logging.getLogger("parivision.api")
 
 STATIC = Path(__file__).resolve().parent / "static"
+# How long starting waits for the champion before serving without it.
+FIRST_LOOK_S = 15.0
 
 
 def create_app(
@@ -60,8 +64,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         loop = asyncio.get_running_loop()
-        # The registry may be slow or down: the API serves health and history meanwhile.
-        await asyncio.to_thread(holder.start)
+        # The registry may be slow or down: the champion is loaded in the background, and the
+        # API starts serving health and history after a few seconds whatever the registry does
+        # (predictions answer 503 until the champion is there).
+        holder.start()
+        await asyncio.to_thread(holder.first_look.wait, FIRST_LOOK_S)
         if feed is not None:
             feed.deliver = on_loop(loop, hub)
             feed.start()
@@ -87,6 +94,13 @@ def create_app(
         holder,
     )
 
+    @app.exception_handler(MlflowException)
+    async def registry_down(request: Request, error: MlflowException) -> Response:
+        return json_response(
+            {"detail": f"model registry at {settings.mlflow()} unavailable: {error}"[:500]},
+            status_code=503,
+        )
+
     @app.exception_handler(PyMongoError)
     async def database_down(request: Request, error: PyMongoError) -> Response:
         return json_response(
@@ -105,8 +119,8 @@ def create_app(
     @app.get("/live/recent", tags=["live"], summary="The last messages of the live feed")
     def live_recent(
         limit: Annotated[int, Query(ge=1, le=2000)] = 500,
-        game_id: Annotated[int | None, Query(gt=0)] = None,
-        player_id: Annotated[int | None, Query(gt=0)] = None,
+        game_id: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None,
+        player_id: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None,
         team: Annotated[str | None, Query(min_length=1, max_length=80)] = None,
     ) -> Response:
         spec = {"game_id": game_id, "player_id": player_id, "team": team}

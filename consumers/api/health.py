@@ -43,7 +43,8 @@ def _registry(settings: Settings) -> str:
 
 def router(settings: Settings, db, holder: ModelHolder, feed: Feed | None, hub: Hub) -> APIRouter:
     api = APIRouter(tags=["health"])
-    pool = ThreadPoolExecutor(max_workers=6, thread_name_prefix="health")
+    # Room for checks that hang past their deadline without starving the next health call.
+    pool = ThreadPoolExecutor(max_workers=24, thread_name_prefix="health")
 
     @api.get("/health", summary="Broker, database and registry; 503 naming what fails")
     def health() -> Response:

@@ -99,8 +99,9 @@ class Filter:
         team = spec.get("team")
         if team is not None and not isinstance(team, (int, str)):
             raise ValueError("team is a team id or a team name")
-        self.team_id = int(team) if isinstance(team, int) or str(team).isdigit() else None
-        self.team_name = team if isinstance(team, str) and not team.isdigit() else None
+        numeric = isinstance(team, int) or (str(team).isascii() and str(team).isdigit())
+        self.team_id = int(team) if team is not None and numeric else None
+        self.team_name = team if isinstance(team, str) and not numeric else None
 
     def matches(self, message: dict[str, Any]) -> bool:
         return (
@@ -120,7 +121,13 @@ def _optional_int(spec: dict[str, Any], name: str) -> int | None:
     value = spec.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).isdigit():
+    text = str(value)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, str))
+        or not text.isascii()
+        or not text.isdigit()
+    ):
         raise ValueError(f"{name} must be a positive integer, not {value!r}")
     return int(value)
 

@@ -26,7 +26,7 @@ from models.form import FORM_NAMES, form_values
 from models.online import learner_features
 from models.registry import P_MAX, P_MIN
 from parivision.court import zone_for
-from parivision.schemas import shot_id_for
+from parivision.schemas import MAX_ID, shot_id_for
 
 MAX_BATCH = 10_000
 
@@ -178,10 +178,10 @@ def router(holder: ModelHolder, histories: PlayerHistories, db) -> APIRouter:
 
     @api.get("/whatif", summary="What if this player shot from here")
     def whatif(
-        player_id: Annotated[int, Query(gt=0)],
+        player_id: Annotated[int, Query(gt=0, le=MAX_ID)],
         x: Annotated[int, Query(ge=-250, le=250)],
         y: Annotated[int, Query(ge=-52, le=940)],
-        game_id: Annotated[int | None, Query(gt=0)] = None,
+        game_id: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None,
         period: Annotated[int | None, Query(ge=1, le=10)] = None,
         minutes_remaining: Annotated[int | None, Query(ge=0, le=12)] = None,
         seconds_remaining: Annotated[int | None, Query(ge=0, le=59)] = None,

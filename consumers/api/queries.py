@@ -13,13 +13,14 @@ from collections import defaultdict
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import Response
 
 from consumers.api.history import PlayerHistories, game_order
 from consumers.api.predict import json_response
 from consumers.mongo_sink import PREDICTIONS
 from models.form import form_summary
+from parivision.schemas import MAX_ID
 
 # What a listed shot shows; the stored features stay in ``shots``.
 SHOT_FIELDS = (
@@ -60,7 +61,9 @@ Date = Annotated[int | None, Query(ge=19460101, le=21001231, description="YYYYMM
 def team_filter(team: str) -> dict[str, Any]:
     """A team id (digits) or a team name, as the feed and the page know it."""
     team = team.strip()
-    return {"team_id": int(team)} if team.isdigit() else {"team_name": team}
+    if team.isascii() and team.isdigit() and int(team) <= MAX_ID:
+        return {"team_id": int(team)}
+    return {"team_name": team}
 
 
 def _encode_cursor(doc: dict[str, Any]) -> str:
@@ -104,13 +107,13 @@ def router(db, histories: PlayerHistories) -> APIRouter:
 
     @api.get("/shots", summary="Recent scored shots")
     def shots(
-        game_id: Annotated[int | None, Query(gt=0)] = None,
-        player_id: Annotated[int | None, Query(gt=0)] = None,
+        game_id: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None,
+        player_id: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None,
         team: Annotated[str | None, Query(min_length=1, max_length=80)] = None,
         date: Date = None,
         date_from: Date = None,
         date_to: Date = None,
-        made: Annotated[Literal[0, 1] | None, Query()] = None,
+        made: Annotated[int | None, Query(ge=0, le=1)] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
         cursor: Annotated[str | None, Query(max_length=400)] = None,
     ) -> Response:
@@ -149,7 +152,7 @@ def router(db, histories: PlayerHistories) -> APIRouter:
         )
 
     @api.get("/games/{game_id}", summary="A game's shots in order")
-    def game(game_id: int) -> Response:
+    def game(game_id: Annotated[int, Path(gt=0, le=MAX_ID)]) -> Response:
         """Every stored shot of the game in game order, with probability and outcome, and
         points against expectation by team."""
         docs = list(predictions.find({"game_id": game_id}, _PROJECTION))
@@ -175,7 +178,7 @@ def router(db, histories: PlayerHistories) -> APIRouter:
         )
 
     @api.get("/players/{player_id}", summary="A player's form and points against expectation")
-    def player(player_id: int) -> Response:
+    def player(player_id: Annotated[int, Path(gt=0, le=MAX_ID)]) -> Response:
         """Form now (from the stored history, as ``/predict`` computes it) and expected against
         actual points over every stored shot of the player."""
         docs = list(
@@ -213,7 +216,7 @@ def router(db, histories: PlayerHistories) -> APIRouter:
     @api.get("/leaderboard", summary="Points above expectation, by player or team")
     def leaderboard(
         by: Annotated[Literal["player", "team"], Query()] = "player",
-        game_id: Annotated[int | None, Query(gt=0)] = None,
+        game_id: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None,
         replay_id: Annotated[str | None, Query(max_length=64)] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 20,
     ) -> Response:

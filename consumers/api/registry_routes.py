@@ -27,14 +27,14 @@ def _number(text: str | None) -> float | None:
         return None
 
 
-def describe_version(version: Any) -> dict[str, Any]:
+def describe_version(version: Any, aliases: list[str]) -> dict[str, Any]:
     """One registered version: aliases, candidate, metrics and promotion tags."""
     tags = dict(version.tags or {})
     challenge = {k[len(TAG_PREFIX) :]: v for k, v in tags.items() if k.startswith(TAG_PREFIX)}
     created = datetime.fromtimestamp(version.creation_timestamp / 1000, tz=UTC).isoformat()
     return {
         "version": str(version.version),
-        "aliases": sorted(getattr(version, "aliases", []) or []),
+        "aliases": sorted(aliases),
         "created_at": created,
         "candidate": tags.get("candidate"),
         "feature_set": tags.get("feature_set"),
@@ -68,10 +68,16 @@ def router(settings: Settings) -> APIRouter:
     api = APIRouter(tags=["models"])
 
     def versions() -> list[dict[str, Any]]:
-        found = registry.client(settings).search_model_versions(f"name='{settings.model_name}'")
-        return sorted(
-            (describe_version(v) for v in found), key=lambda d: int(d["version"]), reverse=True
-        )
+        client = registry.client(settings)
+        found = client.search_model_versions(f"name='{settings.model_name}'")
+        if not found:
+            return []
+        # Searched versions carry no aliases (MLflow 3): the registered model has them all.
+        aliases: dict[str, list[str]] = {}
+        for alias, version in client.get_registered_model(settings.model_name).aliases.items():
+            aliases.setdefault(str(version), []).append(alias)
+        described = [describe_version(v, aliases.get(str(v.version), [])) for v in found]
+        return sorted(described, key=lambda d: int(d["version"]), reverse=True)
 
     @api.get("/models", summary="Every registered version")
     def models() -> Response:

@@ -43,11 +43,13 @@ class ModelHolder:
         self.error: str | None = None
         self._learners_mtime: float | None = None
         self._stop = threading.Event()
+        self.first_look = threading.Event()  # set once the registry was asked, answer or not
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     def start(self) -> None:
-        self.refresh()
+        """Load the champion in the background, then look again every ``recheck_s``."""
+        self.error = "loading the champion"
         self._thread = threading.Thread(target=self._run, name="model-holder", daemon=True)
         self._thread.start()
 
@@ -57,6 +59,8 @@ class ModelHolder:
             self._thread.join(timeout=10)
 
     def _run(self) -> None:
+        self.refresh()
+        self.first_look.set()
         while not self._stop.wait(self.recheck_s):
             self.refresh()
 

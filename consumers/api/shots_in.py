@@ -45,7 +45,9 @@ def parse_shot(raw: Any, loc: tuple = ("body",)) -> dict[str, Any]:
         raise BadShot([_error(loc, "a shot is a JSON object", "model_attributes_type")])
     virtualbets = any(key in CSV_COLUMNS for key in raw)
     if virtualbets:
-        record = {**raw, _MADE: "0"}  # the outcome is not an input; any value is ignored
+        # The outcome is not an input (any value is ignored); a record without an event id
+        # gets the derived id, as a source without event ids does.
+        record = {"Game Event ID": None, **raw, _MADE: "0"}
         try:
             fields, _ = row_to_shot(record)
         except ValueError as error:

@@ -93,13 +93,6 @@ def _modes(operation) -> list[GenerationMode]:
     return [GenerationMode.POSITIVE]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ServerErrors,
-    reason="bug: GET /games/9223372036854775808 and GET /players/9223372036854775808 are 500: "
-    "an id above 2**63-1 makes the MongoDB query raise OverflowError (more such requests are "
-    "pinned in test_api_contract::test_out_of_range_ids_and_odd_digits_are_answered_not_500)",
-)
 def test_no_generated_request_gets_a_server_error(settings_factory, pipeline, games_csv, tmp_path):
     settings = settings_factory(
         home=tmp_path,
