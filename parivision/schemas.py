@@ -19,6 +19,7 @@ __all__ = [
     "OUTCOMES",
     "SCORED",
     "Outcome",
+    "SCORED_CONTEXT",
     "ScoredShot",
     "Shot",
     "ValidationError",
@@ -110,6 +111,25 @@ class Outcome(BaseModel):
     made: int = Field(ge=0, le=1)
     replay_id: str = ""
     produced_at: float = 0.0
+
+
+# Shot fields a scored record carries as they are, so the store, the live feed and the page can
+# filter by team and date, draw the shot and order a game without joining the raw shot.
+SCORED_CONTEXT = (
+    "player_name",
+    "team_id",
+    "team_name",
+    "game_date",
+    "game_event_id",
+    "period",
+    "minutes_remaining",
+    "seconds_remaining",
+    "action_type",
+    "shot_type",
+    "shot_zone_basic",
+    "x",
+    "y",
+)
 
 
 class ScoredShot(TypedDict, total=False):

@@ -26,27 +26,9 @@ from models.online import (
     read_checkpoint,
 )
 from models.registry import P_MAX, P_MIN, Champion
+from parivision import schemas
 
 log = logging.getLogger("parivision.stream")
-
-
-# Shot fields a scored record carries as they are, so the store, the live feed and the page can
-# filter by team and date, draw the shot and order a game without joining the raw shot.
-CONTEXT_FIELDS = (
-    "player_name",
-    "team_id",
-    "team_name",
-    "game_date",
-    "game_event_id",
-    "period",
-    "minutes_remaining",
-    "seconds_remaining",
-    "action_type",
-    "shot_type",
-    "shot_zone_basic",
-    "x",
-    "y",
-)
 
 
 class Scorer:
@@ -127,7 +109,7 @@ class Scorer:
                     "shot_id": shot["shot_id"],
                     "game_id": shot["game_id"],
                     "player_id": shot["player_id"],
-                    **{name: shot.get(name) for name in CONTEXT_FIELDS},
+                    **{name: shot.get(name) for name in schemas.SCORED_CONTEXT},
                     "shot_value": 3 if str(shot.get("shot_type", "")).startswith("3") else 2,
                     "replay_id": shot.get("replay_id", ""),
                     "model_version": version,
@@ -178,7 +160,7 @@ class Scorer:
             "game_id": kept["game_id"],
             "player_id": kept["player_id"],
             # Kept records from before these fields existed lack them; the feed shows None.
-            **{name: kept.get(name) for name in (*CONTEXT_FIELDS, "shot_value")},
+            **{name: kept.get(name) for name in (*schemas.SCORED_CONTEXT, "shot_value")},
             "replay_id": kept.get("replay_id", ""),
             "model_version": kept["model_version"],
             "p_champion": kept["p_champion"],

@@ -31,22 +31,13 @@ log = logging.getLogger("parivision.api.live")
 
 FEED_BATCH = 200
 
+# What the feed sends of a scored record (not its features), and of a labelled one.
 SCORED_FIELDS = (
     "shot_id",
     "game_id",
-    "game_date",
     "player_id",
-    "player_name",
-    "team_id",
-    "team_name",
-    "x",
-    "y",
+    *schemas.SCORED_CONTEXT,
     "shot_value",
-    "shot_type",
-    "action_type",
-    "period",
-    "minutes_remaining",
-    "seconds_remaining",
     "p_champion",
     "p_online_by_learner",
     "fair_odds",
@@ -56,23 +47,7 @@ SCORED_FIELDS = (
     "scored_at",
     "latency_ms",
 )
-OUTCOME_FIELDS = (
-    "shot_id",
-    "game_id",
-    "player_id",
-    "player_name",
-    "team_id",
-    "team_name",
-    "x",
-    "y",
-    "shot_value",
-    "outcome",
-    "p_champion",
-    "p_online_by_learner",
-    "model_version",
-    "replay_id",
-    "labelled_at",
-)
+OUTCOME_FIELDS = (*SCORED_FIELDS[:-3], "outcome", "labelled_at")
 
 
 def feed_message(record: dict[str, Any]) -> dict[str, Any]:

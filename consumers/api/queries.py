@@ -17,42 +17,14 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import Response
 
 from consumers.api.history import PlayerHistories, game_order
+from consumers.api.live import SCORED_FIELDS
 from consumers.api.predict import json_response
 from consumers.mongo_sink import PREDICTIONS
 from models.form import form_summary
 from parivision.schemas import MAX_ID
 
-# What a listed shot shows; the stored features stay in ``shots``.
-SHOT_FIELDS = (
-    "shot_id",
-    "game_id",
-    "game_date",
-    "game_event_id",
-    "player_id",
-    "player_name",
-    "team_id",
-    "team_name",
-    "period",
-    "minutes_remaining",
-    "seconds_remaining",
-    "action_type",
-    "shot_type",
-    "shot_zone_basic",
-    "x",
-    "y",
-    "shot_value",
-    "p_champion",
-    "p_online",
-    "p_online_by_learner",
-    "fair_odds",
-    "model_version",
-    "replay_id",
-    "produced_at",
-    "scored_at",
-    "latency_ms",
-    "outcome",
-    "labelled_at",
-)
+# What a listed shot shows: the scored record and its outcome; the features stay in ``shots``.
+SHOT_FIELDS = (*SCORED_FIELDS, "p_online", "outcome", "labelled_at")
 _PROJECTION = {"_id": 0, **dict.fromkeys(SHOT_FIELDS, 1)}
 
 Date = Annotated[int | None, Query(ge=19460101, le=21001231, description="YYYYMMDD game date")]

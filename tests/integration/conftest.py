@@ -36,30 +36,32 @@ def services(tmp_path_factory):
     down(settings)
 
 
+def make_settings(services, **overrides) -> Settings:
+    """Settings for one test (or one module): the session's services, fresh topics, groups,
+    database and API port."""
+    endpoints, base = services
+    tag = uuid.uuid4().hex[:8]
+    values = {
+        "home": base.home,
+        "kafka_bootstrap": endpoints.kafka,
+        "mongodb_uri": endpoints.mongodb,
+        "mlflow_tracking_uri": endpoints.mlflow,
+        "topic_prefix": f"t{tag}.",
+        "mongodb_database": f"t{tag}",
+        "app_id": f"pv-{tag}",
+        "sink_group": f"sink-{tag}",
+        "outcome_delay_s": 0.5,
+        "model_name": "parivision-shot-test",
+        "api_port": free_port(),
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
 @pytest.fixture
 def settings_factory(services):
     """Settings for one test: the session's services, fresh topics, groups and database."""
-    endpoints, base = services
-
-    def make(**overrides) -> Settings:
-        tag = uuid.uuid4().hex[:8]
-        values = {
-            "home": base.home,
-            "kafka_bootstrap": endpoints.kafka,
-            "mongodb_uri": endpoints.mongodb,
-            "mlflow_tracking_uri": endpoints.mlflow,
-            "topic_prefix": f"t{tag}.",
-            "mongodb_database": f"t{tag}",
-            "app_id": f"pv-{tag}",
-            "sink_group": f"sink-{tag}",
-            "outcome_delay_s": 0.5,
-            "model_name": "parivision-shot-test",
-            "api_port": free_port(),
-        }
-        values.update(overrides)
-        return Settings(**values)
-
-    return make
+    return lambda **overrides: make_settings(services, **overrides)
 
 
 @pytest.fixture(scope="session")

@@ -42,7 +42,7 @@ from producers.csv_source import CsvSource
 from producers.pacing import MaxPacer
 from producers.replay import replay
 from tests.conftest import shared_file
-from tests.integration.conftest import wait_until
+from tests.integration.conftest import make_settings, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -75,22 +75,7 @@ class Store:
 
 def _settings(services, **overrides) -> Settings:
     """What ``settings_factory`` gives, for module-scoped fixtures (it is function-scoped)."""
-    endpoints, base = services
-    tag = uuid.uuid4().hex[:8]
-    values = {
-        "home": base.home,
-        "kafka_bootstrap": endpoints.kafka,
-        "mongodb_uri": endpoints.mongodb,
-        "mlflow_tracking_uri": endpoints.mlflow,
-        "topic_prefix": f"t{tag}.",
-        "mongodb_database": f"t{tag}",
-        "app_id": f"pv-{tag}",
-        "sink_group": f"sink-{tag}",
-        "outcome_delay_s": 0.5,
-        "model_name": "parivision-shot-test",
-    }
-    values.update(overrides)
-    return Settings(**values)
+    return make_settings(services, **overrides)
 
 
 def _boundary_rows(games_csv: Path) -> tuple[int, list[dict[str, str]]]:
