@@ -108,7 +108,7 @@ def create_app(
             status_code=503,
         )
 
-    app.include_router(predict.router(holder, histories, db))
+    app.include_router(predict.router(holder, histories, db, hub.last_seen))
     app.include_router(queries.router(db, histories))
     app.include_router(registry_routes.router(settings))
     app.include_router(health.router(settings, db, holder, feed, hub))

@@ -149,6 +149,13 @@ class Hub:
         self.published = 0
         self.closed_slow = 0
 
+    def last_seen(self, player_id: int) -> dict[str, Any] | None:
+        """The player's latest scored shot among the recent messages, if any."""
+        for message in reversed(self.recent):
+            if message["type"] == "scored" and message.get("player_id") == player_id:
+                return message
+        return None
+
     def connect(self) -> Client:
         client = Client(self.queue_size, self.max_missed)
         self.clients.add(client)

@@ -8,6 +8,7 @@ one LightGBM call, which is why it is many times faster per shot than one reques
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import numpy as np
@@ -122,7 +123,14 @@ async def _json_body(request: Request) -> Any:
         ) from None
 
 
-def router(holder: ModelHolder, histories: PlayerHistories, db) -> APIRouter:
+def router(
+    holder: ModelHolder,
+    histories: PlayerHistories,
+    db,
+    last_seen: Callable[[int], dict[str, Any] | None] = lambda player_id: None,
+) -> APIRouter:
+    """The prediction routes; ``last_seen(player_id)`` is the player's latest shot on the live
+    feed, for a what-if about a player the sink has not stored yet."""
     api = APIRouter(tags=["predict"])
 
     @api.post("/predict", openapi_extra=_shot_body_doc(), summary="Score one shot")
@@ -190,7 +198,7 @@ def router(holder: ModelHolder, histories: PlayerHistories, db) -> APIRouter:
         """The shot the NBA would record for this player at X/Y (zones, distance and shot type
         from the location), in the player's latest stored game unless given, and the champion's
         answer for it. POSTing the returned ``shot`` to ``/predict`` gives the same answer."""
-        latest = db[PREDICTIONS].find_one(
+        latest = last_seen(player_id) or db[PREDICTIONS].find_one(
             {"player_id": player_id}, sort=[("scored_at", -1)], projection={"_id": 0}
         )
         if latest is None and game_id is None:

@@ -101,6 +101,23 @@ def wait_until(predicate, timeout: float, what: str, interval: float = 0.25):
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last})")
 
 
+def wait_for_progress(count, target: int, what: str, *, stall_s: float = 120.0):
+    """Wait until ``count()`` reaches ``target``; fail only once it has not moved for
+    ``stall_s`` seconds.  A busy machine makes the pipeline slow, not stuck: this waits for as
+    long as work gets done, and no longer than ``stall_s`` once it stops."""
+    import time
+
+    last, moved = count(), time.monotonic()
+    while last < target:
+        if time.monotonic() - moved > stall_s:
+            raise AssertionError(f"{what}: stuck at {last:,} of {target:,} for {stall_s:.0f}s")
+        time.sleep(0.5)
+        now = count()
+        if now != last:
+            last, moved = now, time.monotonic()
+    assert last == target, f"{what}: {last:,}, more than {target:,}"
+
+
 @pytest.fixture
 def pipeline(services, champion_version):
     """Start the stream worker and the sink as real processes for a test's settings."""

