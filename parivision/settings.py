@@ -103,6 +103,27 @@ class Settings(BaseSettings):
     live_queue: int = 1000
     live_max_missed: int = 10_000
 
+    # Metrics: every process serves Prometheus's /metrics on its own port (the API on its own app,
+    # at /metrics); a port of 0 turns that process's endpoint off.  Several workers of one
+    # process kind on one host each need their own port (PARIVISION_STREAM_METRICS_PORT=...).
+    metrics_host: str = "127.0.0.1"
+    stream_metrics_port: int = 9101
+    sink_metrics_port: int = 9102
+    replay_metrics_port: int = 9103
+    retrain_metrics_port: int = 9104
+    # Live model quality is measured over this many most recent labelled shots per model.
+    metrics_window: int = 2000
+    # Local Prometheus and Alertmanager (`parivision up`, when Debian's packages are installed),
+    # and the small receiver of alerts (`parivision alerts-webhook`).
+    prometheus_port: int = 9090
+    alertmanager_port: int = 9093
+    alerts_webhook_port: int = 9105
+    # Where Alertmanager sends alerts; unset: to the local `parivision alerts-webhook`.  Never
+    # commit it: it comes from the environment or the git-ignored .env.
+    alerts_webhook_url: SecretStr | None = None
+    # Evidently drift reports (`parivision drift`, the retrain loop): saved under home/reports.
+    drift_report_keep: int = 20
+
     def resolved_home(self) -> Path:
         return self.home.expanduser().resolve()
 
