@@ -18,6 +18,7 @@ from pymongo.errors import BulkWriteError
 
 from consumers.base import Sink
 from parivision import schemas
+from parivision.metrics import SINK, Metrics, for_job
 
 DUPLICATE_KEY = 11000
 
@@ -62,8 +63,16 @@ def upsert_many(collection: Collection, docs: Iterable[dict[str, Any]]) -> int:
 class MongoSink(Sink):
     """Buffers records from ``shots.attempts`` and ``shots.scored`` and writes them in batches."""
 
-    def __init__(self, client: MongoClient, database: str, *, topic_prefix: str = "") -> None:
+    def __init__(
+        self,
+        client: MongoClient,
+        database: str,
+        *,
+        topic_prefix: str = "",
+        metrics: Metrics | None = None,
+    ) -> None:
         self.db = client[database]
+        self.metrics = metrics or for_job(SINK)
         self.attempts_topic = f"{topic_prefix}{schemas.ATTEMPTS}"
         self.scored_topic = f"{topic_prefix}{schemas.SCORED}"
         ensure_indexes(self.db)
@@ -95,6 +104,18 @@ class MongoSink(Sink):
             )
             self._predictions.append({**value, "stored_at": now})
 
+    def _timed(self, collection: str, write, *args) -> int:
+        """Run one bulk write, timing it and counting what it stored by collection."""
+        if not args[-1]:
+            return 0
+        started = time.perf_counter()
+        written = write(*args)
+        self.metrics["write_seconds"].labels(collection=collection).observe(
+            time.perf_counter() - started
+        )
+        self.metrics["stored"].labels(collection=collection).inc(written)
+        return written
+
     def pending(self) -> int:
         return len(self._raw) + len(self._features) + len(self._predictions) + len(self._labels)
 
@@ -109,23 +130,33 @@ class MongoSink(Sink):
                 {**p, **labels.pop(p["shot_id"])} if p["shot_id"] in labels else p
                 for p in predictions
             ]
-        written = upsert_many(self.db[RAW], self._raw)
-        written += upsert_many(self.db[SHOTS], self._features)
-        written += upsert_many(self.db[PREDICTIONS], predictions)
+        written = self._timed(RAW, upsert_many, self.db[RAW], self._raw)
+        written += self._timed(SHOTS, upsert_many, self.db[SHOTS], self._features)
+        written += self._timed(PREDICTIONS, upsert_many, self.db[PREDICTIONS], predictions)
         if labels:
             # Labels come after their prediction on the same partition, so the prediction is
             # normally stored already; upsert keeps the label even if it is not.
-            self.db[PREDICTIONS].bulk_write(
-                [
-                    UpdateOne({"shot_id": shot_id}, {"$set": fields}, upsert=True)
-                    for shot_id, fields in labels.items()
-                ],
-                ordered=False,
-            )
+            self._timed(PREDICTIONS, _set_labels, self.db[PREDICTIONS], labels)
         written += len(self._labels)
+        latency = self.metrics["e2e_latency"]
+        for prediction in self._predictions:
+            produced = prediction.get("produced_at")
+            if isinstance(produced, int | float):
+                latency.observe(max(0.0, now - produced))
         self._raw, self._features, self._predictions, self._labels = [], [], [], []
         self.written += written
         return written
+
+
+def _set_labels(collection: Collection, labels: dict[str, dict[str, Any]]) -> int:
+    collection.bulk_write(
+        [
+            UpdateOne({"shot_id": shot_id}, {"$set": fields}, upsert=True)
+            for shot_id, fields in labels.items()
+        ],
+        ordered=False,
+    )
+    return len(labels)
 
 
 def _label_fields(label: dict[str, Any], now: float) -> dict[str, Any]:

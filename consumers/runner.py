@@ -12,10 +12,11 @@ import threading
 import time
 from collections.abc import Callable
 
-from confluent_kafka import Consumer, KafkaError
+from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from consumers.base import Sink
 from parivision import schemas
+from parivision.metrics import SINK, Metrics, for_job
 from parivision.settings import Settings
 
 log = logging.getLogger("parivision.sink")
@@ -44,13 +45,23 @@ def run_sink(
     stop: threading.Event,
     describe_target: str = "the sink",
     on_flush: Callable[[int], None] | None = None,
+    metrics: Metrics | None = None,
 ) -> int:
-    """Consume until ``stop`` is set; return how many records were written."""
+    """Consume until ``stop`` is set; return how many records were written.
+
+    ``metrics`` (the sink job's; by default the sink's own) get the write errors and the
+    consumer lag."""
+    metrics = metrics or getattr(sink, "metrics", None) or for_job(SINK)
+    group = settings.sink_group
     consumer = sink_consumer(settings)
     total = 0
     last_flush = time.monotonic()
+    next_lag = 0.0
     try:
         while not stop.is_set():
+            if time.monotonic() >= next_lag:
+                export_lag(metrics, consumer, group)
+                next_lag = time.monotonic() + LAG_EVERY_S
             messages = consumer.consume(
                 num_messages=settings.sink_batch_size, timeout=settings.sink_flush_s
             )
@@ -70,7 +81,7 @@ def run_sink(
             if sink.pending() and (
                 sink.pending() >= settings.sink_batch_size or due or not messages
             ):
-                written = _flush_with_retry(sink, stop, describe_target)
+                written = _flush_with_retry(sink, stop, describe_target, metrics=metrics)
                 if written is None:
                     break
                 consumer.commit(asynchronous=False)
@@ -80,7 +91,8 @@ def run_sink(
                     on_flush(written)
         if (
             sink.pending()
-            and _flush_with_retry(sink, stop, describe_target, attempts=3) is not None
+            and _flush_with_retry(sink, stop, describe_target, attempts=3, metrics=metrics)
+            is not None
         ):
             consumer.commit(asynchronous=False)
     finally:
@@ -88,12 +100,49 @@ def run_sink(
     return total
 
 
-def _flush_with_retry(sink: Sink, stop: threading.Event, target: str, attempts: int | None = None):
+# How often the sink asks the broker how far behind it is.
+LAG_EVERY_S = 5.0
+
+
+def export_lag(metrics: Metrics, consumer: Consumer, group: str) -> None:
+    """Consumer lag per assigned partition: the high watermark less the consumer's position
+    (its committed offset before it has fetched anything).  Never raises: lag is advisory."""
+    lag = metrics["lag"]
+    try:
+        assigned = consumer.assignment()
+        positions = {(tp.topic, tp.partition): tp.offset for tp in consumer.position(assigned)}
+        committed = {
+            (tp.topic, tp.partition): tp.offset for tp in consumer.committed(assigned, timeout=2)
+        }
+        lag.clear()
+        for tp in assigned:
+            _low, high = consumer.get_watermark_offsets(
+                TopicPartition(tp.topic, tp.partition), timeout=2
+            )
+            at = positions.get((tp.topic, tp.partition), -1)
+            if at < 0:  # nothing fetched yet: where the group will start
+                at = max(committed.get((tp.topic, tp.partition), -1), 0)
+            lag.labels(group=group, topic=tp.topic, partition=str(tp.partition)).set(
+                max(0, high - at)
+            )
+    except Exception as error:  # the broker is away: the next look will tell
+        log.debug("could not read the sink's consumer lag: %s", error)
+
+
+def _flush_with_retry(
+    sink: Sink,
+    stop: threading.Event,
+    target: str,
+    attempts: int | None = None,
+    metrics: Metrics | None = None,
+):
     delay, tried = 0.5, 0
     while True:
         try:
             return sink.flush()
         except Exception as error:  # the driver's errors vary; all mean "not written"
+            if metrics is not None:
+                metrics["write_errors"].inc()
             tried += 1
             log.error("writing to %s failed (%s); retrying in %.1fs", target, error, delay)
             if (attempts is not None and tried >= attempts) or stop.wait(delay):

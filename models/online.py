@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from river import compose, forest, linear_model, metrics, optim, preprocessing
 from river.base import Classifier
 
@@ -91,6 +92,62 @@ class LiveMetrics:
 
     def as_dict(self) -> dict[str, float]:
         return {"n": self.n, "log_loss": self.log_loss.get(), "roc_auc": self.roc_auc.get()}
+
+
+class RollingQuality:
+    """Log loss, ROC-AUC and Brier score over the ``window`` most recent labelled shots.
+
+    :class:`LiveMetrics` measure a model since the worker started; an operator watching for
+    decay needs the recent window, so a model that got worse shows it within ``window`` shots.
+
+    Example:
+        >>> quality = RollingQuality(window=4)
+        >>> for made, p in [(1, 0.9), (0, 0.1), (1, 0.2), (0, 0.8), (1, 0.7), (0, 0.3)]:
+        ...     quality.update(made, p)
+        >>> summary = quality.summary()
+        >>> summary["n"], round(summary["brier"], 3), summary["roc_auc"]
+        (4, 0.365, 0.25)
+    """
+
+    def __init__(self, window: int = 2000) -> None:
+        self.window = max(1, int(window))
+        self._y = np.zeros(self.window, dtype=np.int8)
+        self._p = np.zeros(self.window, dtype=np.float64)
+        self._next = 0
+        self.n = 0
+
+    def update(self, made: int, p: float) -> None:
+        self._y[self._next] = 1 if made else 0
+        self._p[self._next] = p
+        self._next = (self._next + 1) % self.window
+        self.n = min(self.n + 1, self.window)
+
+    def summary(self) -> dict[str, float]:
+        """``n`` and the three scores (NaN where undefined: no shots, or one class only)."""
+        nan = float("nan")
+        if not self.n:
+            return {"n": 0, "log_loss": nan, "roc_auc": nan, "brier": nan}
+        y, p = self._y[: self.n].astype(np.float64), np.clip(self._p[: self.n], 1e-15, 1 - 1e-15)
+        log_loss = float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+        brier = float(np.mean((p - y) ** 2))
+        return {"n": self.n, "log_loss": log_loss, "roc_auc": _roc_auc(y, p), "brier": brier}
+
+
+def _roc_auc(y: np.ndarray, p: np.ndarray) -> float:
+    """ROC-AUC by ranks (ties share their mean rank); NaN when only one class is present."""
+    positives = int(y.sum())
+    negatives = len(y) - positives
+    if not positives or not negatives:
+        return float("nan")
+    order = np.argsort(p, kind="mergesort")
+    ranks = np.empty(len(p), dtype=np.float64)
+    sorted_p = p[order]
+    # Mean rank for each run of equal probabilities.
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_p)) + 1]
+    ends = np.r_[starts[1:], len(p)]
+    for start, end in zip(starts, ends, strict=True):
+        ranks[order[start:end]] = (start + end + 1) / 2.0
+    return float((ranks[y == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
 # Bumped when the pickled checkpoint layout changes; an older one is then refused, not misread.

@@ -202,3 +202,18 @@ def tag_version(settings: Settings, version: str, tags: dict[str, Any]) -> None:
 def version_tags(settings: Settings, version: str) -> dict[str, str]:
     """The tags of one version."""
     return dict(client(settings).get_model_version(settings.model_name, str(version)).tags)
+
+
+def reference_log_loss(settings: Settings, version: str) -> float | None:
+    """The log loss a version earned its place with: on the promotion window when a challenge
+    promoted it, else on its validation window; None when neither was recorded."""
+    tags = version_tags(settings, version)
+    promoted = tags.get("challenge.decision") == "promoted"
+    for name in (("challenge.challenger_log_loss",) if promoted else ()) + ("log_loss",):
+        try:
+            value = float(tags[name])
+        except (KeyError, ValueError):
+            continue
+        if value == value:  # not NaN
+            return value
+    return None

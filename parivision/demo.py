@@ -34,6 +34,40 @@ class DemoError(RuntimeError):
     pass
 
 
+# The demo's retrain loop challenges the champion after this many new labelled shots (unless
+# PARIVISION_RETRAIN_MIN_NEW_LABELLED says otherwise): a 20,000-shot demo sees one challenge.
+DEMO_RETRAIN_EVERY = 10_000
+DEMO_RETRAIN_POLL_S = 5.0
+
+
+def retrain_settings(settings: Settings) -> Settings:
+    """The settings the demo's retrain loop runs with: a count trigger a demo reaches."""
+    update = {"retrain_poll_s": DEMO_RETRAIN_POLL_S}
+    if "PARIVISION_RETRAIN_MIN_NEW_LABELLED" not in os.environ:
+        update["retrain_min_new_labelled"] = DEMO_RETRAIN_EVERY
+    return settings.model_copy(update=update)
+
+
+def challenges_since(settings: Settings, since: float) -> list[dict[str, Any]]:
+    """The retrain loop's challenges started after ``since``: why, and what was decided."""
+    from consumers.retrain_trigger import EVENTS
+
+    db = MongoClient(settings.mongodb(), serverSelectionTimeoutMS=5000)[settings.mongodb_database]
+    out = []
+    for event in db[EVENTS].find({"at": {"$gte": since}}, {"_id": 0}).sort("at", 1):
+        decision = event.get("decision") or {}
+        out.append(
+            {
+                "reason": event.get("reason"),
+                "status": event.get("status"),
+                "challenger": (event.get("training") or {}).get("version"),
+                "decision": decision.get("reason") or event.get("error"),
+                "champion_after": decision.get("version"),
+            }
+        )
+    return out
+
+
 def _child_env(settings: Settings, endpoints) -> dict[str, str]:
     """The environment for a child process: every setting of ours, services pinned to the
     endpoints already running (so the child never starts its own)."""
@@ -259,11 +293,13 @@ def run_demo(
     timeout: float,
     console: Console,
 ) -> dict[str, Any]:
+    from parivision.metrics import REPLAY, for_job
     from producers.pacing import make_pacer
     from producers.replay import replay
     from producers.sources import open_source
 
     ensure_topics(settings)
+    demo_started = time.time()
     processes: dict[str, subprocess.Popen] = {}
     page = f"http://{settings.api_host}:{settings.api_port}/"
     _check_port_free(settings)
@@ -283,6 +319,10 @@ def run_demo(
     try:
         processes["stream"] = start_process(settings, endpoints, "stream", "demo-stream.log")
         processes["sink"] = start_process(settings, endpoints, "sink", "demo-sink.log")
+        retrain = retrain_settings(settings)
+        processes["retrainer"] = start_process(
+            retrain, endpoints, "retrain-loop", "demo-retrain.log"
+        )
         wait_for_group(settings, settings.stream_group(), processes)
         wait_for_group(settings, settings.sink_group, processes)
         wait_for_api(settings, page, processes)
@@ -290,6 +330,9 @@ def run_demo(
         counter = ScoredCounter(settings, replay_id)
         counter.start()
         started = time.perf_counter()
+        replay_metrics = for_job(REPLAY)
+        with contextlib.suppress(OSError):  # a busy port costs the replay's metrics, not the demo
+            replay_metrics.serve(settings.metrics_host, settings.replay_metrics_port)
         stats = replay(
             settings,
             open_source(data, limit=limit),
@@ -297,7 +340,9 @@ def run_demo(
             limit=limit,
             replay_id=replay_id,
             console=console,
+            metrics=replay_metrics,
         )
+        replay_metrics.close()
         produced = stats.produced
         counts = stored_counts(settings, replay_id)
         deadline = time.monotonic() + timeout
@@ -317,6 +362,14 @@ def run_demo(
                 time.sleep(1.0)
         seconds = time.perf_counter() - started
         seen_live = live_messages_seen(page, want=2 * produced)
+        challenges = wait_for_challenge(
+            settings,
+            demo_started,
+            expected=len(counter.labelled) >= retrain.retrain_min_new_labelled > 0,
+            processes=processes,
+            timeout=timeout,
+            console=console,
+        )
         if not until_done:
             console.print("pipeline drained; press Ctrl-C to stop the stream and the sink")
             try:
@@ -350,6 +403,7 @@ def run_demo(
         "outcome_delay_s": settings.outcome_delay_s,
         "page": page,
         "live_feed_messages": seen_live,
+        "challenges": challenges,
         "complete": stored >= produced and len(counter.scored) >= produced,
     }
     table = Table(title="PariVision demo")
@@ -365,5 +419,33 @@ def run_demo(
         "page",
     ):
         table.add_row(key, str(summary[key]))
+    for challenge in challenges:
+        table.add_row(
+            "challenge",
+            f"{challenge['reason']}: v{challenge['challenger']} {challenge['status']} "
+            f"({challenge['decision']})",
+        )
     console.print(table)
     return summary
+
+
+def wait_for_challenge(
+    settings: Settings,
+    since: float,
+    *,
+    expected: bool,
+    processes: dict[str, subprocess.Popen],
+    timeout: float,
+    console: Console,
+) -> list[dict[str, Any]]:
+    """The challenges of this demo; when its labelled shots reached the count trigger, wait
+    until the retrain loop has decided one (it trains and challenges while the replay runs)."""
+    deadline = time.monotonic() + timeout
+    with console.status("waiting for the retrain loop to decide its challenge"):
+        while True:
+            challenges = challenges_since(settings, since)
+            decided = [c for c in challenges if c["status"] not in ("started", None)]
+            if decided or not expected or time.monotonic() > deadline:
+                return challenges
+            _check_alive(settings, processes)
+            time.sleep(1.0)

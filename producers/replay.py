@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from parivision import schemas
+from parivision.metrics import REPLAY, Metrics, for_job
 from parivision.settings import Settings
 from producers.base import BadRow, Source, SourceShot
 from streams.validate import dead_letter
@@ -75,9 +76,16 @@ def replay(
     replay_id: str | None = None,
     console: Console | None = None,
     show_progress: bool = True,
+    metrics: Metrics | None = None,
 ) -> ReplayStats:
     """Send up to ``limit`` shots from ``source``; each outcome follows its attempt after
-    ``outcome_delay_s`` seconds.  Returns when every message is acknowledged by the broker."""
+    ``outcome_delay_s`` seconds.  Returns when every message is acknowledged by the broker.
+
+    ``metrics`` (the replay job's, see :mod:`parivision.metrics`) count what was sent."""
+    metrics = metrics or for_job(REPLAY)
+    sent_attempts = metrics["produced"].labels(kind="attempt")
+    sent_outcomes = metrics["produced"].labels(kind="outcome")
+    bad_rows = metrics["dead_letters"].labels(stage="source", reason="bad_row")
     delay = settings.outcome_delay_s if outcome_delay_s is None else outcome_delay_s
     stats = ReplayStats(replay_id=replay_id or uuid.uuid4().hex[:12])
     attempts_topic = settings.topic(schemas.ATTEMPTS)
@@ -98,6 +106,7 @@ def replay(
             _, _, key, value = heapq.heappop(due)
             _produce(producer, outcomes_topic, key, value)
             stats.outcomes += 1
+            sent_outcomes.inc()
 
     started = time.perf_counter()
     with Progress(
@@ -123,6 +132,7 @@ def replay(
                     b"",
                     dead_letter(item.raw.encode(), f"{item.where}: {item.reason}", stage="source"),
                 )
+                bad_rows.inc()
                 continue
             assert isinstance(item, SourceShot)
             pacer.wait(item.shot)
@@ -130,6 +140,7 @@ def replay(
             shot = {**item.shot, "replay_id": stats.replay_id, "produced_at": now}
             key = str(shot["player_id"]).encode()
             _produce(producer, attempts_topic, key, json.dumps(shot).encode())
+            sent_attempts.inc()
             if item.made is not None:
                 outcome = {
                     "shot_id": shot["shot_id"],

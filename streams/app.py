@@ -38,6 +38,7 @@ from models.online import checkpoint_path
 from models.promotion import SWAP_EVENTS, parse_event
 from models.registry import Champion
 from parivision import schemas
+from parivision.metrics import STREAM, Metrics, for_job
 from parivision.settings import Settings
 from streams.flow import ShotFlow
 from streams.output import Output
@@ -119,10 +120,16 @@ class ChampionWatcher:
     """
 
     def __init__(
-        self, settings: Settings, scorer: Scorer, *, recheck_s: float = REGISTRY_RECHECK_S
+        self,
+        settings: Settings,
+        scorer: Scorer,
+        *,
+        recheck_s: float = REGISTRY_RECHECK_S,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
         self.scorer = scorer
+        self.metrics = metrics or for_job(STREAM)
         self.recheck_s = recheck_s
         self.topic = settings.topic(schemas.MODEL_EVENTS)
         self.swaps: list[tuple[str, str]] = []
@@ -184,6 +191,7 @@ class ChampionWatcher:
                 return
             champion = await asyncio.to_thread(registry.load_version, self.settings, version)
         except Exception as error:
+            self.metrics["model_loads"].labels(outcome="error").inc()
             log.error(
                 "could not load the new champion of %s (%s): %s; still scoring with v%s",
                 self.settings.model_name,
@@ -194,6 +202,9 @@ class ChampionWatcher:
             return
         previous = self.scorer.swap(champion)
         self.swaps.append((previous.version, champion.version))
+        self.metrics["model_loads"].labels(outcome="ok").inc()
+        self.metrics["model_swaps"].inc()
+        await describe_champion(self.settings, champion, self.metrics)
         log.info(
             "champion of %s swapped from v%s to v%s (%s) after %d shots scored",
             self.settings.model_name,
@@ -202,6 +213,19 @@ class ChampionWatcher:
             why,
             self.scorer.scored,
         )
+
+
+async def describe_champion(settings: Settings, champion: Champion, metrics: Metrics) -> None:
+    """Export which champion scores, and the log loss it was promoted with (the reference its
+    live log loss is compared with); the registry's answer is optional."""
+    metrics["champion"].info({"model": champion.name, "version": str(champion.version)})
+    try:
+        reference = await asyncio.to_thread(registry.reference_log_loss, settings, champion.version)
+    except Exception as error:  # the registry is down: the info above is still right
+        log.warning("could not read the reference log loss of v%s: %s", champion.version, error)
+        return
+    if reference is not None:
+        metrics["champion_reference_log_loss"].set(reference)
 
 
 def learner_names(settings: Settings, learner: str | None = None) -> list[str]:
@@ -242,8 +266,13 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
         stream_buffer_maxsize=max(8 * settings.batch_size, 8192),
         stream_recovery_delay=0.0,
     )
-    scorer = Scorer(champion, learners=learner_names(settings, learner))
+    scorer = Scorer(
+        champion, learners=learner_names(settings, learner), window=settings.metrics_window
+    )
     app.scorer = scorer  # for tests and the metrics timer
+    metrics = for_job(STREAM)
+    metrics["model_loads"].labels(outcome="ok").inc()  # the champion it starts with
+    app.metrics = metrics  # served by the CLI (`parivision stream`) on stream_metrics_port
     checkpoint = checkpoint_path(settings)
     restored = load_checkpoint(scorer, checkpoint)
 
@@ -278,8 +307,10 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
     )
     app.flow = flow  # for tests
 
-    def to_dlq(event: faust.types.EventT, reason: str, stage: str) -> None:
+    def to_dlq(event: faust.types.EventT, error: InvalidRecord, stage: str) -> None:
         message = event.message
+        reason = str(error)
+        metrics["dead_letters"].labels(stage=stage, reason=error.code).inc()
         output.send(
             dlq_topic,
             message.key,
@@ -294,27 +325,46 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
             ),
         )
 
+    scored, labelled = metrics["scored"], metrics["labelled"]
+    score_latency, batch_seconds = metrics["score_latency"], metrics["batch_seconds"]
+
     def publish() -> None:
-        for key, record in flow.finish():
+        started = time.perf_counter()
+        records = flow.finish()
+        if records:
+            batch_seconds.observe(time.perf_counter() - started)
+        for key, record in records:
+            if record["labelled"]:
+                labelled.inc()
+            else:
+                scored.inc()
+                score_latency.observe(record["latency_ms"] / 1000.0)
             output.send(scored_topic, key, _dumps(record).encode())
         output.flush()
+
+    consumed_attempts = metrics["consumed"].labels(kind="attempt")
+    consumed_outcomes = metrics["consumed"].labels(kind="outcome")
 
     @app.agent(app.topic(attempts_topic, outcomes_topic), name="score-shots")
     async def score_shots(stream: faust.StreamT) -> None:
         async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
+            attempts = 0
             for event in events:
                 message = event.message
                 is_attempt = message.topic == attempts_topic
+                attempts += is_attempt
                 try:
                     record = (parse_attempt if is_attempt else parse_outcome)(event.value)
                 except InvalidRecord as error:
                     stage = "validate-attempt" if is_attempt else "validate-outcome"
-                    to_dlq(event, str(error), stage)
+                    to_dlq(event, error, stage)
                     continue
                 if is_attempt:
                     flow.attempt(record, message.key, message.partition)
                 else:
                     flow.outcome(record, message.key, message.partition)
+            consumed_attempts.inc(attempts)
+            consumed_outcomes.inc(len(events) - attempts)
             publish()
 
     def settled() -> bool:
@@ -326,19 +376,39 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
     @app.timer(interval=1.0)
     async def release_overdue() -> None:
         # Only on a worker whose tables are whole: never release another worker's attempts.
-        if settled() and flow.expire(owns):
-            publish()
+        if settled():
+            released = flow.expire(owns)
+            if released:
+                metrics["released"].inc(released)
+                publish()
 
     @app.on_partitions_revoked.connect
     async def forget_waiting(app: faust.App, revoked: Any, **kwargs: Any) -> None:
         flow.forget_waiting()
 
-    watcher = ChampionWatcher(settings, scorer)
+    watcher = ChampionWatcher(settings, scorer, metrics=metrics)
     app.champion_watcher = watcher  # for tests
 
     @app.task
     async def follow_model_events() -> None:
         await watcher.run()
+
+    @app.task
+    async def describe_first_champion() -> None:
+        await describe_champion(settings, scorer.champion, metrics)
+
+    group = settings.stream_group()
+
+    @app.timer(interval=2.0)
+    async def update_gauges() -> None:
+        metrics["held"].set(len(tables["held"]))
+        for model, quality in scorer.recent.items():
+            summary = quality.summary()
+            if summary["n"]:
+                for name in ("log_loss", "roc_auc", "brier"):
+                    metrics[f"live_{name}"].labels(model=model).set(summary[name])
+                metrics["live_window"].labels(model=model).set(summary["n"])
+        export_lag(metrics, app.consumer, group, (attempts_topic, outcomes_topic))
 
     @app.timer(interval=10.0)
     async def report_metrics() -> None:
@@ -375,6 +445,29 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
         await saver.save("worker stop")
 
     return app
+
+
+def export_lag(metrics: Metrics, consumer: Any, group: str, topics: tuple[str, ...]) -> None:
+    """Consumer lag per assigned partition: the broker's high watermark (as of the last fetch)
+    less the next offset this worker will read.  Revoked partitions leave the gauge."""
+    lag = metrics["lag"]
+    lag.clear()
+    try:
+        assigned = [tp for tp in consumer.assignment() if tp.topic in topics]
+    except Exception:  # not started, or between two assignments
+        return
+    for tp in assigned:
+        try:
+            highwater = consumer.highwater(tp)
+        except Exception:
+            continue
+        if highwater is None:
+            continue
+        # Faust keeps the last offset it handed on, and the last it committed.
+        read = consumer._read_offset.get(tp)
+        committed = consumer._committed_offset.get(tp)
+        behind = highwater - (read + 1 if read is not None else committed or 0)
+        lag.labels(group=group, topic=tp.topic, partition=str(tp.partition)).set(max(0, behind))
 
 
 class _CheckpointSaver:

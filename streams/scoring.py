@@ -21,6 +21,7 @@ from models.features import FEATURE_NAMES, build_features, columns_from_records,
 from models.online import (
     CHECKPOINT_FORMAT,
     LiveMetrics,
+    RollingQuality,
     learner_features,
     make_learner,
     read_checkpoint,
@@ -44,6 +45,7 @@ class Scorer:
             probability is the record's ``p_online``.
         learners: the names of every learner kept side by side (``learner`` first if both are
             given). Neither given: ``["logreg"]``.
+        window: how many recent labelled shots :attr:`recent` measures each model on.
     """
 
     def __init__(
@@ -52,6 +54,7 @@ class Scorer:
         learner: str | None = None,
         *,
         learners: Sequence[str] | None = None,
+        window: int = 2000,
     ) -> None:
         names = [learner] if learner else []
         names += [name for name in (learners or []) if name not in names]
@@ -61,6 +64,8 @@ class Scorer:
         self.learner_metrics = {name: LiveMetrics() for name in names}
         self.learned = dict.fromkeys(names, 0)
         self.champion_metrics = LiveMetrics()
+        # The same scores over the most recent labelled shots, by model, for the metrics.
+        self.recent = {name: RollingQuality(window) for name in ("champion", *names)}
         self.scored = 0
         self.labelled = 0
 
@@ -153,7 +158,9 @@ class Scorer:
             p = by_learner.get(name)
             if p is not None:
                 self.learner_metrics[name].update(made, p)
+                self.recent[name].update(made, p)
         self.champion_metrics.update(made, kept["p_champion"])
+        self.recent["champion"].update(made, kept["p_champion"])
         self.labelled += 1
         return {
             "shot_id": kept["shot_id"],

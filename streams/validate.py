@@ -17,17 +17,25 @@ from parivision.schemas import Outcome, Shot, describe_validation_error
 
 
 class InvalidRecord(ValueError):
-    """A record that cannot be scored; ``str(error)`` is the reason sent to the DLQ."""
+    """A record that cannot be scored; ``str(error)`` is the reason sent to the DLQ, and
+    ``code`` a short, bounded name for it (``empty``, ``invalid_json``, ``schema``) that metrics
+    count by."""
+
+    def __init__(self, reason: str, code: str = "schema") -> None:
+        super().__init__(reason)
+        self.code = code
 
 
 def _parse(model: type[BaseModel], raw: bytes | None) -> dict[str, Any]:
     if not raw:
-        raise InvalidRecord("empty message")
+        raise InvalidRecord("empty message", "empty")
     try:
         return model.model_validate_json(raw).model_dump()
     except ValidationError as error:
         if any(e.get("type") == "json_invalid" for e in error.errors()):
-            raise InvalidRecord(f"not valid JSON: {error.errors()[0].get('msg')}") from None
+            raise InvalidRecord(
+                f"not valid JSON: {error.errors()[0].get('msg')}", "invalid_json"
+            ) from None
         raise InvalidRecord(describe_validation_error(error)) from None
 
 

@@ -25,6 +25,8 @@ from pymongo.errors import PyMongoError
 from consumers.api import admin, health, predict, queries, registry_routes
 from consumers.api.history import PlayerHistories
 from consumers.api.live import Feed, Hub, on_loop, recent, serve_client
+from consumers.api.metrics import RequestMetrics, api_metrics
+from consumers.api.metrics import router as api_metrics_router
 from consumers.api.predict import json_response
 from consumers.api.serving import ModelHolder
 from parivision.schemas import MAX_ID
@@ -108,7 +110,11 @@ def create_app(
             status_code=503,
         )
 
-    app.include_router(predict.router(holder, histories, db, hub.last_seen))
+    metrics = api_metrics()
+    app.state.metrics = metrics
+    app.add_middleware(RequestMetrics, metrics=metrics)
+    app.include_router(api_metrics_router(metrics, hub))
+    app.include_router(predict.router(holder, histories, db, hub.last_seen, metrics["predictions"]))
     app.include_router(queries.router(db, histories))
     app.include_router(registry_routes.router(settings))
     app.include_router(health.router(settings, db, holder, feed, hub))

@@ -121,12 +121,14 @@ class Client:
         self.too_slow = asyncio.Event()
         self.slow_reason = ""
 
-    def offer(self, message: dict[str, Any], encoded: bytes) -> None:
+    def offer(self, message: dict[str, Any], encoded: bytes) -> bool:
+        """Queue a message for the client; False when it was dropped (the queue is full)."""
         if not self.filter.matches(message):
-            return
+            return True
         try:
             self.queue.put_nowait(encoded)
             self.missed_in_a_row = 0
+            return True
         except asyncio.QueueFull:
             self.missed += 1
             self.total_missed += 1
@@ -134,6 +136,7 @@ class Client:
             if self.missed_in_a_row >= self.max_missed and not self.too_slow.is_set():
                 self.slow_reason = f"too slow: {self.missed_in_a_row:,} messages dropped in a row"
                 self.too_slow.set()
+            return False
 
 
 class Hub:
@@ -148,6 +151,7 @@ class Hub:
         self.recent: deque[dict[str, Any]] = deque(maxlen=recent)
         self.published = 0
         self.closed_slow = 0
+        self.dropped = 0  # messages dropped for clients that did not keep up
 
     def last_seen(self, player_id: int) -> dict[str, Any] | None:
         """The player's latest scored shot among the recent messages, if any."""
@@ -170,7 +174,8 @@ class Hub:
             encoded = orjson.dumps(message)
             self.recent.append(message)
             for client in self.clients:
-                client.offer(message, encoded)
+                if not client.offer(message, encoded):
+                    self.dropped += 1
         self.published += len(messages)
 
 

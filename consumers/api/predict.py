@@ -128,9 +128,11 @@ def router(
     histories: PlayerHistories,
     db,
     last_seen: Callable[[int], dict[str, Any] | None] = lambda player_id: None,
+    predicted: Any = None,
 ) -> APIRouter:
     """The prediction routes; ``last_seen(player_id)`` is the player's latest shot on the live
-    feed, for a what-if about a player the sink has not stored yet."""
+    feed, for a what-if about a player the sink has not stored yet; ``predicted`` (a Prometheus
+    counter) counts the shots scored."""
     api = APIRouter(tags=["predict"])
 
     @api.post("/predict", openapi_extra=_shot_body_doc(), summary="Score one shot")
@@ -146,6 +148,8 @@ def router(
         answers = await run_in_threadpool(
             score, holder.served, histories, [shot], include_features=features
         )
+        if predicted is not None:
+            predicted.inc()
         return json_response(answers[0])
 
     @api.post("/predict/batch", openapi_extra=_batch_body_doc(), summary="Score up to 10,000 shots")
@@ -182,6 +186,8 @@ def router(
         answers = await run_in_threadpool(
             score, served, histories, shots, include_features=features
         )
+        if predicted is not None:
+            predicted.inc(len(answers))
         return json_response({"model": served.info, "predictions": answers})
 
     @api.get("/whatif", summary="What if this player shot from here")
