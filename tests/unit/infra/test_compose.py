@@ -9,21 +9,30 @@ from __future__ import annotations
 import re
 import shlex
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import pytest
 import yaml
 
 from parivision import cli
+from parivision.metrics import JOBS, metrics_port
+from parivision.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[3]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "infra" / "Dockerfile"
+PROMETHEUS_CONFIG = ROOT / "infra" / "prometheus" / "prometheus.yml"
 
 # The `parivision` subcommands a compose service may run: the ones the CLI really has.
 PARIVISION_COMMANDS = {command.name for command in cli.app.registered_commands}
 BACKING = ("kafka", "mongodb", "mlflow")
-APPS = ("producer", "stream", "sink", "api")
+APPS = ("producer", "stream", "sink", "api", "retrainer")
+MONITORING = ("prometheus", "alertmanager", "grafana")
+# Each app service Prometheus scrapes, and the job (parivision/metrics.py) whose metrics it serves.
+SCRAPED = {"stream": "stream", "sink": "sink", "producer": "replay", "retrainer": "retrainer"}
+# Settings' defaults, not this shell's PARIVISION_* variables: what a container starts with.
+DEFAULTS = SimpleNamespace(**{key: f.default for key, f in Settings.model_fields.items()})
 
 VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
 
@@ -82,7 +91,8 @@ def dockerfile_entrypoint() -> list[str]:
 
 
 def test_every_service_the_stack_needs_is_defined(services):
-    assert set(BACKING + APPS) <= set(services), f"missing: {set(BACKING + APPS) - set(services)}"
+    needed = set(BACKING + APPS + MONITORING)
+    assert needed <= set(services), f"missing: {needed - set(services)}"
 
 
 def test_port_mappings_are_host_to_container_and_no_host_port_is_used_twice(services):
@@ -146,7 +156,7 @@ def test_everything_the_dockerfile_copies_exists():
                 assert (ROOT / source).exists(), f"infra/Dockerfile copies missing {source}"
 
 
-@pytest.mark.parametrize("name", BACKING)
+@pytest.mark.parametrize("name", BACKING + MONITORING)
 def test_backing_services_have_a_healthcheck(services, name):
     check = services[name].get("healthcheck") or {}
     assert not check.get("disable") and as_argv(check.get("test")), f"{name} has no healthcheck"
@@ -222,3 +232,143 @@ def test_the_api_listens_on_the_port_compose_publishes_and_health_checks(service
     assert f"localhost:{listens}/health" in " ".join(as_argv(api["healthcheck"]["test"]))
     # It reads the learners the stream saves: both mount the same home.
     assert set(api["volumes"]) & set(services["stream"]["volumes"])
+
+
+def test_the_retrainer_runs_the_retrain_loop_on_the_shared_home(services):
+    retrainer = services["retrainer"]
+    argv = (as_argv(retrainer.get("entrypoint")) or dockerfile_entrypoint()) + as_argv(
+        retrainer.get("command")
+    )
+    assert argv == ["parivision", "retrain-loop"], f"the retrainer runs `{' '.join(argv)}`"
+    # `retrain-loop --request` and the reports go through the home the stream and the API mount.
+    assert set(retrainer["volumes"]) & set(services["stream"]["volumes"])
+
+
+def app_metrics_port(services, name: str) -> int:
+    """The port a scraped app service serves /metrics on inside the compose network."""
+    if name == "api":  # on its own app, at /metrics
+        argv = as_argv(services["api"]["command"])
+        return int(argv[argv.index("--port") + 1])
+    return metrics_port(DEFAULTS, SCRAPED[name])
+
+
+@pytest.mark.parametrize("name", [*SCRAPED, "api"])
+def test_scraped_services_serve_metrics_beyond_their_loopback(services, name):
+    env = environment(services[name])
+    assert env.get("PARIVISION_METRICS_HOST") == "0.0.0.0", (
+        f"{name} serves /metrics on 127.0.0.1 only: Prometheus cannot scrape it; "
+        "set PARIVISION_METRICS_HOST: 0.0.0.0"
+    )
+    if name != "api":
+        exposed = {int(str(port).split("/")[0]) for port in services[name].get("expose", [])}
+        port = app_metrics_port(services, name)
+        assert port in exposed, f"{name} serves /metrics on {port} but exposes {sorted(exposed)}"
+
+
+def test_prometheus_scrapes_every_app_service_where_it_serves_metrics(services):
+    if not PROMETHEUS_CONFIG.exists():
+        pytest.skip("no infra/prometheus/prometheus.yml")
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    scraped: dict[str, str] = {}
+    for job in config["scrape_configs"]:
+        assert job["job_name"] in JOBS, f"scrape job {job['job_name']!r} is not one of {JOBS}"
+        for static in job.get("static_configs", []):
+            for target in static["targets"]:
+                host, port = target.rsplit(":", 1)
+                assert host in services, f"job {job['job_name']} scrapes {host!r}: no such service"
+                assert int(port) == app_metrics_port(services, host), (
+                    f"job {job['job_name']} scrapes {target}, but {host} serves metrics on "
+                    f"{app_metrics_port(services, host)}"
+                )
+                scraped[host] = job["job_name"]
+    assert scraped == {**SCRAPED, "api": "api"}
+    listens = [
+        arg.rsplit(":", 1)[-1]
+        for arg in as_argv(services["alertmanager"].get("command"))
+        if arg.startswith("--web.listen-address=")
+    ] or ["9093"]
+    for manager in config["alerting"]["alertmanagers"]:
+        for static in manager["static_configs"]:
+            for target in static["targets"]:
+                assert target == f"alertmanager:{listens[-1]}", (
+                    f"Prometheus sends alerts to {target}; Alertmanager listens on "
+                    f"alertmanager:{listens[-1]}"
+                )
+
+
+def container_mounts(service: dict) -> dict[str, str]:
+    """Container path -> host source, for every short-syntax volume entry."""
+    mounts = {}
+    for entry in service.get("volumes", []):
+        source, target, *_ = interpolate(entry).split(":")
+        mounts[target] = source
+    return mounts
+
+
+@pytest.mark.parametrize(
+    ("name", "target", "source"),
+    [
+        ("prometheus", "/etc/prometheus/prometheus.yml", "./infra/prometheus/prometheus.yml"),
+        ("prometheus", "/etc/prometheus/rules", "./infra/prometheus/rules"),
+        ("alertmanager", "/etc/alertmanager", "./infra/alertmanager"),
+        ("grafana", "/etc/grafana/provisioning", "./infra/grafana/provisioning"),
+        ("grafana", "/var/lib/grafana/dashboards", "./infra/grafana/dashboards"),
+    ],
+)
+def test_monitoring_services_mount_the_repository_config_read_only(services, name, target, source):
+    entries = [e for e in services[name]["volumes"] if interpolate(e).split(":")[1] == target]
+    assert entries, f"{name} does not mount anything at {target}"
+    assert container_mounts(services[name])[target] == source
+    assert entries[0].endswith(":ro"), f"{name} mounts {source} writable"
+    assert (ROOT / source).exists(), f"{name}: {source} does not exist"
+
+
+@pytest.mark.parametrize("name", MONITORING)
+def test_monitoring_images_are_pinned_and_ports_stay_on_loopback(services, name):
+    service = services[name]
+    _image, _, tag = service["image"].partition(":")
+    assert tag and tag != "latest", f"{name}: pin the image tag, not {service['image']!r}"
+    for entry in service.get("ports", []):
+        assert interpolate(str(entry)).startswith("127.0.0.1:"), f"{name} publishes {entry!r}"
+
+
+def test_alertmanager_reads_its_webhook_url_from_the_environment(services):
+    alertmanager = services["alertmanager"]
+    argv = as_argv(alertmanager["entrypoint"])
+    script = argv[-1]
+    mounted = container_mounts(alertmanager)["/etc/alertmanager"]
+    assert script.startswith("/etc/alertmanager/")
+    assert (ROOT / mounted / script.removeprefix("/etc/alertmanager/")).is_file(), (
+        f"alertmanager runs {script}, which is not in {mounted}"
+    )
+    url = environment(alertmanager)["ALERTS_WEBHOOK_URL"]
+    assert (match := VARIABLE.fullmatch(url)) and match["name"] == "ALERTS_WEBHOOK_URL", (
+        "the webhook URL is a secret: it comes from ${ALERTS_WEBHOOK_URL}, never the file"
+    )
+
+
+def test_grafana_needs_its_admin_password_and_waits_for_prometheus(compose, services):
+    grafana = services["grafana"]
+    password = environment(grafana)["GF_SECURITY_ADMIN_PASSWORD"]
+    match = VARIABLE.fullmatch(password)
+    assert match and match["op"] == ":?", "the Grafana admin password must be required"
+    condition = grafana["depends_on"]["prometheus"]["condition"]
+    assert condition == "service_healthy"
+    example = (ROOT / ".env.example").read_text()
+    assert re.search(rf"^{match['name']}=\s*$", example, re.MULTILINE), (
+        f".env.example must leave {match['name']} empty, not ship a password"
+    )
+
+
+def test_alertmanager_default_receiver_is_the_alerts_webhook_service(services):
+    url = urlsplit(interpolate(environment(services["alertmanager"])["ALERTS_WEBHOOK_URL"]))
+    assert url.hostname in services, f"unset, alerts go to {url.hostname}: not a service"
+    receiver = services[url.hostname]
+    argv = (as_argv(receiver.get("entrypoint")) or dockerfile_entrypoint()) + as_argv(
+        receiver.get("command")
+    )
+    assert argv[:2] == ["parivision", "alerts-webhook"] and "alerts-webhook" in PARIVISION_COMMANDS
+    assert argv[argv.index("--host") + 1] == "0.0.0.0"
+    assert int(argv[argv.index("--port") + 1]) == url.port
+    assert str(url.port) in [str(port) for port in receiver.get("expose", [])]
+    assert not receiver.get("depends_on"), "the receiver must not wait for the services it warns of"
