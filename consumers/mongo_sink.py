@@ -104,7 +104,7 @@ class MongoSink(Sink):
             )
             self._predictions.append({**value, "stored_at": now})
 
-    def _timed(self, collection: str, write, *args) -> int:
+    def _timed(self, collection: str, write, *args, count: bool = True) -> int:
         """Run one bulk write, timing it and counting what it stored by collection."""
         if not args[-1]:
             return 0
@@ -113,7 +113,8 @@ class MongoSink(Sink):
         self.metrics["write_seconds"].labels(collection=collection).observe(
             time.perf_counter() - started
         )
-        self.metrics["stored"].labels(collection=collection).inc(written)
+        if count:
+            self.metrics["stored"].labels(collection=collection).inc(written)
         return written
 
     def pending(self) -> int:
@@ -136,7 +137,8 @@ class MongoSink(Sink):
         if labels:
             # Labels come after their prediction on the same partition, so the prediction is
             # normally stored already; upsert keeps the label even if it is not.
-            self._timed(PREDICTIONS, _set_labels, self.db[PREDICTIONS], labels)
+            # Timed, but not counted as stored: the prediction was counted when it was written.
+            self._timed(PREDICTIONS, _set_labels, self.db[PREDICTIONS], labels, count=False)
         written += len(self._labels)
         latency = self.metrics["e2e_latency"]
         for prediction in self._predictions:

@@ -30,9 +30,14 @@ from prometheus_client import (
     Gauge,
     Histogram,
     Info,
+    disable_created_metrics,
     generate_latest,
     start_http_server,
 )
+
+# No ``*_created`` series beside each counter and histogram: nothing here reads them, and they
+# would double what every scrape carries.
+disable_created_metrics()
 
 STREAM, SINK, API, REPLAY, RETRAINER = "stream", "sink", "api", "replay", "retrainer"
 JOBS = (STREAM, SINK, API, REPLAY, RETRAINER)

@@ -53,6 +53,12 @@ def make_settings(services, **overrides) -> Settings:
         "outcome_delay_s": 0.5,
         "model_name": "parivision-shot-test",
         "api_port": free_port(),
+        # Metrics endpoints off: tests start several workers with one settings object; the
+        # monitoring tests give each process its own port.
+        "stream_metrics_port": 0,
+        "sink_metrics_port": 0,
+        "replay_metrics_port": 0,
+        "retrain_metrics_port": 0,
     }
     values.update(overrides)
     return Settings(**values)
