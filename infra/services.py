@@ -1,4 +1,5 @@
-"""Bring the real services up and down: Kafka, MongoDB and the MLflow store.
+"""Bring the real services up and down: Kafka, MongoDB, the MLflow store, and on request the
+local Prometheus and Alertmanager (``up(settings, monitoring=True)``, as ``parivision up`` asks).
 
 A service whose address is set (``PARIVISION_KAFKA_BOOTSTRAP``, ``PARIVISION_MONGODB_URI``,
 ``PARIVISION_MLFLOW_TRACKING_URI``) is external: it is only checked.  Any other is run locally
@@ -10,6 +11,9 @@ Example::
     endpoints = up(settings)          # starts or reuses; raises ServiceError with what to do
     ...                               # connect to endpoints.kafka, .mongodb, .mlflow
     down(settings)                    # ["kafka", "mongodb"]
+
+Prometheus and Alertmanager are optional: when their Debian packages are missing, their port is
+0 or taken, or they fail to start, ``up`` says why (``Endpoints.skipped``) and carries on.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from infra import kafka, mlflow_store, mongodb
+from infra.monitoring import ALERTMANAGER, PROMETHEUS, Monitor
 from infra.process import ServiceError, locked, redact_uri
 from parivision.settings import Settings
 
@@ -31,6 +36,8 @@ __all__ = ["Endpoints", "ServiceError", "ServiceStatus", "down", "status", "up"]
 EXTERNAL_TIMEOUT_S = 10.0
 # The services that run as processes, in start order (the quick one first) and their launchers.
 PROCESSES: dict[str, ModuleType] = {"mongodb": mongodb, "kafka": kafka}
+# Optional, in start order: Prometheus finds its Alertmanager at once.
+MONITORING: dict[str, Monitor] = {"alertmanager": ALERTMANAGER, "prometheus": PROMETHEUS}
 VARIABLES = {
     "kafka": "PARIVISION_KAFKA_BOOTSTRAP",
     "mongodb": "PARIVISION_MONGODB_URI",
@@ -48,6 +55,9 @@ class Endpoints:
     started: list[str] = field(default_factory=list)
     reused: list[str] = field(default_factory=list)
     external: list[str] = field(default_factory=list)
+    # Prometheus and Alertmanager when asked for: name -> URL of each that runs, or why not.
+    monitoring: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
 
     def as_env(self) -> dict[str, str]:
         """The ``PARIVISION_*`` variables that point another process at these services."""
@@ -96,15 +106,18 @@ def _probe_external(settings: Settings, name: str, timeout: float, prepare: bool
 
 def _say(console: Console | None, name: str, what: str, address: str, extra: str = "") -> None:
     if console is not None:
-        console.print(f"  [bold]{name:<8}[/bold] {what:<9} {address}  [dim]{extra}[/dim]")
+        console.print(f"  [bold]{name:<12}[/bold] {what:<9} {address}  [dim]{extra}[/dim]")
 
 
-def up(settings: Settings, console: Console | None = None) -> Endpoints:
+def up(
+    settings: Settings, console: Console | None = None, *, monitoring: bool = False
+) -> Endpoints:
     """Make every service answer, starting the local ones that are not running yet.
 
     Args:
         settings: where the services are; an empty address means "run it locally".
         console: a rich console to report progress on, or None for silence.
+        monitoring: also run the local Prometheus and Alertmanager, if they can run.
 
     Returns:
         The addresses to connect to and, by service name, what was started, reused or external.
@@ -147,8 +160,10 @@ def up(settings: Settings, console: Console | None = None) -> Endpoints:
                 _up_process(settings, console, endpoints, name, launcher, pids[name])
             if "mlflow" not in external:
                 _up_mlflow_store(settings, console, endpoints)
+            if monitoring:
+                _up_monitoring(settings, console, endpoints)
         except BaseException:
-            _stop(settings, [name for name in endpoints.started if name in PROCESSES])
+            _stop(settings, [n for n in endpoints.started if n in PROCESSES or n in MONITORING])
             raise
     return endpoints
 
@@ -195,14 +210,56 @@ def _up_mlflow_store(settings: Settings, console: Console | None, endpoints: End
     )
 
 
+def _up_monitoring(settings: Settings, console: Console | None, endpoints: Endpoints) -> None:
+    # Monitoring watches the pipeline; its absence must never keep the pipeline from running.
+    for name, monitor in MONITORING.items():
+        why = monitor.unavailable(settings)  # turned off, or not installed
+        if why is None:
+            try:
+                why = _up_monitor(settings, console, endpoints, name, monitor)
+            except ServiceError as error:
+                why = f"{error}\n  carrying on without it"
+        if why is None:
+            endpoints.monitoring[name] = monitor.local_address(settings)
+        else:
+            endpoints.skipped[name] = why
+            if console is not None:
+                console.print(f"  [bold]{name:<12}[/bold] [yellow]skipped[/yellow]   {why}")
+
+
+def _up_monitor(
+    settings: Settings, console: Console | None, endpoints: Endpoints, name: str, monitor: Monitor
+) -> str | None:
+    """Start or reuse one of Prometheus and Alertmanager: None once it runs, else why not."""
+    address = monitor.local_address(settings)
+    pid = monitor.local_process(settings).read_pid()
+    if pid is None:
+        t0 = time.monotonic()
+        pid = monitor.start(settings)
+        endpoints.started.append(name)
+        _say(console, name, "started", address, f"pid {pid}, {time.monotonic() - t0:.1f} s")
+        return None
+    problem = monitor.probe_local(settings, timeout=5.0)
+    if problem is not None:
+        return (
+            f"a local {monitor.service} (pid {pid}) runs but does not answer: {problem}; "
+            "`parivision down` and `parivision up` restarts it"
+        )
+    endpoints.reused.append(name)
+    _say(console, name, "running", address, f"pid {pid}")
+    return None
+
+
 def _service_name(name: str) -> str:
     return mlflow_store.SERVICE if name == "mlflow" else PROCESSES[name].SERVICE
 
 
 def _stop(settings: Settings, names: list[str]) -> list[str]:
     # Kafka first: while it runs, its clients (the pipeline) may still be writing to MongoDB.
-    order = [name for name in ("kafka", "mongodb") if name in names]
-    return [name for name in order if PROCESSES[name].stop(settings)]
+    # Prometheus before that, so it does not alert on the services going away.
+    launchers = {**MONITORING, **PROCESSES}
+    order = [n for n in ("prometheus", "alertmanager", "kafka", "mongodb") if n in names]
+    return [name for name in order if launchers[name].stop(settings)]
 
 
 def down(settings: Settings) -> list[str]:
@@ -211,11 +268,12 @@ def down(settings: Settings) -> list[str]:
     External services are never touched; the local MLflow store is a file and stays as it is.
     """
     with locked(settings.resolved_home() / "run" / "services.lock"):
-        return _stop(settings, list(PROCESSES))
+        return _stop(settings, [*MONITORING, *PROCESSES])
 
 
-def status(settings: Settings) -> list[ServiceStatus]:
-    """How each service is doing now, without starting or stopping anything."""
+def status(settings: Settings, *, monitoring: bool = False) -> list[ServiceStatus]:
+    """How each service is doing now, without starting or stopping anything (with
+    ``monitoring``, Prometheus and Alertmanager too)."""
     external = _external(settings)
     result = []
     for name in ("kafka", "mongodb", "mlflow"):
@@ -239,4 +297,25 @@ def status(settings: Settings) -> list[ServiceStatus]:
             problem = launcher.probe_local(settings, timeout=3.0)
             state = "running" if problem is None else "unhealthy"
             result.append(ServiceStatus(name, address, "local", state, pid, problem or ""))
+    if monitoring:
+        result.extend(_monitoring_status(settings))
+    return result
+
+
+def _monitoring_status(settings: Settings) -> list[ServiceStatus]:
+    result = []
+    for name in ("prometheus", "alertmanager"):
+        monitor = MONITORING[name]
+        address = monitor.local_address(settings)
+        pid = monitor.local_process(settings).read_pid()
+        why = monitor.unavailable(settings)
+        if pid is None:
+            state = "stopped"
+            if why is not None:
+                state = "off" if not monitor.port(settings) else "not installed"
+            result.append(ServiceStatus(name, address, "local", state, detail=why or ""))
+            continue
+        problem = monitor.probe_local(settings, timeout=3.0)
+        state = "running" if problem is None else "unhealthy"
+        result.append(ServiceStatus(name, address, "local", state, pid, problem or ""))
     return result

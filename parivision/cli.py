@@ -37,12 +37,12 @@ def _fail(message: str) -> None:
     raise typer.Exit(code=1)
 
 
-def _services(settings: Settings):
+def _services(settings: Settings, monitoring: bool = False):
     """Start (or reuse) the local services the settings do not point elsewhere."""
     from infra.services import ServiceError, up
 
     try:
-        return up(settings, console=console)
+        return up(settings, console=console, monitoring=monitoring)
     except ServiceError as error:
         _fail(str(error))
 
@@ -55,12 +55,14 @@ def _logging(level: str = "INFO") -> None:
 
 @app.command("up")
 def up_command() -> None:
-    """Start the local Kafka broker, MongoDB server and MLflow store (idempotent)."""
-    endpoints = _services(_settings())
+    """Start the local Kafka broker, MongoDB server and MLflow store (idempotent), and
+    Prometheus and Alertmanager when Debian's packages are installed."""
+    endpoints = _services(_settings(), monitoring=True)
     for name, address in (
         ("kafka", endpoints.kafka),
         ("mongodb", endpoints.mongodb),
         ("mlflow", endpoints.mlflow),
+        *endpoints.monitoring.items(),
     ):
         typer.echo(f"{name:8} {address}")
 
@@ -79,7 +81,7 @@ def status_command() -> None:
     """Show which local services are running."""
     from infra.services import status
 
-    for service in status(_settings()):
+    for service in status(_settings(), monitoring=True):
         pid = f" pid {service.pid}" if service.pid else ""
         detail = f" ({service.detail})" if service.detail else ""
         typer.echo(
@@ -447,6 +449,35 @@ def virtualbets_api_command(
     # The cursor survives a restart, under the project home like every other piece of state.
     state = _settings().resolved_home() / CURSOR_FILE_NAME
     serve_api(data, host=host, port=port, state_file=state)
+
+
+@app.command("alerts-webhook")
+def alerts_webhook_command(
+    host: Annotated[
+        str, typer.Option(help="Interface to bind (0.0.0.0 to receive from a container).")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int | None, typer.Option(help="Port [default: PARIVISION_ALERTS_WEBHOOK_PORT, 9105].")
+    ] = None,
+) -> None:
+    """Receive Alertmanager's alerts at POST /alerts: log each, append it to alerts.jsonl."""
+    from consumers.alerts_webhook import make_server, serve
+
+    settings = _settings()
+    _logging()
+    try:
+        server = make_server(settings, host=host, port=port)
+    except OSError as error:
+        _fail(str(error))
+    bound_host, bound_port = server.server_address[:2]
+    console.print(
+        f"receiving alerts at http://{bound_host}:{bound_port}/alerts, "
+        f"appending them to {settings.resolved_home() / 'alerts.jsonl'}"
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    serve(server, stop)
 
 
 @app.command("demo")

@@ -1,0 +1,108 @@
+"""`parivision up` without a usable Prometheus or Alertmanager: it says why and carries on.
+
+Nothing here starts a process; tests/integration/test_monitoring_launch.py runs the real ones.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import socket
+
+import pytest
+from rich.console import Console
+
+from infra import services
+from infra.monitoring import PROMETHEUS, default_targets
+from infra.services import Endpoints, status
+from parivision.settings import Settings
+
+
+@pytest.fixture
+def settings_factory(tmp_path):
+    def make(**overrides) -> Settings:
+        values = {
+            "home": tmp_path / "home",
+            "kafka_bootstrap": None,
+            "mongodb_uri": None,
+            "mlflow_tracking_uri": None,
+            "alerts_webhook_url": None,
+        }
+        return Settings(_env_file=None, **{**values, **overrides})
+
+    return make
+
+
+@pytest.fixture
+def no_binaries(tmp_path, monkeypatch):
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+
+
+def up_monitoring(settings: Settings) -> tuple[Endpoints, str]:
+    out = io.StringIO()
+    endpoints = Endpoints(kafka="", mongodb="", mlflow="")
+    services._up_monitoring(settings, Console(file=out, width=300), endpoints)
+    return endpoints, out.getvalue()
+
+
+def test_missing_packages_are_named_and_up_carries_on(settings_factory, no_binaries):
+    settings = settings_factory()
+
+    endpoints, said = up_monitoring(settings)
+
+    assert endpoints.started == [] and endpoints.monitoring == {}
+    assert "`sudo apt-get install prometheus`" in endpoints.skipped["prometheus"]
+    assert "`sudo apt-get install prometheus-alertmanager`" in endpoints.skipped["alertmanager"]
+    assert said.count("not installed") == 2 and "carrying on" in said
+    assert not (settings.resolved_home() / "run").exists()  # no pid file, nothing started
+
+
+def test_status_shows_monitoring_only_when_asked(settings_factory, no_binaries):
+    settings = settings_factory(alertmanager_port=0)
+
+    assert [s.name for s in status(settings)] == ["kafka", "mongodb", "mlflow"]
+    found = {s.name: s for s in status(settings, monitoring=True)}
+
+    assert found["prometheus"].state == "not installed"
+    assert "apt-get install prometheus" in found["prometheus"].detail
+    assert found["alertmanager"].state == "off"
+    assert found["prometheus"].address == f"http://127.0.0.1:{settings.prometheus_port}"
+
+
+def test_a_port_of_zero_turns_it_off(settings_factory):
+    settings = settings_factory(prometheus_port=0, alertmanager_port=0)
+
+    endpoints, _ = up_monitoring(settings)
+
+    assert endpoints.skipped == {
+        "prometheus": "off (PARIVISION_PROMETHEUS_PORT=0)",
+        "alertmanager": "off (PARIVISION_ALERTMANAGER_PORT=0)",
+    }
+
+
+@pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus is not installed")
+def test_a_taken_port_skips_prometheus_without_starting_it(settings_factory):
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        settings = settings_factory(prometheus_port=port, alertmanager_port=0)
+
+        endpoints, said = up_monitoring(settings)
+
+    assert endpoints.started == [] and "prometheus" not in endpoints.monitoring
+    assert "already in use" in endpoints.skipped["prometheus"]
+    assert "PARIVISION_PROMETHEUS_PORT" in said
+    assert PROMETHEUS.local_process(settings).read_pid() is None
+
+
+def test_prometheus_scrapes_every_process_whose_port_is_on(settings_factory):
+    settings = settings_factory(sink_metrics_port=0, api_port=18080)
+    assert default_targets(settings) == {
+        "stream": ["127.0.0.1:9101"],
+        "api": ["127.0.0.1:18080"],
+        "replay": ["127.0.0.1:9103"],
+        "retrainer": ["127.0.0.1:9104"],
+    }
