@@ -47,6 +47,26 @@ def _services(settings: Settings, monitoring: bool = False):
         _fail(str(error))
 
 
+def _serve_metrics(settings: Settings, job: str):
+    """This process's metrics (see parivision.metrics), served on its port from settings."""
+    from parivision.metrics import for_job
+
+    metrics = for_job(job)
+    _expose(settings, metrics)
+    return metrics
+
+
+def _expose(settings: Settings, metrics) -> None:
+    from parivision.metrics import metrics_port
+
+    try:
+        port = metrics.serve(settings.metrics_host, metrics_port(settings, metrics.job))
+    except OSError as error:
+        _fail(str(error))
+    if port:
+        console.print(f"{metrics.job} metrics on http://{settings.metrics_host}:{port}/metrics")
+
+
 def _logging(level: str = "INFO") -> None:
     from rich.logging import RichHandler
 
@@ -358,8 +378,15 @@ def replay_command(
         source = open_source(data, limit=limit)
     except (ValueError, FileNotFoundError, ConnectionError) as error:
         _fail(str(error))
+    metrics = _serve_metrics(settings, "replay")
     stats = replay(
-        settings, source, pacer=pacer, limit=limit, outcome_delay_s=outcome_delay, console=console
+        settings,
+        source,
+        pacer=pacer,
+        limit=limit,
+        outcome_delay_s=outcome_delay,
+        console=console,
+        metrics=metrics,
     )
     for example in stats.bad_examples:
         console.print(f"[yellow]bad row[/] {example} (sent to {settings.topic('shots.dlq')})")
@@ -385,7 +412,9 @@ def stream_command(
         _fail(str(error))
     console.print(f"scoring with {settings.model_name} v{champion.version}")
     sys.argv = [sys.argv[0]]  # the Faust worker reads argv; it has none of its own here
-    run_worker(create_app(settings, champion, learner=learner), loglevel=loglevel)
+    worker_app = create_app(settings, champion, learner=learner)
+    _expose(settings, worker_app.metrics)
+    run_worker(worker_app, loglevel=loglevel)
 
 
 @app.command("sink")
@@ -405,6 +434,7 @@ def sink_command() -> None:
         MongoClient(settings.mongodb()),
         settings.mongodb_database,
         topic_prefix=settings.topic_prefix,
+        metrics=_serve_metrics(settings, "sink"),
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
