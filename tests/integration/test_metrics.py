@@ -131,14 +131,15 @@ def run(services, champion_version, games_csv, tmp_path_factory):
             "Prometheus to read the final counters",
             interval=1.0,
         )
-        # The retrain loop reaches its count trigger and decides a challenge.
+        # A replay is short-lived: keep its endpoint up until Prometheus has read its last count.
         wait_until(
             lambda: (
-                prom.value("sum(parivision_promotion_decisions_total)") >= 1 or _alive(processes)
+                prom.value("max_over_time(parivision_replay_produced_total{kind='attempt'}[10m])")
+                == SHOTS
             ),
-            600,
-            "the retrain loop to decide a challenge",
-            interval=2.0,
+            60,
+            "Prometheus to scrape the replay's final count",
+            interval=1.0,
         )
         replay_metrics.close()
         yield {
@@ -199,7 +200,9 @@ def test_counts_match_mongodb_and_the_topics(run):
     assert prom.value("sum(parivision_shots_consumed_total{kind='attempt'})") == SHOTS + sum(
         len(v) for v in BAD.values()
     )
-    assert prom.value("sum(parivision_replay_produced_total{kind='attempt'})") == SHOTS
+    # The replay has ended, so its series are stale now: read its last value.
+    produced = "sum(max_over_time(parivision_replay_produced_total{kind='attempt'}[10m]))"
+    assert prom.value(produced) == SHOTS
     for collection in ("shots_raw", "shots", "predictions"):
         expected = db[collection].count_documents({})
         got = prom.value(f"sum(parivision_stored_total{{collection='{collection}'}})")
@@ -298,6 +301,22 @@ def test_every_process_exports_its_whole_catalogue(run):
                 assert f"# TYPE {name} " in text, (job, name)
 
 
+def test_the_retrain_loop_reports_its_decision(run):
+    prom, processes = run["prom"], run["processes"]
+    # The replay's labels reach the count trigger: the loop trains a challenger and decides.
+    wait_until(
+        lambda: prom.value("sum(parivision_promotion_decisions_total)") >= 1 or _alive(processes),
+        600,
+        "the retrain loop to decide a challenge",
+        interval=2.0,
+    )
+    assert prom.value("sum(parivision_retrains_total{trigger='count'})") >= 1
+    assert prom.value("sum(parivision_promotion_decisions_total)") >= 1
+    assert prom.value("parivision_labelled_since_retrain") >= 0
+    # Evidently's drift check ran on the stored shots and exported its summary.
+    assert 0 <= prom.value("parivision_drift_share") <= 1
+
+
 def test_every_dashboard_query_returns_data(run):
     from infra.grafana.dashboards import all_queries
 
@@ -310,10 +329,48 @@ def test_every_dashboard_query_returns_data(run):
     assert not empty, f"{len(empty)} dashboard queries return nothing: {empty}"
 
 
-def test_the_retrain_loop_reports_its_decision(run):
+def test_the_live_model_quality_view_renders_in_a_real_browser(run, tmp_path):
+    """Prometheus's own graph page, in headless Chromium, shows the champion and every online
+    learner's live log loss and ROC-AUC: the view an operator opens when the decay alert fires.
+    ``PARIVISION_QUALITY_SCREENSHOT=docs/model-quality.png`` keeps the picture."""
+    from urllib.parse import urlencode
+
+    from tests.integration.test_page import REPO, chromium
+
     prom = run["prom"]
-    assert prom.value("sum(parivision_retrains_total{trigger='count'})") >= 1
-    assert prom.value("sum(parivision_promotion_decisions_total)") >= 1
-    assert prom.value("parivision_labelled_since_retrain") >= 0
-    # Evidently's drift check ran on the stored shots and exported its summary.
-    assert 0 <= prom.value("parivision_drift_share") <= 1
+    query = urlencode(
+        {
+            "g0.expr": "parivision_live_log_loss",
+            "g0.tab": "0",
+            "g0.range_input": "2m",
+            "g1.expr": "parivision_live_roc_auc",
+            "g1.tab": "0",
+            "g1.range_input": "2m",
+        }
+    )
+    wanted = __import__("os").environ.get("PARIVISION_QUALITY_SCREENSHOT")
+    screenshot = (REPO / wanted) if wanted else tmp_path / "model-quality.png"
+    with chromium(tmp_path / "profile") as driver:
+        driver.set_window_size(1400, 1400)
+        driver.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": 1400, "height": 1400, "deviceScaleFactor": 1, "mobile": False},
+        )
+        driver.get(f"{prom.base}/graph?{query}")
+
+        def legend_lists_every_model(d) -> bool:
+            text = d.find_element("tag name", "body").text
+            return all(f'model="{m}"' in text for m in ("champion", "logreg", "arf")) and (
+                text.count('model="champion"') >= 2
+            )
+
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        WebDriverWait(driver, 60, poll_frequency=0.5).until(
+            legend_lists_every_model, "the graphs to list champion, logreg and arf twice"
+        )
+        screenshot.parent.mkdir(parents=True, exist_ok=True)
+        assert driver.save_screenshot(str(screenshot))
+        # Both graphs drew a line for each of the three models.
+        assert driver.find_element("tag name", "body").text.count("Total time series: 3") == 2
+    assert screenshot.stat().st_size > 20_000
