@@ -528,7 +528,8 @@ def demo_command(
 
     settings = _settings()
     _logging("WARNING")
-    endpoints = _services(settings)
+    # Prometheus and Alertmanager too, when installed: the demo's processes are scraped.
+    endpoints = _services(settings, monitoring=True)
     try:
         summary = run_demo(
             settings,
@@ -574,9 +575,10 @@ def retrain_loop_command(
     min_new: Annotated[int | None, typer.Option(help="Retrain after N new labelled shots.")] = None,
     every: Annotated[float | None, typer.Option(help="Retrain every S seconds.")] = None,
     drift_share: Annotated[
-        float | None, typer.Option(help="Retrain when this share of features drifted.")
+        float | None,
+        typer.Option(help="Evidently's dataset drift (a data_drift retrain) at this share."),
     ] = None,
-    window: Annotated[int | None, typer.Option(help="Shots per drift window.")] = None,
+    window: Annotated[int | None, typer.Option(help="Recent shots per drift check.")] = None,
     holdout: Annotated[
         int | None, typer.Option(help="Most recent labelled shots kept out to challenge on.")
     ] = None,
@@ -612,6 +614,7 @@ def retrain_loop_command(
             event = {k: v for k, v in (event or {}).items() if k != "_id"}
             typer.echo(json.dumps(event or {"retrained": False}, default=str))
             return
+        _expose(settings, loop.metrics)
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
@@ -628,10 +631,15 @@ def retrain_loop_command(
 
 @app.command("drift")
 def drift_command(
-    window: Annotated[int | None, typer.Option(help="Shots per drift window.")] = None,
+    window: Annotated[int | None, typer.Option(help="Recent shots to check.")] = None,
+    drift_share: Annotated[
+        float | None, typer.Option(help="Evidently's dataset drift at this share of features.")
+    ] = None,
 ) -> None:
-    """Show drift now: ADWIN on the champion's errors, and per-feature tests of the oldest
-    window of stored shots against the newest."""
+    """Check drift now, as the retrain loop does: Evidently's data drift of the newest stored
+    shots against the champion's training reference and the champion's quality on them (an
+    HTML report under the home's reports/), and ADWIN on the champion's errors."""
+    from mlflow.exceptions import MlflowException
     from pymongo import MongoClient
     from pymongo.errors import PyMongoError
     from rich.table import Table
@@ -645,9 +653,11 @@ def drift_command(
         db = MongoClient(settings.mongodb(), serverSelectionTimeoutMS=10_000)[
             settings.mongodb_database
         ]
-        status = drift_status(db, window)
+        status = drift_status(settings, db, window, drift_share=drift_share)
     except PyMongoError as error:
         _fail(f"cannot read MongoDB ({settings.mongodb_database!r}): {error}")
+    except (MlflowException, ValueError) as error:
+        _fail(f"cannot check drift: {error}")
     out = Console()
     adwin = status["adwin"]
     mean = adwin["mean_error"]
@@ -657,23 +667,34 @@ def drift_command(
     )
     data = status["data"]
     if data is None:
-        out.print(f"data drift: fewer than two windows of {window:,} stored shots")
-    else:
-        table = Table(
-            title=f"oldest {data['reference_rows']:,} vs newest {data['recent_rows']:,} shots: "
-            f"drift share {data['share']:.2f}"
+        out.print(
+            f"data drift: fewer than {window:,} stored shots (or, for a champion without a "
+            f"training sample, two windows of them); nothing to check yet"
         )
-        for column in ("feature", "test", "statistic", "p-value", "drifted"):
-            table.add_column(column, justify="left" if column == "feature" else "right")
+    else:
+        verdict = "[bold red]detected[/]" if data["dataset_drift"] else "not detected"
+        table = Table(
+            title=f"newest {data['recent_rows']:,} shots against "
+            f"{data['reference_description']}: drift share {data['drift_share']:.2f}, "
+            f"dataset drift {verdict} (at {data['drift_threshold']:g})"
+        )
+        for column in ("feature", "method", "score", "threshold", "drifted"):
+            table.add_column(column, justify="left" if column in ("feature", "method") else "right")
         for name, f in data["features"].items():
             table.add_row(
                 name,
-                f["test"],
-                "-" if f["statistic"] is None else f"{f['statistic']:.4f}",
-                "-" if f["p_value"] is None else f"{f['p_value']:.4g}",
+                f["method"],
+                "-" if f["score"] is None else f"{f['score']:.4g}",
+                f"{f['threshold']:g}",
                 "[bold red]yes[/]" if f["drifted"] else "no",
             )
         out.print(table)
+        quality = ", ".join(f"{k} {v:.4f}" for k, v in data["quality"].items() if v is not None)
+        out.print(
+            f"champion quality on {data['labelled_rows']:,} labelled shots: "
+            + (quality or "not measured (too few labels)")
+        )
+        out.print(f"report: {status['report']}")
     out.file.flush()
     typer.echo(json.dumps(status))
 

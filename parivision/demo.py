@@ -404,6 +404,7 @@ def run_demo(
         "page": page,
         "live_feed_messages": seen_live,
         "challenges": challenges,
+        "monitoring": dict(getattr(endpoints, "monitoring", {}) or {}),
         "complete": stored >= produced and len(counter.scored) >= produced,
     }
     table = Table(title="PariVision demo")
