@@ -9,10 +9,17 @@ restart: the last document says when the last retrain was and up to which label 
 
 The challenger is trained on the labelled shots in MongoDB except the ``holdout`` most recently
 labelled ones, and challenged on exactly those, so its numbers are on shots it has not seen.
+
+Data drift is Evidently's (:mod:`models.drift_report`): each check compares the last ``window``
+stored shots with the champion's training reference (the sample logged with it in MLflow; for
+a version without one, the first ``window`` shots stored), writes the HTML report under the
+home's ``reports/`` folder, and exports its summary as the retrainer's metrics.  A retrain
+answers the drift seen so far: the next verdict is on shots stored after it.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,19 +29,11 @@ from typing import Any
 import pandas as pd
 from rich.console import Console
 
-from models.drift import (
-    MANUAL,
-    DriftReport,
-    ErrorDrift,
-    TriggerConfig,
-    Triggers,
-    TriggerState,
-    columns_from_feature_dicts,
-    drift_report,
-    shot_error,
-)
-from models.features import FEATURE_NAMES
+from models.drift import MANUAL, ErrorDrift, TriggerConfig, Triggers, TriggerState, shot_error
+from models.drift_report import DRIFT_SHARE, DriftSummary, feature_frame
+from models.reference import STORED, Reference
 from parivision import schemas
+from parivision.metrics import RETRAINER, Metrics, for_job
 from parivision.settings import Settings
 
 EVENTS = "retrain_events"
@@ -70,33 +69,124 @@ def errors_of(predictions: Sequence[dict[str, Any]]) -> list[float]:
     ]
 
 
-def feature_drift(db, window: int, *, after: float = 0.0) -> DriftReport | None:
-    """The first ``window`` shots stored after ``after`` (reference) against the last ``window``
-    (recent), on their stored features and, where labelled, their outcome (``made``).
-
-    None until there are two full windows that do not overlap.
-    """
+def recent_shots(db, window: int, *, after: float = 0.0, oldest: bool = False) -> pd.DataFrame:
+    """The last ``window`` shots stored after ``after`` (the first ones when ``oldest``), in the
+    order stored: their stored features, and ``outcome`` and ``p_champion`` where known (NaN
+    where not)."""
     from consumers.mongo_sink import PREDICTIONS, SHOTS
 
-    query = {"stored_at": {"$gt": after}}
-    if db[SHOTS].count_documents(query) < 2 * window:
+    cursor = (
+        db[SHOTS]
+        .find({"stored_at": {"$gt": after}}, {"_id": 0, "shot_id": 1, "features": 1})
+        .sort("stored_at", 1 if oldest else -1)
+        .limit(window)
+    )
+    docs = list(cursor)
+    if not oldest:
+        docs.reverse()
+    frame = feature_frame([d.get("features") or {} for d in docs])
+    known = {
+        p["shot_id"]: p
+        for ids in _chunks([d["shot_id"] for d in docs])
+        for p in db[PREDICTIONS].find(
+            {"shot_id": {"$in": ids}}, {"_id": 0, "shot_id": 1, "outcome": 1, "p_champion": 1}
+        )
+    }
+    for column in ("outcome", "p_champion"):
+        frame[column] = [_number(known.get(d["shot_id"], {}).get(column)) for d in docs]
+    return frame
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) else math.nan
+
+
+def stored_reference(db, window: int, *, after: float = 0.0, why: str = "") -> Reference | None:
+    """The first ``window`` shots stored after ``after``: the reference for a champion without
+    a training sample; None until there are two windows that do not overlap."""
+    from consumers.mongo_sink import SHOTS
+
+    if db[SHOTS].count_documents({"stored_at": {"$gt": after}}) < 2 * window:
         return None
-    projection = {"_id": 0, "shot_id": 1, "features": 1}
-    sides = []
-    for order in (1, -1):
-        docs = list(db[SHOTS].find(query, projection).sort("stored_at", order).limit(window))
-        columns = columns_from_feature_dicts([d.get("features") or {} for d in docs], FEATURE_NAMES)
-        outcomes = {
-            p["shot_id"]: p["outcome"]
-            for ids in _chunks([d["shot_id"] for d in docs])
-            for p in db[PREDICTIONS].find(
-                {"shot_id": {"$in": ids}, "outcome": {"$exists": True}},
-                {"_id": 0, "shot_id": 1, "outcome": 1},
-            )
-        }
-        columns["made"] = [float(outcomes.get(d["shot_id"], float("nan"))) for d in docs]
-        sides.append(columns)
-    return drift_report(sides[0], sides[1])
+    frame = recent_shots(db, window, after=after, oldest=True)
+    since = " since the last retrain" if after else ""
+    return Reference(
+        frame=frame,
+        kind=STORED,
+        description=f"the first {len(frame):,} shots stored{since}" + (f" ({why})" if why else ""),
+    )
+
+
+def champion_reference(settings: Settings, cache: dict[str, Reference | None]):
+    """The champion's version and its training reference (None without one), and why not.
+
+    ``cache`` keeps each version's reference, so a poll asks the registry only which version
+    is the champion.
+    """
+    from mlflow.exceptions import MlflowException
+
+    from models import reference, registry
+
+    try:
+        version = registry.champion_version(settings)
+        if version is None:
+            return None, None, "no champion yet"
+        if version not in cache:
+            cache[version] = reference.champion_reference(settings, version)
+    except MlflowException as error:
+        return None, None, f"registry at {settings.mlflow()} unavailable: {str(error)[:200]}"
+    found = cache[version]
+    return version, found, "" if found else f"champion v{version} has no training sample logged"
+
+
+def run_drift_check(
+    settings: Settings,
+    db,
+    window: int,
+    *,
+    after: float = 0.0,
+    drift_share: float = DRIFT_SHARE,
+    champion: tuple[str | None, Reference | None, str] | None = None,
+    at: float | None = None,
+) -> DriftSummary | None:
+    """Evidently's drift and quality report on the last ``window`` shots stored after
+    ``after``, saved under the home's ``reports/``; None until there are enough shots.
+
+    Args:
+        champion: the champion's version, its reference and why it has none (default: asked
+            of the registry with :func:`champion_reference`).
+    """
+    from models.drift_report import evaluate, reports_folder, save_report
+
+    version, reference, why = champion or champion_reference(settings, {})
+    if reference is not None:
+        from consumers.mongo_sink import SHOTS
+
+        if db[SHOTS].count_documents({"stored_at": {"$gt": after}}) < window:
+            return None
+    else:
+        reference = stored_reference(db, window, after=after, why=why)
+        if reference is None:
+            return None
+    recent = recent_shots(db, window, after=after)
+    summary, html = evaluate(
+        recent, reference, drift_share=drift_share, champion_version=version, at=at
+    )
+    folder = reports_folder(settings.resolved_home())
+    save_report(folder, summary, html, keep=settings.drift_report_keep)
+    return summary
+
+
+def export_drift(metrics: Metrics, summary: DriftSummary) -> None:
+    """Set the retrainer's drift and quality gauges from one check's summary."""
+    metrics["drift_checks"].inc()
+    metrics["drift_share"].set(summary.drift_share)
+    metrics["drift_detected"].set(1 if summary.dataset_drift else 0)
+    metrics["drifted_features"].set(len(summary.drifted))
+    for name, score in summary.features.items():
+        metrics["feature_drift"].labels(feature=name).set(score.score)
+    for name, value in summary.quality.items():
+        metrics["recent_quality"].labels(metric=name).set(value)
 
 
 def labelled_frame(db, *, holdout: int = 0, limit: int | None = None) -> pd.DataFrame:
@@ -167,9 +257,13 @@ class Check:
     reasons: list[str]
     new_labelled: int
     labelled_until: float
-    report: DriftReport | None
+    drift: DriftSummary | None
     adwin: dict[str, Any]
     request: str | None = None
+
+
+# Decisions as the retrainer's metrics count them.
+PROMOTED, KEPT, FAILED = "promoted", "kept", "failed"
 
 
 class RetrainLoop:
@@ -186,22 +280,32 @@ class RetrainLoop:
         data: str | None = None,
         candidates: Sequence[str] | None = ("lightgbm",),
         console: Console | None = None,
+        metrics: Metrics | None = None,
         train: Callable[..., Any] | None = None,
         challenge: Callable[..., Any] | None = None,
+        champion: Callable[[], tuple[str | None, Reference | None, str]] | None = None,
+        tag_version: Callable[..., Any] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings, self.db = settings, db
         self.window, self.holdout = window, holdout
         self.data, self.candidates = data, list(candidates) if candidates else None
         self.console = console or Console(stderr=True)
-        self.train, self.challenge = train, challenge
+        self.metrics = metrics or for_job(RETRAINER)
+        self.train, self.challenge, self.tag_version = train, challenge, tag_version
+        references: dict[str, Reference | None] = {}
+        self.champion = champion or (lambda: champion_reference(settings, references))
         self.clock = clock
         self.triggers = Triggers(config, restore_state(db, clock()), ErrorDrift())
         # ADWIN catches up from the last retrain on the first check.
         self.fed_until = self.triggers.state.last_labelled_at
+        # The last drift check, and what it was run on: a poll that finds no new shot, no new
+        # label and the same champion reuses it rather than writing the same report again.
+        self.drift: DriftSummary | None = None
+        self._drift_key: tuple[Any, ...] | None = None
 
     def check(self, *, manual: str | None = None) -> Check:
-        """Read what arrived since the last check and ask the triggers."""
+        """Read what arrived since the last check, run the drift report, ask the triggers."""
         now = self.clock()
         request = manual or _take_request(self.settings)
         state = self.triggers.state
@@ -209,23 +313,59 @@ class RetrainLoop:
         if fresh:
             self.fed_until = max(float(p["labelled_at"]) for p in fresh)
         new_labelled = self._count_since(state.last_labelled_at)
-        report = feature_drift(self.db, self.window, after=self._reference_after())
+        drift = self._drift_check(now)
         reasons = self.triggers.check(
             now,
             new_labelled,
             errors_of(fresh),
-            report.share if report else None,
+            drift.dataset_drift if drift else None,
             manual=request is not None,
         )
+        self.metrics["labelled_since_retrain"].set(new_labelled)
+        self.metrics["error_drift"].set(1 if self.triggers.error_drift_pending else 0)
         return Check(
             at=now,
             reasons=reasons,
             new_labelled=new_labelled,
             labelled_until=self.fed_until,
-            report=report,
+            drift=drift,
             adwin=self.triggers.detector.state(),
             request=request,
         )
+
+    def _drift_check(self, now: float) -> DriftSummary | None:
+        from consumers.mongo_sink import SHOTS
+
+        after = self._reference_after()
+        newest = self.db[SHOTS].find_one({"stored_at": {"$gt": after}}, sort=[("stored_at", -1)])
+        champion = self.champion()
+        key = (
+            after,
+            newest and newest["stored_at"],
+            self.fed_until,
+            champion[0],
+            champion[1] is None,
+        )
+        if key == self._drift_key:
+            return self.drift
+        share = self.triggers.config.drift_share or DRIFT_SHARE
+        try:
+            drift = run_drift_check(
+                self.settings,
+                self.db,
+                self.window,
+                after=after,
+                drift_share=share,
+                champion=champion,
+                at=now,
+            )
+        except ValueError as error:  # Evidently could not test these shots: say so, go on
+            self._say(f"[bold red]drift check failed[/]: {error}")
+            drift = None
+        self.drift, self._drift_key = drift, key
+        if drift is not None:
+            export_drift(self.metrics, drift)
+        return drift
 
     def _count_since(self, after: float) -> int:
         from consumers.mongo_sink import PREDICTIONS
@@ -235,8 +375,7 @@ class RetrainLoop:
         )
 
     def _reference_after(self) -> float:
-        # Before any retrain the reference is the oldest window; after one, the first window
-        # stored after it (shots the new model was not trained on yet).
+        # A retrain answers the drift seen so far: after one, only shots stored since count.
         return self.triggers.state.last_retrain_at if self.triggers.state.retrains else 0.0
 
     def retrain(self, check: Check) -> dict[str, Any]:
@@ -258,12 +397,14 @@ class RetrainLoop:
             "counts": {"new_labelled": check.new_labelled},
             "drift": {
                 "adwin": check.adwin,
-                "data": check.report.as_dict() if check.report else None,
+                "data": check.drift.as_dict() if check.drift else None,
             },
             "labelled_until": check.labelled_until,
             "model": self.settings.model_name,
         }
         inserted = self.db[EVENTS].insert_one(dict(event)).inserted_id
+        for reason in check.reasons:
+            self.metrics["retrains"].labels(trigger=reason).inc()
         self._say(f"[bold magenta]retrain[/] because {event['reason']}: {_summary(check)}")
         try:
             frame = labelled_frame(self.db, holdout=self.holdout)
@@ -291,6 +432,7 @@ class RetrainLoop:
                 "candidate": result.candidate,
                 "metrics": {k: float(v) for k, v in result.metrics.items()},
             }
+            self._tag(result.version, check)
             decision = challenge(self.settings, result.version, window=self.holdout, db=self.db)
             event["decision"] = decision.as_event()
             event["status"] = decision.event
@@ -301,11 +443,29 @@ class RetrainLoop:
         except (ValueError, LookupError, PromotionError, ConnectionError) as error:
             event["status"], event["error"] = "failed", str(error)
             self._say(f"[bold red]retrain failed[/]: {error}")
+        outcome = {PROMOTED: PROMOTED, FAILED: FAILED}.get(event["status"], KEPT)
+        self.metrics["decisions"].labels(outcome=outcome).inc()
         event["finished_at"] = self.clock()
         self.db[EVENTS].replace_one({"_id": inserted}, event)
         # A failed retrain also restarts the clocks, or every poll would retry it at once.
         self.triggers.retrained(check.at, check.labelled_until)
         return event
+
+    def _tag(self, version: str, check: Check) -> None:
+        """Say on the registered challenger why it was trained (and which report said so)."""
+        from mlflow.exceptions import MlflowException
+
+        from models.registry import tag_version
+
+        tags = {
+            "retrain.reason": ",".join(check.reasons),
+            "retrain.drift_share": f"{check.drift.drift_share:.4f}" if check.drift else None,
+            "retrain.drift_report": check.drift.report if check.drift else None,
+        }
+        try:
+            (self.tag_version or tag_version)(self.settings, version, tags)
+        except MlflowException as error:  # the event in MongoDB still has the reasons
+            self._say(f"[yellow]could not tag v{version}[/]: {error}")
 
     def step(self, *, manual: str | None = None) -> dict[str, Any] | None:
         """One check, and a retrain if any trigger fired; the retrain document or None."""
@@ -328,24 +488,39 @@ class RetrainLoop:
 
 
 def _summary(check: Check) -> str:
-    share = "n/a" if check.report is None else f"{check.report.share:.2f}"
+    drift = check.drift
+    if drift is None:
+        data = "data drift not measured yet"
+    else:
+        verdict = "dataset drift" if drift.dataset_drift else "no dataset drift"
+        data = f"drift share {drift.drift_share:.2f} ({verdict}) against {drift.reference}"
     mean = check.adwin.get("mean_error")
     return (
-        f"{check.new_labelled:,} new labelled, drift share {share}, ADWIN window "
+        f"{check.new_labelled:,} new labelled, {data}, ADWIN window "
         f"{check.adwin['window']:,} mean error {'n/a' if mean is None else f'{mean:.3f}'} "
         f"({check.adwin['detections']} drift(s))"
     )
 
 
-def drift_status(db, window: int, *, delta: float = 0.002) -> dict[str, Any]:
-    """The drift report now: ADWIN over every stored label, and the windows' feature tests."""
+def drift_status(
+    settings: Settings,
+    db,
+    window: int,
+    *,
+    delta: float = 0.002,
+    drift_share: float | None = None,
+) -> dict[str, Any]:
+    """The drift now, as ``parivision drift`` shows it: ADWIN over every stored label, and
+    Evidently's report on the last ``window`` stored shots (saved, as the loop saves it)."""
     detector = ErrorDrift(delta)
     detector.update(errors_of(labelled_since(db, 0.0)))
-    report = feature_drift(db, window)
+    share = drift_share or settings.retrain_drift_share or DRIFT_SHARE
+    summary = run_drift_check(settings, db, window, drift_share=share)
     return {
         "adwin": detector.state(),
-        "data": report.as_dict() if report else None,
+        "data": summary.as_dict() if summary else None,
         "window": window,
+        "report": summary.report if summary else None,
     }
 
 
@@ -361,6 +536,7 @@ def loop_from_settings(
     data: str | None = None,
     candidates: Sequence[str] | None = None,
     console: Console | None = None,
+    metrics: Metrics | None = None,
 ) -> RetrainLoop:
     """A :class:`RetrainLoop` configured from the ``retrain_*`` settings; any argument given
     overrides its setting (the CLI's options, the API's defaults)."""
@@ -385,4 +561,5 @@ def loop_from_settings(
         candidates=list(candidates or [])
         or [c.strip() for c in settings.retrain_candidates.split(",") if c.strip()],
         console=console,
+        metrics=metrics,
     )

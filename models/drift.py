@@ -1,28 +1,16 @@
-"""Drift: when the champion's errors change (River's ADWIN) or the shots it sees do (per-feature
-two-sample tests), and when either of those, a count of new labels or the clock says retrain.
-
-Data drift is measured here with SciPy rather than Evidently (Evidently pulls in a web server,
-uvloop and statsmodels, which the stream's environment should not carry): each feature of a
-recent window is compared with a reference window by a two-sample Kolmogorov-Smirnov test when
-it is continuous, or a chi-square test of the two windows' category counts when it is discrete
-(the zone codes, the 0/1 action flags, period, shot value, and the outcome when given).  The
-drift share is the fraction of features whose p-value is below ``p_threshold`` -- the number
-Evidently's "dataset drift" reports.
+"""Drift: when the champion's errors change (River's ADWIN) or the shots it sees do (Evidently's
+dataset drift, computed by :mod:`models.drift_report`), and when either of those, a count of new
+labels or the clock says retrain.
 
 Everything in this module is pure: no database, no clock.  The retrain loop
-(:mod:`consumers.retrain_trigger`) reads MongoDB and calls it.
+(:mod:`consumers.retrain_trigger`) reads MongoDB, runs the Evidently report and calls it.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
-
-import numpy as np
-
-from models.features import CATEGORICAL
 
 # Reasons a retrain starts, in the order they are reported.
 MANUAL, COUNT, SCHEDULE, ERROR_DRIFT, DATA_DRIFT = (
@@ -33,9 +21,6 @@ MANUAL, COUNT, SCHEDULE, ERROR_DRIFT, DATA_DRIFT = (
     "data_drift",
 )
 REASONS = (MANUAL, COUNT, SCHEDULE, ERROR_DRIFT, DATA_DRIFT)
-
-# A feature with at most this many distinct values (over both windows) is tested as categorical.
-DISCRETE_MAX_VALUES = 12
 
 
 def shot_error(outcome: int, p: float) -> float:
@@ -101,143 +86,15 @@ class ErrorDrift:
         }
 
 
-@dataclass(frozen=True)
-class FeatureDrift:
-    name: str
-    test: str  # "ks" or "chi2"
-    statistic: float
-    p_value: float
-    drifted: bool
-
-
-@dataclass
-class DriftReport:
-    """Per-feature tests of a recent window against a reference window."""
-
-    features: list[FeatureDrift]
-    reference_rows: int
-    recent_rows: int
-    p_threshold: float = 0.05
-
-    @property
-    def share(self) -> float:
-        """The fraction of tested features that drifted (0 when nothing could be tested)."""
-        return sum(f.drifted for f in self.features) / len(self.features) if self.features else 0.0
-
-    @property
-    def drifted(self) -> list[str]:
-        return [f.name for f in self.features if f.drifted]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "share": round(self.share, 4),
-            "drifted": self.drifted,
-            "reference_rows": self.reference_rows,
-            "recent_rows": self.recent_rows,
-            "p_threshold": self.p_threshold,
-            "method": "scipy: ks_2samp (continuous), chi2_contingency (discrete)",
-            "features": {
-                f.name: {
-                    "test": f.test,
-                    "statistic": _finite(f.statistic),
-                    "p_value": _finite(f.p_value),
-                    "drifted": f.drifted,
-                }
-                for f in self.features
-            },
-        }
-
-
-def _finite(value: float) -> float | None:
-    return round(float(value), 6) if math.isfinite(value) else None
-
-
-def _chi2(reference: np.ndarray, recent: np.ndarray) -> tuple[float, float]:
-    from scipy.stats import chi2_contingency
-
-    categories = np.union1d(reference, recent)
-    if len(categories) < 2:
-        return 0.0, 1.0  # one category on both sides: nothing to differ in
-    table = np.array(
-        [[np.sum(side == c) for c in categories] for side in (reference, recent)], dtype=float
-    )
-    statistic, p_value, _dof, _expected = chi2_contingency(table)
-    return float(statistic), float(p_value)
-
-
-def _ks(reference: np.ndarray, recent: np.ndarray) -> tuple[float, float]:
-    from scipy.stats import ks_2samp
-
-    result = ks_2samp(reference, recent)
-    return float(result.statistic), float(result.pvalue)
-
-
-def drift_report(
-    reference: Mapping[str, Sequence[float]],
-    recent: Mapping[str, Sequence[float]],
-    *,
-    categorical: Iterable[str] = (*CATEGORICAL, "made"),
-    p_threshold: float = 0.05,
-    min_rows: int = 30,
-) -> DriftReport:
-    """Test every column the two windows share; missing values (NaN) are left out per column.
-
-    ``categorical`` columns, and any column with few distinct values, get a chi-square test of
-    their counts; the rest a two-sample Kolmogorov-Smirnov test.  A column with fewer than
-    ``min_rows`` values on either side is not tested.
-
-    Example:
-        >>> rng = np.random.default_rng(0)
-        >>> same = drift_report({"d": rng.normal(0, 1, 500)}, {"d": rng.normal(0, 1, 500)})
-        >>> shifted = drift_report({"d": rng.normal(0, 1, 500)}, {"d": rng.normal(1, 1, 500)})
-        >>> same.share, shifted.share
-        (0.0, 1.0)
-    """
-    discrete = set(categorical)
-    features = []
-    names = [name for name in reference if name in recent]
-    lengths = {len(reference[n]) for n in names}, {len(recent[n]) for n in names}
-    for name in names:
-        a = np.asarray(reference[name], dtype=np.float64)
-        b = np.asarray(recent[name], dtype=np.float64)
-        a, b = a[~np.isnan(a)], b[~np.isnan(b)]
-        if len(a) < min_rows or len(b) < min_rows:
-            continue
-        chi = name in discrete or len(np.union1d(a, b)) <= DISCRETE_MAX_VALUES
-        statistic, p_value = _chi2(a, b) if chi else _ks(a, b)
-        features.append(
-            FeatureDrift(
-                name=name,
-                test="chi2" if chi else "ks",
-                statistic=statistic,
-                p_value=p_value,
-                drifted=bool(p_value < p_threshold),
-            )
-        )
-    return DriftReport(
-        features=features,
-        reference_rows=max(lengths[0], default=0),
-        recent_rows=max(lengths[1], default=0),
-        p_threshold=p_threshold,
-    )
-
-
-def columns_from_feature_dicts(
-    rows: Sequence[Mapping[str, float]], names: Iterable[str]
-) -> dict[str, np.ndarray]:
-    """Feature dicts as stored in the ``shots`` collection, as columns (absent keys are NaN)."""
-    return {
-        name: np.array([row.get(name, np.nan) for row in rows], dtype=np.float64) for name in names
-    }
-
-
 @dataclass
 class TriggerConfig:
     """When to retrain; a threshold of 0 (or None) turns its trigger off."""
 
     min_new_labelled: int = 5000
     every_s: float | None = 86_400.0
-    drift_share: float | None = 0.5
+    # The share of drifted features at which Evidently calls the dataset drifted (see
+    # models.drift_report.DRIFT_SHARE); the data_drift trigger follows that verdict.
+    drift_share: float | None = 0.25
     error_drift: bool = True
     # Drift triggers wait this long after a retrain (not after a start): the new model needs
     # shots to be judged on.
@@ -263,10 +120,10 @@ class Triggers:
     Example:
         >>> triggers = Triggers(TriggerConfig(min_new_labelled=100, every_s=60),
         ...                     TriggerState(last_retrain_at=0.0))
-        >>> triggers.check(30.0, new_labelled=10, errors=[], drift_share=0.1)
+        >>> triggers.check(30.0, new_labelled=10, errors=[], data_drift=False)
         []
-        >>> triggers.check(61.0, new_labelled=150, errors=[], drift_share=0.1)
-        ['count', 'schedule']
+        >>> triggers.check(61.0, new_labelled=150, errors=[], data_drift=True)
+        ['count', 'schedule', 'data_drift']
     """
 
     def __init__(
@@ -286,7 +143,7 @@ class Triggers:
         now: float,
         new_labelled: int,
         errors: Iterable[float],
-        drift_share: float | None,
+        data_drift: bool | None,
         *,
         manual: bool = False,
     ) -> list[str]:
@@ -297,7 +154,7 @@ class Triggers:
             new_labelled: labelled shots that arrived since the last retrain.
             errors: the champion's errors on the shots labelled since the previous check, in
                 ``labelled_at`` order; they are fed to ADWIN (always, so it keeps up).
-            drift_share: the data-drift share now (None: not measured).
+            data_drift: Evidently's dataset drift verdict now (None: not measured).
             manual: someone asked for a retrain.
         """
         config, state = self.config, self.state
@@ -312,12 +169,7 @@ class Triggers:
             reasons.append(SCHEDULE)
         if config.error_drift and self.error_drift_pending and cooled:
             reasons.append(ERROR_DRIFT)
-        if (
-            config.drift_share
-            and drift_share is not None
-            and drift_share >= config.drift_share
-            and cooled
-        ):
+        if config.drift_share and data_drift and cooled:
             reasons.append(DATA_DRIFT)
         return reasons
 

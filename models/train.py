@@ -27,6 +27,7 @@ from models import plots, registry
 from models.candidates import Candidate, make_candidates
 from models.features import FEATURE_NAMES, FEATURE_SET, build_features
 from models.metrics import METRIC_NAMES, base_rate_log_loss, score
+from models.reference import log_reference
 from models.shot_model import ShotModel, log_shot_model
 from parivision.settings import Settings
 
@@ -263,6 +264,8 @@ def train_and_register(
         mlflow.set_tags({"candidate": best.name})
         with mlflow.start_run(run_id=best.run_id, nested=True):
             info = log_shot_model(best.model, x_valid, registered_model_name=settings.model_name)
+            # What drift checks compare recent shots with while this version is champion.
+            log_reference(x_train, y_train)
 
     version = str(info.registered_model_version)
     tags = {

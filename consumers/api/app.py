@@ -22,7 +22,7 @@ from mlflow.exceptions import MlflowException
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
-from consumers.api import admin, health, predict, queries, registry_routes
+from consumers.api import admin, health, predict, queries, registry_routes, reports
 from consumers.api.history import PlayerHistories
 from consumers.api.live import Feed, Hub, on_loop, recent, serve_client
 from consumers.api.metrics import RequestMetrics, api_metrics
@@ -119,6 +119,7 @@ def create_app(
     app.include_router(registry_routes.router(settings))
     app.include_router(health.router(settings, db, holder, feed, hub))
     app.include_router(admin.router(settings, db, holder))
+    app.include_router(reports.router(settings))
     for extra in extra_routers:
         app.include_router(extra)
 

@@ -1,31 +1,38 @@
-"""The retrain loop on the real pipeline: 3,000 real shots leave it quiet; 3,000 drifted ones
-(real 3PT shots pushed further out, most of them missed) fire the drift triggers, and a retrain
-registers a new version and records its challenge in ``retrain_events``."""
+"""The retrain loop on the real pipeline: 3,000 real shots leave it quiet; 3,000 shifted ones
+(taken 8 ft further out, made less often) make Evidently find the dataset drifted against the
+champion's training sample, and a running ``parivision retrain-loop`` records ``data_drift`` as
+its reason, registers and challenges a new version, and exports the drift on its /metrics."""
 
 from __future__ import annotations
 
 import json
 import uuid
 from itertools import islice
+from pathlib import Path
 
-import numpy as np
+import httpx
+import pandas as pd
 import pytest
 from pymongo import MongoClient
 from typer.testing import CliRunner
 
 from models import registry
+from models.drift_report import LATEST_HTML, reports_folder, shifted_shots
 from parivision.cli import app
-from parivision.demo import _child_env
+from parivision.demo import _child_env, start_process, stop_process
 from producers.base import Source, SourceShot
 from producers.csv_source import CsvSource
 from producers.pacing import MaxPacer
 from producers.replay import replay
-from tests.integration.conftest import wait_until
+from tests.integration.conftest import free_port, wait_until
 
 pytestmark = pytest.mark.integration
 
-REAL, LATER = (205_000, 208_000), (208_000, 240_000)
+REAL, LATER = (205_000, 208_000), (208_000, 211_000)
 SHOTS = 3000
+DRIFT_SHARE = 0.25
+DISTANCES = {"x", "y", "distance_m", "coord_distance_ft", "zone_range"}
+DECISIONS = "parivision_promotion_decisions_total"
 
 
 class Shots(Source):
@@ -36,23 +43,11 @@ class Shots(Source):
         return iter(self.items)
 
 
-def drifted(items, n: int, seed: int = 3) -> list[SourceShot]:
-    """Real 3PT shots moved 10% further from the hoop (still on the court, distance to match),
-    nine in ten of them missed."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for item in items:
-        shot = dict(item.shot)
-        if not shot["shot_type"].startswith("3"):
-            continue
-        shot["x"] = int(np.clip(round(shot["x"] * 1.1), -250, 250))
-        shot["y"] = int(np.clip(round(shot["y"] * 1.1), -52, 940))
-        shot["shot_distance"] = min(100, int(np.hypot(shot["x"], shot["y"]) / 10))
-        made = int(item.made and rng.random() < 0.1)
-        out.append(SourceShot(shot, made))
-        if len(out) == n:
-            break
-    return out
+def shifted(items: list[SourceShot]) -> list[SourceShot]:
+    """The same real shots taken 8 ft further out, four in ten of the made ones missed."""
+    frame = pd.DataFrame([{**item.shot, "made": item.made} for item in items])
+    moved = shifted_shots(frame, seed=3).to_dict("records")
+    return [SourceShot({k: v for k, v in row.items() if k != "made"}, row["made"]) for row in moved]
 
 
 def _cli(settings, services, *args):
@@ -62,17 +57,33 @@ def _cli(settings, services, *args):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def test_drifted_shots_fire_the_drift_triggers_and_a_recorded_retrain(
-    services, settings_factory, pipeline, nba_csv, shots_frame
+def _metrics(port: int) -> dict[str, float]:
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    except httpx.HTTPError:
+        return {}
+    return {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+
+
+def test_shifted_shots_are_a_data_drift_the_retrain_loop_answers(
+    services, settings_factory, pipeline, nba_csv, shots_frame, tmp_path
 ):
     from models.train import train_and_register
 
     settings = settings_factory(
+        home=tmp_path / "home",
         model_name=f"retrain-{uuid.uuid4().hex[:6]}",
         retrain_min_new_labelled=0,
         retrain_every_s=0,
         retrain_window=1500,
         retrain_holdout=1500,
+        retrain_drift_share=DRIFT_SHARE,
+        retrain_poll_s=1.0,
+        retrain_metrics_port=free_port(),
     )
     champion = train_and_register(
         settings,
@@ -82,10 +93,10 @@ def test_drifted_shots_fire_the_drift_triggers_and_a_recorded_retrain(
         make_champion=True,
     ).version
     items = list(islice(CsvSource(nba_csv), REAL[0], LATER[1]))
-    real = items[: REAL[1] - REAL[0]]
-    shifted = drifted(items[REAL[1] - REAL[0] :], SHOTS)
-    assert len(real) == len(shifted) == SHOTS
+    real, moved = items[:SHOTS], shifted(items[SHOTS:])
+    assert len(real) == len(moved) == SHOTS
     db = MongoClient(settings.mongodb())[settings.mongodb_database]
+    reports = reports_folder(settings.resolved_home())
 
     def labelled() -> int:
         return db.predictions.count_documents({"outcome": {"$exists": True}})
@@ -96,30 +107,66 @@ def test_drifted_shots_fire_the_drift_triggers_and_a_recorded_retrain(
         quiet = _cli(settings, services, "retrain-loop", "--once")
         assert quiet == {"retrained": False}
         assert db.retrain_events.count_documents({}) == 0
+        calm = json.loads((reports / "latest.json").read_text())
+        assert calm["reference"] == "champion" and calm["dataset_drift"] is False
+        assert not DISTANCES & set(calm["drifted"])
 
-        replay(settings, Shots(shifted, "drifted"), pacer=MaxPacer(), show_progress=False)
-        wait_until(lambda: labelled() == 2 * SHOTS, 120, "the drifted shots labelled")
+        replay(settings, Shots(moved, "shifted"), pacer=MaxPacer(), show_progress=False)
+        wait_until(lambda: labelled() == 2 * SHOTS, 120, "the shifted shots labelled")
 
-        report = _cli(settings, services, "drift")
-        assert report["data"]["share"] > 0.5
-        assert {"distance_m", "shot_value", "made"} <= set(report["data"]["drifted"])
-        assert report["adwin"]["detections"] >= 1
+        status = _cli(settings, services, "drift")
+        data = status["data"]
+        assert data["reference"] == "champion" and data["champion_version"] == champion
+        assert data["reference_description"].startswith(f"champion v{champion}'s training sample")
+        assert data["dataset_drift"] is True and data["drift_share"] >= DRIFT_SHARE
+        assert set(data["drifted"]) >= DISTANCES
+        assert data["recent_rows"] == 1500 and data["labelled_rows"] == 1500
+        assert {"accuracy", "roc_auc", "log_loss"} <= set(data["quality"])
+        assert Path(status["report"]).is_file() and (reports / LATEST_HTML).is_file()
 
-        event = _cli(settings, services, "retrain-loop", "--once")
+    # The loop as it runs in production: a process polling the store, serving its metrics.
+    endpoints, _ = services
+    port = settings.retrain_metrics_port
+    loop = start_process(settings, endpoints, "retrain-loop", "retrain.log")
+    try:
 
-    assert "data_drift" in event["reasons"] and "error_drift" in event["reasons"]
-    assert event["drift"]["data"]["share"] > 0.5
-    assert event["drift"]["adwin"]["detections"] >= 1
+        def decided():
+            assert loop.poll() is None, f"retrain-loop exited with {loop.returncode}"
+            event = db.retrain_events.find_one({"finished_at": {"$exists": True}})
+            seen = _metrics(port)
+            decisions = sum(v for k, v in seen.items() if k.startswith(DECISIONS))
+            return (event is not None and decisions >= 1) or f"{decisions} decision(s)"
+
+        wait_until(decided, 600, "the running loop to retrain and decide", interval=1.0)
+        seen = _metrics(port)
+    finally:
+        stop_process(loop)
+
+    event = db.retrain_events.find_one({}, {"_id": 0})
+    assert "data_drift" in event["reasons"] and "data_drift" in event["reason"].split(",")
+    drift = event["drift"]["data"]
+    assert drift["dataset_drift"] is True and drift["drift_share"] >= DRIFT_SHARE
+    assert drift["reference"] == "champion" and Path(drift["report"]).is_file()
     assert event["counts"]["new_labelled"] == 2 * SHOTS
     # Trained on all but the 1,500 most recent labels, challenged on exactly those.
     assert event["counts"]["training_rows"] == 2 * SHOTS - 1500
     version = event["training"]["version"]
     assert version != champion
-    assert registry.version_tags(settings, version)["challenge.decision"] == event["status"]
-    assert event["status"] in ("promoted", "refused")
+    tags = registry.version_tags(settings, version)
+    assert "data_drift" in tags["retrain.reason"].split(",")
+    assert tags["retrain.drift_report"] == drift["report"]
+    assert tags["challenge.decision"] == event["status"] in ("promoted", "refused")
     assert event["decision"]["challenger_version"] == version
     assert event["decision"]["window"]["shots"] == 1500
-    stored = db.retrain_events.find_one({}, {"_id": 0})
-    assert stored["status"] == event["status"] and stored["reasons"] == event["reasons"]
-    assert stored["training"]["version"] == version
-    assert stored["finished_at"] >= stored["at"]
+    assert event["finished_at"] >= event["at"]
+
+    # What Prometheus scrapes from the retrainer: the drift is past its alert threshold.
+    assert seen["parivision_drift_detected"] == 1.0
+    assert seen["parivision_drift_share"] >= DRIFT_SHARE
+    assert seen["parivision_drifted_features"] >= len(DISTANCES)
+    assert seen['parivision_feature_drift_score{feature="distance_m"}'] > 0.1
+    assert seen['parivision_retrains_total{trigger="data_drift"}'] == 1.0
+    outcome = "promoted" if event["status"] == "promoted" else "kept"
+    assert seen[f'{DECISIONS}{{outcome="{outcome}"}}'] == 1.0
+    assert seen["parivision_drift_checks_total"] >= 1.0
+    assert 'parivision_recent_quality{metric="log_loss"}' in seen

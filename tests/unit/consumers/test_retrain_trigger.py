@@ -1,5 +1,6 @@
-"""The retrain loop on an in-memory store: it reads the right shots, records every retrain with
-its reasons, counts, drift numbers, version and decision, and answers a manual request."""
+"""The retrain loop on an in-memory store: it reads the right shots, runs Evidently's report
+against the right reference, records every retrain with its reasons, counts, drift numbers,
+version and decision, exports them as metrics, and answers a manual request."""
 
 from __future__ import annotations
 
@@ -14,12 +15,16 @@ from consumers.retrain_trigger import (
     RetrainLoop,
     errors_of,
     labelled_frame,
+    recent_shots,
     request_retrain,
 )
 from models.drift import DATA_DRIFT, ERROR_DRIFT, MANUAL, TriggerConfig
-from models.features import build_features, feature_dict
+from models.drift_report import LATEST_HTML, latest_summary, reports_folder, shifted_shots
+from models.features import FEATURE_NAMES, build_features, feature_dict
+from models.reference import CHAMPION, STORED, Reference, reference_sample
 from parivision.settings import Settings
-from tests.unit.models.test_drift import drifted_shots
+
+NO_CHAMPION = (None, None, "no champion yet")
 
 
 def _matches(doc, query):
@@ -110,15 +115,28 @@ def _store(db, frame, *, start: float, p: float):
 
 @pytest.fixture
 def store(shots_frame):
+    """800 real shots, then 800 shot 8 ft further out and made less, which the champion
+    still thinks are easy (its errors grow)."""
     db = Database()
     _store(db, shots_frame.iloc[205_000:205_800], start=1000.0, p=0.45)
-    _store(db, drifted_shots(shots_frame.iloc[206_000:230_000], 800), start=2000.0, p=0.33)
+    _store(db, shifted_shots(shots_frame.iloc[206_000:206_800]), start=2000.0, p=0.7)
     return db
+
+
+def _champion(shots_frame) -> tuple[str, Reference, str]:
+    """A champion whose training sample is 2,000 real shots from before the stored ones.
+
+    Its tests use windows of 1,000 shots: Evidently's distances (what it uses against more
+    than 1,000 reference rows) on a few hundred shots, a game or two, drift by chance.
+    """
+    shots = shots_frame.iloc[203_000:205_000]
+    sample = reference_sample(build_features(shots), shots["made"].to_numpy())
+    return "1", Reference(sample, CHAMPION, "champion v1's training sample", "1"), ""
 
 
 class Recorder:
     def __init__(self):
-        self.frames, self.challenges = [], []
+        self.frames, self.challenges, self.tags = [], [], []
 
     def train(self, settings, frame, **kwargs):
         self.frames.append((frame, kwargs))
@@ -139,19 +157,31 @@ class Recorder:
             as_event=lambda: {"event": "refused", "challenger_version": version},
         )
 
+    def tag_version(self, settings, version, tags):
+        self.tags.append((version, tags))
 
-def _loop(db, tmp_path, recorder, clock, **config):
-    defaults = {"min_new_labelled": 0, "every_s": None, "drift_share": 0.5, "cooldown_s": 60}
+
+def _loop(db, tmp_path, recorder, clock, champion=NO_CHAMPION, window=300, **config):
+    defaults = {"min_new_labelled": 0, "every_s": None, "drift_share": 0.25, "cooldown_s": 60}
     return RetrainLoop(
         Settings(home=tmp_path, mongodb_database="unit"),
         db,
         TriggerConfig(**(defaults | config)),
-        window=300,
+        window=window,
         holdout=200,
         train=recorder.train,
         challenge=recorder.challenge,
+        champion=lambda: champion,
+        tag_version=recorder.tag_version,
         clock=lambda: clock[0],
     )
+
+
+def _metric(loop, line_start: str) -> float | None:
+    for line in loop.metrics.render().decode().splitlines():
+        if line.startswith(line_start + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return None
 
 
 def test_labelled_frame_leaves_out_the_holdout_and_is_in_game_time_order(store):
@@ -165,13 +195,33 @@ def test_errors_follow_the_predictions():
     assert errors_of([{"outcome": 1, "p_champion": 0.25}, {"outcome": 0}]) == [0.75]
 
 
+def test_recent_shots_are_the_last_window_with_outcomes_and_probabilities(store, shots_frame):
+    recent = recent_shots(store, 300)
+    assert list(recent.columns) == [*FEATURE_NAMES, "outcome", "p_champion"]
+    assert len(recent) == 300 and (recent["p_champion"] == 0.7).all()
+    expected = build_features(shifted_shots(shots_frame.iloc[206_000:206_800]))[-300:]
+    assert np.allclose(recent[list(FEATURE_NAMES)].to_numpy(), expected, equal_nan=True)
+    store["predictions"].docs[-1].pop("outcome")  # the last shot's outcome is not in yet
+    assert recent_shots(store, 300)["outcome"].isna().sum() == 1
+    oldest = recent_shots(store, 300, oldest=True)
+    assert (oldest["p_champion"] == 0.45).all()
+
+
 def test_drift_starts_a_retrain_that_is_recorded_with_its_numbers(store, tmp_path):
     recorder, clock = Recorder(), [5000.0]
     loop = _loop(store, tmp_path, recorder, clock)
     event = loop.step()
     assert event is not None
-    assert DATA_DRIFT in event["reasons"] and ERROR_DRIFT in event["reasons"]
-    assert event["drift"]["data"]["share"] > 0.5
+    assert event["reasons"] == [ERROR_DRIFT, DATA_DRIFT]
+    assert event["reason"] == "error_drift,data_drift"
+    data = event["drift"]["data"]
+    # No champion to take a training sample from: the first stored window is the reference.
+    assert data["reference"] == STORED
+    assert data["reference_description"] == "the first 300 shots stored (no champion yet)"
+    assert data["dataset_drift"] is True and data["drift_share"] >= 0.25
+    assert {"distance_m", "coord_distance_ft", "zone_range"} <= set(data["drifted"])
+    assert data["quality"]["log_loss"] > 0.69  # p = 0.7 on shots mostly missed
+    assert data["report"] == str(next(reports_folder(tmp_path).glob("drift-*.html")))
     assert event["drift"]["adwin"]["detections"] >= 1
     assert event["counts"] == {"new_labelled": 1600, "training_rows": 1400, "stored_rows": 1400}
     assert event["training"]["version"] == "2"
@@ -180,14 +230,85 @@ def test_drift_starts_a_retrain_that_is_recorded_with_its_numbers(store, tmp_pat
     frame, kwargs = recorder.frames[0]
     assert kwargs["make_champion"] is False and kwargs["candidates"] == ["lightgbm"]
     assert store[EVENTS].docs[0]["status"] == "refused"
+    assert recorder.tags == [
+        (
+            "2",
+            {
+                "retrain.reason": "error_drift,data_drift",
+                "retrain.drift_share": f"{data['drift_share']:.4f}",
+                "retrain.drift_report": data["report"],
+            },
+        )
+    ]
+    assert (reports_folder(tmp_path) / LATEST_HTML).is_file()
+    assert latest_summary(reports_folder(tmp_path))["report"] == data["report"]
 
-    # Within the cooldown, and after it with no new shots (the reference is now the shots
-    # stored after the retrain, of which there are none): nothing.
+    # What the retrainer exports for Prometheus.
+    assert _metric(loop, "parivision_drift_detected") == 1.0
+    assert _metric(loop, "parivision_drift_share") == pytest.approx(data["drift_share"], abs=1e-4)
+    assert _metric(loop, "parivision_drifted_features") == len(data["drifted"])
+    score = data["features"]["distance_m"]["score"]
+    assert _metric(loop, 'parivision_feature_drift_score{feature="distance_m"}') == pytest.approx(
+        score, rel=1e-5
+    )
+    log_loss = data["quality"]["log_loss"]
+    assert _metric(loop, 'parivision_recent_quality{metric="log_loss"}') == pytest.approx(
+        log_loss, rel=1e-5
+    )
+    assert _metric(loop, 'parivision_retrains_total{trigger="data_drift"}') == 1.0
+    assert _metric(loop, 'parivision_retrains_total{trigger="error_drift"}') == 1.0
+    assert _metric(loop, 'parivision_promotion_decisions_total{outcome="kept"}') == 1.0
+    assert _metric(loop, "parivision_drift_checks_total") == 1.0
+    assert _metric(loop, "parivision_labelled_since_retrain") == 1600
+    assert _metric(loop, "parivision_error_drift_detected") == 1.0
+
+    # Within the cooldown, and after it with no new shots (a retrain answers the drift seen
+    # so far; only shots stored after it count now, and there are none): nothing.
     clock[0] = 5010.0
     assert loop.step() is None
     clock[0] = 6000.0
     assert loop.step() is None
     assert len(store[EVENTS].docs) == 1
+    assert _metric(loop, "parivision_error_drift_detected") == 0.0
+
+
+def test_the_champion_s_training_sample_is_the_reference_and_a_new_drift_fires_again(
+    store, tmp_path, shots_frame
+):
+    recorder, clock = Recorder(), [5000.0]
+    champion = _champion(shots_frame)
+    loop = _loop(store, tmp_path, recorder, clock, champion, window=1000, error_drift=False)
+    first = loop.step()
+    assert first["reasons"] == [DATA_DRIFT]
+    data = first["drift"]["data"]
+    assert data["reference"] == CHAMPION and data["champion_version"] == "1"
+    assert data["reference_description"] == "champion v1's training sample"
+    assert data["reference_rows"] == 2000 and data["recent_rows"] == 1000
+
+    # A poll that finds nothing new reuses the last check rather than writing it again.
+    clock[0] = 5030.0
+    assert loop.step() is None
+    assert _metric(loop, "parivision_drift_checks_total") == 1.0
+
+    # After the cooldown, a window of drifted shots stored since the retrain: drift again.
+    _store(store, shifted_shots(shots_frame.iloc[207_000:208_000], seed=1), start=5100, p=0.7)
+    clock[0] = 6200.0
+    second = loop.step()
+    assert second["reasons"] == [DATA_DRIFT] and second["drift"]["data"]["recent_rows"] == 1000
+    assert _metric(loop, "parivision_drift_checks_total") == 2.0
+    assert _metric(loop, 'parivision_retrains_total{trigger="data_drift"}') == 2.0
+
+
+def test_real_shots_against_the_champion_s_sample_start_no_retrain(shots_frame, tmp_path):
+    db = Database()
+    _store(db, shots_frame.iloc[205_000:207_000], start=1000.0, p=0.45)
+    recorder, clock = Recorder(), [5000.0]
+    champion = _champion(shots_frame)
+    loop = _loop(db, tmp_path, recorder, clock, champion, window=1000, error_drift=False)
+    assert loop.step() is None
+    assert loop.drift.dataset_drift is False and loop.drift.recent_rows == 1000
+    assert not {"x", "y", "distance_m", "zone_range"} & set(loop.drift.drifted)
+    assert _metric(loop, "parivision_drift_detected") == 0.0
 
 
 def test_a_restarted_loop_remembers_the_last_retrain(store, tmp_path):
@@ -220,3 +341,6 @@ def test_a_failed_retrain_is_recorded_with_the_error(store, tmp_path):
     event = loop.step(manual=MANUAL)
     assert event["status"] == "failed" and "too few" in event["error"]
     assert np.isfinite(event["finished_at"])
+    assert _metric(loop, 'parivision_promotion_decisions_total{outcome="failed"}') == 1.0
+    assert _metric(loop, 'parivision_retrains_total{trigger="manual"}') == 1.0
+    assert recorder.tags == []  # nothing was registered to tag

@@ -1,0 +1,54 @@
+"""``GET /reports/drift`` and ``GET /reports/drift.json``: the latest Evidently drift report.
+
+The reports are written by the drift check (``parivision drift``, and every check of
+``parivision retrain-loop``) under the home's ``reports/`` folder; these routes only read the
+latest one, so the API never runs Evidently itself.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import HTMLResponse, Response
+
+from consumers.api.predict import json_response
+from models.drift_report import LATEST_HTML, latest_summary, reports_folder
+from parivision.settings import Settings
+
+
+def _missing(settings: Settings) -> HTTPException:
+    folder = reports_folder(settings.resolved_home())
+    return HTTPException(
+        404,
+        detail=f"no drift report in {folder} yet: run `parivision drift`, or let "
+        "`parivision retrain-loop` run a check, with the same PARIVISION_HOME",
+    )
+
+
+def router(settings: Settings) -> APIRouter:
+    api = APIRouter(prefix="/reports", tags=["reports"])
+
+    @api.get(
+        "/drift",
+        summary="The latest Evidently drift and quality report (HTML)",
+        response_class=HTMLResponse,
+        responses={404: {"description": "No drift check has run yet"}},
+    )
+    def drift_html() -> Response:
+        path = reports_folder(settings.resolved_home()) / LATEST_HTML
+        if not path.is_file():
+            raise _missing(settings)
+        # Read whole (a few MB): the check replaces the file atomically, so this is one report.
+        return HTMLResponse(path.read_bytes())
+
+    @api.get(
+        "/drift.json",
+        summary="The latest drift check's summary",
+        responses={404: {"description": "No drift check has run yet"}},
+    )
+    def drift_json() -> Response:
+        summary = latest_summary(reports_folder(settings.resolved_home()))
+        if summary is None:
+            raise _missing(settings)
+        return json_response(summary)
+
+    return api

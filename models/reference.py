@@ -1,0 +1,101 @@
+"""The champion's training reference: a sample of the features a model learned from, logged with
+it in MLflow, so that drift is measured against what the champion was trained on.
+
+Training logs up to :data:`REFERENCE_ROWS` rows of its training features (and their outcomes)
+as ``reference/features.parquet`` in the run of the version it registers; the drift check reads
+that file back for the champion.  Versions registered before this have no such file: for them
+the drift check falls back to the stored shots before the recent window (see
+:func:`consumers.retrain_trigger.stored_reference`), and says so.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from models.features import FEATURE_NAMES
+from parivision.settings import Settings
+
+REFERENCE_ARTIFACT = "reference/features.parquet"
+REFERENCE_ROWS = 5000
+CHAMPION, STORED = "champion", "stored"
+
+
+@dataclass
+class Reference:
+    """What recent shots are compared with: feature columns (and ``made`` where known)."""
+
+    frame: pd.DataFrame
+    kind: str  # CHAMPION (its training sample) or STORED (shots from the store)
+    description: str
+    version: str | None = None
+
+
+def reference_sample(
+    matrix: np.ndarray, made: np.ndarray, rows: int = REFERENCE_ROWS, seed: int = 7
+) -> pd.DataFrame:
+    """Up to ``rows`` training rows drawn uniformly (in their original order), with ``made``.
+
+    Example:
+        >>> x = np.arange(3 * len(FEATURE_NAMES), dtype=float).reshape(3, -1)
+        >>> sample = reference_sample(x, np.array([0, 1, 1]), rows=2)
+        >>> len(sample), list(sample.columns[-2:])
+        (2, ['secs_since_prev_in_game', 'made'])
+    """
+    keep = np.arange(len(matrix))
+    if len(matrix) > rows:
+        keep = np.sort(np.random.default_rng(seed).choice(len(matrix), rows, replace=False))
+    frame = pd.DataFrame(matrix[keep], columns=list(FEATURE_NAMES))
+    frame["made"] = np.asarray(made)[keep].astype("int64")
+    return frame
+
+
+def log_reference(matrix: np.ndarray, made: np.ndarray, rows: int = REFERENCE_ROWS) -> int:
+    """Log a sample of the training features in the active MLflow run; returns its rows."""
+    import mlflow
+
+    sample = reference_sample(matrix, made, rows)
+    with tempfile.TemporaryDirectory(prefix="parivision-reference-") as folder:
+        path = Path(folder) / Path(REFERENCE_ARTIFACT).name
+        sample.to_parquet(path, index=False)
+        mlflow.log_artifact(str(path), artifact_path=str(Path(REFERENCE_ARTIFACT).parent))
+    mlflow.set_tags({"reference_rows": len(sample), "reference_of_rows": len(matrix)})
+    return len(sample)
+
+
+def champion_reference(settings: Settings, version: str) -> Reference | None:
+    """The training sample logged with ``version``, or None when it has none (older versions).
+
+    Raises:
+        MlflowException: the registry or its artifact store did not answer.
+    """
+    from mlflow.exceptions import MlflowException
+
+    from models import registry
+
+    client = registry.client(settings)
+    run_id = client.get_model_version(settings.model_name, str(version)).run_id
+    if not run_id:
+        return None
+    with tempfile.TemporaryDirectory(prefix="parivision-reference-") as folder:
+        try:
+            path = client.download_artifacts(run_id, REFERENCE_ARTIFACT, folder)
+        except (MlflowException, OSError):
+            return None  # registered before training logged its reference
+        frame = pd.read_parquet(path)
+    missing = [name for name in FEATURE_NAMES if name not in frame.columns]
+    if missing:
+        return None  # another feature set; the stream would refuse this model anyway
+    tags = client.get_run(run_id).data.tags
+    of_rows = tags.get("reference_of_rows")
+    of = f" of {int(of_rows):,}" if of_rows and of_rows.isdigit() else ""
+    return Reference(
+        frame=frame,
+        kind=CHAMPION,
+        description=f"champion v{version}'s training sample ({len(frame):,}{of} rows)",
+        version=str(version),
+    )
