@@ -355,8 +355,9 @@ def errors() -> dashboard.Dashboard:
             "API 5xx ratio",
             "Share of requests answered with a server error.",
             query(
-                f'sum(rate(parivision_api_requests_total{{status=~"5.."}}[{RATE}])) '
-                f"/ sum(rate(parivision_api_requests_total[{RATE}]))",
+                # "or vector(0)": no server error at all is a ratio of 0, not a gap.
+                f'(sum(rate(parivision_api_requests_total{{status=~"5.."}}[{RATE}])) or vector(0))'
+                f" / sum(rate(parivision_api_requests_total[{RATE}]))",
                 "5xx",
             ),
             unit="percentunit",

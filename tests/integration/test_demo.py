@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
+import httpx
 import pytest
 
 from parivision.demo import _child_env
+from tests.integration.conftest import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -17,7 +20,19 @@ def test_demo_until_done_reports_every_shot_produced_scored_and_stored(
     services, settings_factory, champion_version, nba_csv
 ):
     endpoints, _ = services
-    settings = settings_factory()
+    # The whole loop, on ports of its own: every process serves metrics, Prometheus scrapes them
+    # (when installed), and the retrain loop's count trigger is one this replay reaches.
+    settings = settings_factory(
+        stream_metrics_port=free_port(),
+        sink_metrics_port=free_port(),
+        replay_metrics_port=free_port(),
+        retrain_metrics_port=free_port(),
+        prometheus_port=free_port(),
+        alertmanager_port=free_port(),
+        retrain_min_new_labelled=2000,
+        retrain_holdout=1000,
+        retrain_drift_share=0,
+    )
     result = subprocess.run(
         [
             sys.executable,
@@ -48,3 +63,18 @@ def test_demo_until_done_reports_every_shot_produced_scored_and_stored(
     assert summary["page"] == f"http://127.0.0.1:{settings.api_port}/"
     assert f"live court page: {summary['page']}" in " ".join(result.stderr.split())
     assert summary["live_feed_messages"] >= 2 * 3000  # every shot scored, then labelled
+    # The retrain loop ran beside them: the count trigger fired and the challenge was decided.
+    challenge = summary["challenges"][0]
+    assert challenge["reason"] == "count", summary["challenges"]
+    assert challenge["status"] in ("promoted", "refused"), challenge
+    assert challenge["challenger"] and challenge["decision"]
+    if shutil.which("prometheus"):
+        prometheus = summary["monitoring"]["prometheus"]
+        assert prometheus.endswith(f":{settings.prometheus_port}")
+        # It scraped the demo's processes: the stream's count is there (as of its last scrape).
+        answer = httpx.get(
+            f"http://127.0.0.1:{settings.prometheus_port}/api/v1/query",
+            params={"query": "max_over_time(parivision_shots_scored_total[1h])"},
+            timeout=10,
+        ).json()["data"]["result"]
+        assert answer and float(answer[0]["value"][1]) > 0

@@ -325,8 +325,9 @@ def test_every_dashboard_query_returns_data(run):
     prom = run["prom"]
     empty = []
     for dashboard, panel, expr in all_queries():
-        expr = expr.replace("$__rate_interval", "1m").replace("$__range", "10m")
-        if not prom.query(expr):
+        result = prom.query(expr)  # fails on a query Prometheus cannot evaluate
+        # Annotations mark events (a swap, a promotion): none in this run is no data, rightly.
+        if not result and not panel.startswith("annotation:"):
             empty.append((dashboard, panel, expr))
     assert not empty, f"{len(empty)} dashboard queries return nothing: {empty}"
 

@@ -69,6 +69,14 @@ def _metrics(port: int) -> dict[str, float]:
     }
 
 
+def _firing(settings, name: str) -> bool | list:
+    """True once Prometheus's rules have the alert firing; else the alerts it has."""
+    url = f"http://127.0.0.1:{settings.prometheus_port}/api/v1/alerts"
+    alerts = httpx.get(url, timeout=10).json()["data"]["alerts"]
+    states = [(a["labels"]["alertname"], a["state"]) for a in alerts]
+    return (name, "firing") in states or states
+
+
 def test_shifted_shots_are_a_data_drift_the_retrain_loop_answers(
     services, settings_factory, pipeline, nba_csv, shots_frame, tmp_path
 ):
@@ -124,9 +132,16 @@ def test_shifted_shots_are_a_data_drift_the_retrain_loop_answers(
         assert {"accuracy", "roc_auc", "log_loss"} <= set(data["quality"])
         assert Path(status["report"]).is_file() and (reports / LATEST_HTML).is_file()
 
-    # The loop as it runs in production: a process polling the store, serving its metrics.
+    # The loop as it runs in production: a process polling the store, serving its metrics,
+    # scraped by a real Prometheus that evaluates the committed alert rules.
+    from infra.monitoring import start_prometheus, stop_prometheus
+
     endpoints, _ = services
     port = settings.retrain_metrics_port
+    settings = settings.model_copy(
+        update={"prometheus_port": free_port(), "alertmanager_port": free_port()}
+    )
+    start_prometheus(settings, {"retrainer": [f"127.0.0.1:{port}"]}, scrape_interval_s=1.0)
     loop = start_process(settings, endpoints, "retrain-loop", "retrain.log")
     try:
 
@@ -139,8 +154,15 @@ def test_shifted_shots_are_a_data_drift_the_retrain_loop_answers(
 
         wait_until(decided, 600, "the running loop to retrain and decide", interval=1.0)
         seen = _metrics(port)
+        wait_until(
+            lambda: _firing(settings, "PariVisionDataDrift"),
+            60,
+            "Prometheus to fire PariVisionDataDrift",
+            interval=1.0,
+        )
     finally:
         stop_process(loop)
+        stop_prometheus(settings)
 
     event = db.retrain_events.find_one({}, {"_id": 0})
     assert "data_drift" in event["reasons"] and "data_drift" in event["reason"].split(",")
