@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from infra import monitoring
+from infra.promql import recording_rules, rules, series_names
 from parivision.metrics import SPECS, exported_names
 from parivision.settings import Settings
 
@@ -32,18 +33,6 @@ ALERTMANAGER_DIR = ROOT / "infra" / "alertmanager"
 ALERTMANAGER_CONFIG = ALERTMANAGER_DIR / "alertmanager.yml"
 ENTRYPOINT = ALERTMANAGER_DIR / "entrypoint.sh"
 
-# Grafana's dashboards are written against these names (infra/grafana).
-RECORDING_RULES = {
-    "parivision:shots_scored:rate1m",
-    "parivision:shots_stored:rate1m",
-    "parivision:score_latency_seconds:p50",
-    "parivision:score_latency_seconds:p99",
-    "parivision:end_to_end_latency_seconds:p50",
-    "parivision:end_to_end_latency_seconds:p99",
-    "parivision:dead_letters:rate5m",
-    "parivision:consumer_lag:sum",
-    "parivision:champion_log_loss_excess",
-}
 ALERTS = {
     "PariVisionStreamStalled",
     "PariVisionConsumerLagGrowing",
@@ -53,10 +42,6 @@ ALERTS = {
     "PariVisionProcessDown",
     "PariVisionMongoWriteErrors",
 }
-PROMQL_WORDS = {
-    "by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless",
-    "offset", "bool", "inf", "nan",
-}  # fmt: skip
 
 
 def tool(name: str) -> str:
@@ -77,37 +62,8 @@ def run(*argv: str | Path, env: dict[str, str] | None = None) -> subprocess.Comp
     )
 
 
-def rules() -> list[dict]:
-    return [
-        rule
-        for path in RULES
-        for group in yaml.safe_load(path.read_text())["groups"]
-        for rule in group["rules"]
-    ]
-
-
 def alerts() -> dict[str, dict]:
     return {rule["alert"]: rule for rule in rules() if "alert" in rule}
-
-
-def recorded() -> set[str]:
-    return {rule["record"] for rule in rules() if "record" in rule}
-
-
-def metric_names(expr: str) -> set[str]:
-    """The series a PromQL expression reads, roughly: identifiers that start with ``parivision``
-    or are followed by a selector's ``{`` or a range's ``[`` (not functions, not keywords)."""
-    expr = re.sub(r'"(?:[^"\\]|\\.)*"|`[^`]*`', '""', expr)  # strings hold no names
-    expr = re.sub(r"\{[^}]*\}", "{}", expr)  # nor do label matchers
-    expr = re.sub(r"\[[^\]]*\]", "[]", expr)  # nor ranges (10m:30s)
-    names = set()
-    for match in re.finditer(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expr):
-        name, rest = match.group(), expr[match.end() :].lstrip()
-        if name.lower() in PROMQL_WORDS or rest.startswith("("):
-            continue
-        if name.startswith("parivision") or rest[:1] in ("{", "["):
-            names.add(name)
-    return names
 
 
 def settings_in(home: Path, **overrides) -> Settings:
@@ -115,10 +71,6 @@ def settings_in(home: Path, **overrides) -> Settings:
 
 
 # --- what the rules say ---------------------------------------------------------------------------
-
-
-def test_the_recording_rules_are_the_ones_the_dashboards_use():
-    assert recorded() == RECORDING_RULES
 
 
 def test_every_alert_says_how_bad_it_is_and_what_to_check():
@@ -135,25 +87,28 @@ def test_every_alert_says_how_bad_it_is_and_what_to_check():
     [
         ("sum by (le) (rate(parivision_x_bucket[1m]))", {"parivision_x_bucket"}),
         ('up{job=~"stream|sink"} == 0', {"up"}),
-        ("deriv(sum by (group) (lag)[10m:30s]) > 0 and on () parivision:y", {"parivision:y"}),
-        ('max(a{model="champion"}) - max(b) unless on (group) c[5m]', {"a", "c"}),
+        (
+            "deriv(sum by (group) (lag)[10m:30s]) > 0 and on () parivision:y",
+            {"lag", "parivision:y"},
+        ),
+        ('max(a{model="champion"}) - max(b) unless on (group) c[5m]', {"a", "b", "c"}),
         ("histogram_quantile(0.99, sum by (le) (rate(h_bucket[1m])))", {"h_bucket"}),
     ],
 )
-def test_metric_names_finds_the_series_an_expression_reads(expr, names):
-    assert metric_names(expr) == names
+def test_series_names_finds_the_series_an_expression_reads(expr, names):
+    assert series_names(expr) == names
 
 
 def test_rules_name_only_exported_series_up_and_recording_rules():
-    allowed = exported_names() | {"up"} | recorded()
+    allowed = exported_names() | {"up"} | recording_rules()
     for rule in rules():
         name = rule.get("alert") or rule["record"]
-        unknown = metric_names(rule["expr"]) - allowed
+        unknown = series_names(rule["expr"]) - allowed
         assert not unknown, f"{name} reads {sorted(unknown)}: not in parivision/metrics.py"
         # Queries in annotation templates too, and metric names the text tells people to look at.
         for text in rule.get("annotations", {}).values():
             for query in re.findall(r'query\s+"((?:[^"\\]|\\.)*)"', text):
-                assert not metric_names(query) - allowed, f"{name}: annotation query {query}"
+                assert not series_names(query) - allowed, f"{name}: annotation query {query}"
             mentioned = set(re.findall(r"parivision[_:][a-zA-Z0-9_:]*", text))
             unknown = mentioned - allowed - {spec.name for spec in SPECS}
             assert not unknown, f"{name}'s annotations name {sorted(unknown)}"
