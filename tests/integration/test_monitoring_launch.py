@@ -27,11 +27,12 @@ from infra.monitoring import (
     start_prometheus,
 )
 from infra.process import ServiceError
+from infra.promql import recording_rules
 from infra.services import down, status
 from parivision.metrics import for_job
 from parivision.settings import Settings
 from tests.integration.conftest import free_port, wait_until
-from tests.unit.infra.test_prometheus import ALERTS, RECORDING_RULES
+from tests.unit.infra.test_prometheus import ALERTS
 
 pytestmark = [
     pytest.mark.integration,
@@ -149,7 +150,7 @@ def test_prometheus_loads_every_rule_and_evaluates_them_without_error(stack):
     wait_until(all_evaluated, 30, "every rule to evaluate")
     found = rules()
     assert {r["name"] for r in found if r["type"] == "alerting"} == ALERTS
-    assert {r["name"] for r in found if r["type"] == "recording"} == RECORDING_RULES
+    assert {r["name"] for r in found if r["type"] == "recording"} == recording_rules()
     assert all(r["health"] == "ok" for r in found), found
 
 
