@@ -439,14 +439,17 @@ def wait_for_challenge(
     timeout: float,
     console: Console,
 ) -> list[dict[str, Any]]:
-    """The challenges of this demo; when its labelled shots reached the count trigger, wait
-    until the retrain loop has decided one (it trains and challenges while the replay runs)."""
+    """The challenges of this demo, once each is decided; when its labelled shots reached the
+    count trigger, at least one (the loop trains and challenges while the replay runs)."""
     deadline = time.monotonic() + timeout
     with console.status("waiting for the retrain loop to decide its challenge"):
         while True:
             challenges = challenges_since(settings, since)
-            decided = [c for c in challenges if c["status"] not in ("started", None)]
-            if decided or not expected or time.monotonic() > deadline:
+            running = [c for c in challenges if c["status"] in ("started", None)]
+            # Every challenge decided, and at least one when the count trigger was reached.
+            if not running and (challenges or not expected):
+                return challenges
+            if time.monotonic() > deadline:
                 return challenges
             _check_alive(settings, processes)
             time.sleep(1.0)
