@@ -64,6 +64,14 @@ def make_settings(services, **overrides) -> Settings:
     return Settings(**values)
 
 
+def monitored_ports() -> dict[str, int]:
+    """Settings that turn every process's metrics on, and a Prometheus and Alertmanager, each
+    on a free port of its own."""
+    names = ("stream_metrics", "sink_metrics", "replay_metrics", "retrain_metrics")
+    names += ("prometheus", "alertmanager")
+    return {f"{name}_port": free_port() for name in names}
+
+
 @pytest.fixture
 def settings_factory(services):
     """Settings for one test: the session's services, fresh topics, groups and database."""

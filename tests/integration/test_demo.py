@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from parivision.demo import _child_env
-from tests.integration.conftest import free_port
+from tests.integration.conftest import monitored_ports
 
 pytestmark = pytest.mark.integration
 
@@ -23,12 +23,7 @@ def test_demo_until_done_reports_every_shot_produced_scored_and_stored(
     # The whole loop, on ports of its own: every process serves metrics, Prometheus scrapes them
     # (when installed), and the retrain loop's count trigger is one this replay reaches.
     settings = settings_factory(
-        stream_metrics_port=free_port(),
-        sink_metrics_port=free_port(),
-        replay_metrics_port=free_port(),
-        retrain_metrics_port=free_port(),
-        prometheus_port=free_port(),
-        alertmanager_port=free_port(),
+        **monitored_ports(),
         retrain_min_new_labelled=2000,
         retrain_holdout=1000,
         retrain_drift_share=0,

@@ -21,7 +21,7 @@ from pymongo import MongoClient
 from parivision import metrics as catalogue
 from parivision import schemas
 from parivision.topics import end_offsets
-from tests.integration.conftest import free_port, make_settings, wait_for_progress, wait_until
+from tests.integration.conftest import make_settings, monitored_ports, wait_for_progress, wait_until
 
 pytestmark = [
     pytest.mark.integration,
@@ -52,12 +52,7 @@ def run(services, champion_version, games_csv, tmp_path_factory):
     settings = make_settings(
         services,
         home=tmp_path_factory.mktemp("metrics-home"),
-        stream_metrics_port=free_port(),
-        sink_metrics_port=free_port(),
-        replay_metrics_port=free_port(),
-        retrain_metrics_port=free_port(),
-        prometheus_port=free_port(),
-        alertmanager_port=free_port(),
+        **monitored_ports(),
         # The whole replay in the live-quality window, so it can be checked against MongoDB.
         metrics_window=10 * SHOTS,
         retrain_min_new_labelled=SHOTS - 500,
