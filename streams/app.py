@@ -359,10 +359,11 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
                     stage = "validate-attempt" if is_attempt else "validate-outcome"
                     to_dlq(event, error, stage)
                     continue
+                # The record's Kafka timestamp: held attempts are overdue by the data's time.
                 if is_attempt:
-                    flow.attempt(record, message.key, message.partition)
+                    flow.attempt(record, message.key, message.partition, message.timestamp)
                 else:
-                    flow.outcome(record, message.key, message.partition)
+                    flow.outcome(record, message.key, message.partition, message.timestamp)
             consumed_attempts.inc(attempts)
             consumed_outcomes.inc(len(events) - attempts)
             publish()

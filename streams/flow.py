@@ -9,6 +9,9 @@ the last outcome arrived (a putback, or a replay run faster than the game).
 
 An outcome that does not come within ``wait_s`` is given up on: the held attempts older than that
 are scored without it, and when it does arrive it is still learned from and recorded (late).
+"Within" is measured on the data's clock (:class:`DataClock`), not the worker's: a worker that
+restarts after a crash reads the outcomes waiting in Kafka before the time it spent dead counts
+against the attempts it holds.
 With ``wait_s`` 0 nothing is held: each attempt is scored at once with the outcomes known then
 (lowest latency; the same values as batch only when outcomes come before the next attempt).
 
@@ -61,6 +64,58 @@ class _Release:
     made: int | None
 
 
+class DataClock:
+    """What time it is on one partition, as the records read so far tell it.
+
+    For each partition and input (attempts, outcomes) it keeps the newest record timestamp read
+    and the wall time it was read at; the partition's time is the earlier of the two inputs'
+    ``newest timestamp + wall time since it was read``.  While records flow live, that is the
+    wall clock; while a worker reads a backlog (after a restart), it is the backlog's own time,
+    so an attempt is overdue only once the worker has read ``wait_s`` of data past it, outcomes
+    included.  An input with nothing read since the worker started counts as caught up once
+    ``grace_s`` has passed; before that the partition has no time yet (nothing is overdue).
+
+    Example:
+        >>> wall = iter([100.0, 100.0, 101.0, 105.0, 131.0]).__next__
+        >>> clock = DataClock(wall, grace_s=30.0)      # started at 100
+        >>> clock.saw("attempt", 0, 40.0)              # a backlog from 60 s ago, read at 100
+        >>> clock.now(0) is None                       # no outcome read yet, within the grace
+        True
+        >>> clock.saw("outcome", 0, 42.0)              # read at 105
+        >>> clock.now(0)                               # 40 + (131 - 100) vs 42 + (131 - 105)
+        68.0
+    """
+
+    INPUTS = ("attempt", "outcome")
+
+    def __init__(self, wall: Callable[[], float] = time.time, grace_s: float = 30.0) -> None:
+        self.wall = wall
+        self.grace_s = grace_s
+        self.started = wall()
+        self._seen: dict[tuple[str, int], tuple[float, float]] = {}
+
+    def saw(self, kind: str, partition: int, timestamp: float | None) -> None:
+        """A record of ``kind`` read on ``partition``, produced at ``timestamp`` (None: now)."""
+        read_at = self.wall()
+        at = read_at if timestamp is None else timestamp
+        seen = self._seen.get((kind, partition))
+        self._seen[(kind, partition)] = (at if seen is None else max(at, seen[0]), read_at)
+
+    def now(self, partition: int) -> float | None:
+        wall = self.wall()
+        times = []
+        for kind in self.INPUTS:
+            seen = self._seen.get((kind, partition))
+            if seen is not None:
+                newest, read_at = seen
+                times.append(newest + (wall - read_at))
+            elif wall - self.started >= self.grace_s:
+                times.append(wall)  # nothing came on this input: it is caught up
+            else:
+                return None
+        return min(times)
+
+
 def event_key(record: dict[str, Any]) -> str:
     """What the tables key a shot by: its id and the replay that sent it.
 
@@ -106,21 +161,30 @@ class ShotFlow:
         self.wait_s = wait_s
         self.early_ttl_s = early_ttl_s
         self.clock = clock
+        self.data_clock = DataClock(clock, grace_s=wait_s)
         self._next_sweep = clock() + early_ttl_s
         self._released: list[_Release] = []
         self._released_by_id: dict[str, _Release] = {}
         self._labels: list[tuple[bytes | None, dict[str, Any], int]] = []
-        # Player -> when its oldest held attempt arrived; None until read from the table.
-        self._waiting: dict[str, float] | None = None
+        # Player -> (data time of its oldest held attempt, its partition); None until read
+        # from the table.
+        self._waiting: dict[str, tuple[float, int]] | None = None
         self.duplicates = 0
         self.given_up = 0
         self.unclaimed = 0
 
     # -- events ------------------------------------------------------------------------------
 
-    def attempt(self, shot: dict[str, Any], key: bytes | None, partition: int) -> None:
+    def attempt(
+        self,
+        shot: dict[str, Any],
+        key: bytes | None,
+        partition: int,
+        at: float | None = None,
+    ) -> None:
         """A validated attempt: score it in this batch, or hold it behind the player's open
-        shots."""
+        shots.  ``at`` is when it was produced (its Kafka timestamp; None: now)."""
+        self.data_clock.saw("attempt", partition, at)
         shot_id, player = event_key(shot), str(shot["player_id"])
         with self.scope(partition):
             entry = self.players.get(player) or self._new_entry()
@@ -134,7 +198,7 @@ class ShotFlow:
                 self.players[player] = entry
                 return
             if entry["open"] or entry["head"] < entry["tail"]:
-                now = self.clock()
+                now = self.clock() if at is None else at
                 self.pending[shot_id] = {"held": True}
                 self.held[f"{player}#{entry['tail']}"] = {
                     "shot": shot,
@@ -143,14 +207,22 @@ class ShotFlow:
                     "since": now,
                 }
                 if entry["head"] == entry["tail"]:
-                    self._note_waiting(player, now)
+                    self._note_waiting(player, now, partition)
                 entry["tail"] += 1
             else:
                 self._release(entry, shot, key, partition)
             self.players[player] = entry
 
-    def outcome(self, outcome: dict[str, Any], key: bytes | None, partition: int) -> None:
-        """A validated outcome: join it to its prediction and let the player's next shot go."""
+    def outcome(
+        self,
+        outcome: dict[str, Any],
+        key: bytes | None,
+        partition: int,
+        at: float | None = None,
+    ) -> None:
+        """A validated outcome: join it to its prediction and let the player's next shot go.
+        ``at`` is when it was produced (its Kafka timestamp; None: now)."""
+        self.data_clock.saw("outcome", partition, at)
         shot_id, made = event_key(outcome), outcome["made"]
         with self.scope(partition):
             released = self._released_by_id.get(shot_id)
@@ -204,17 +276,19 @@ class ShotFlow:
         return out
 
     def expire(self, owns: Callable[[int], bool] = lambda partition: True) -> int:
-        """Release attempts held longer than ``wait_s``, scored without the outcomes they waited
-        for; return how many.  ``owns(partition)`` says whether this worker still has it."""
+        """Release attempts held longer than ``wait_s`` of their partition's data time (see
+        :class:`DataClock`), scored without the outcomes they waited for; return how many.
+        ``owns(partition)`` says whether this worker still has it."""
         if self._waiting is None:
             self._waiting = dict(self._scan())
-        now = self.clock()
-        if now >= self._next_sweep:
-            self._next_sweep = now + min(self.early_ttl_s, 60.0)
-            self._sweep(now, owns)
+        wall = self.clock()
+        if wall >= self._next_sweep:
+            self._next_sweep = wall + min(self.early_ttl_s, 60.0)
+            self._sweep(wall, owns)
         count = 0
-        for player, since in list(self._waiting.items()):
-            if now - since < self.wait_s:
+        for player, (since, partition) in list(self._waiting.items()):
+            now = self.data_clock.now(partition)
+            if now is None or now - since < self.wait_s:
                 continue
             entry = self.players.get(player)
             if entry is None or entry["head"] >= entry["tail"]:
@@ -299,7 +373,8 @@ class ShotFlow:
             )
             count += 1
         if entry["head"] < entry["tail"]:
-            self._note_waiting(player, self.held[f"{player}#{entry['head']}"]["since"])
+            first = self.held[f"{player}#{entry['head']}"]
+            self._note_waiting(player, first["since"], first["partition"])
         elif self._waiting is not None:
             self._waiting.pop(player, None)
         return count
@@ -330,13 +405,13 @@ class ShotFlow:
                 ttl,
             )
 
-    def _note_waiting(self, player: str, since: float) -> None:
+    def _note_waiting(self, player: str, since: float, partition: int) -> None:
         if self._waiting is not None:
-            self._waiting[player] = since
+            self._waiting[player] = (since, partition)
 
-    def _scan(self) -> Iterator[tuple[str, float]]:
+    def _scan(self) -> Iterator[tuple[str, tuple[float, int]]]:
         for player, entry in list(self.players.items()):
             if entry and entry["head"] < entry["tail"]:
                 first = self.held.get(f"{player}#{entry['head']}")
                 if first is not None:
-                    yield player, first["since"]
+                    yield player, (first["since"], first["partition"])

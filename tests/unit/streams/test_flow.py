@@ -139,6 +139,57 @@ def test_an_overdue_outcome_is_given_up_on_and_still_learned_when_it_comes(champ
     assert _nothing_waits(tables)
 
 
+def test_a_restarted_worker_reads_the_waiting_outcome_before_the_time_it_was_dead_counts(
+    champion, shots_frame
+):
+    """A worker holds a player's second attempt, dies for a minute, and a new one takes over
+    the same tables.  The outcome the attempt waits for sat in Kafka all along: the new worker
+    reads it (its timestamp two seconds after the attempt) and releases the attempt with the
+    form batch work gives, instead of giving up on it because a minute of wall time passed."""
+    key, attempts, outcomes = _one_players_shots(shots_frame, 2)
+    clock = Clock()
+    flow, tables = _flow(champion, clock, wait_s=30.0)
+    produced = clock.now
+    flow.attempt(attempts[0], key, 0, produced)
+    flow.attempt(attempts[1], key, 0, produced + 1)
+    assert len(flow.finish()) == 1  # the second attempt is held for the first one's outcome
+    assert len(tables["held"]) == 1
+
+    clock.now += 60  # dead for a minute; a new worker starts on the same tables
+    restarted = ShotFlow(flow.scorer, wait_s=30.0, clock=clock, **tables)
+    assert restarted.expire() == 0  # nothing read yet: nothing is overdue
+    clock.now += 1
+    restarted.outcome(outcomes[0], key, 0, produced + 2)  # the backlog: read now, made then
+    assert restarted.expire() == 0
+    published = restarted.finish()
+    scored = [r for _, r in published if not r["labelled"]]
+    assert [r["shot_id"] for r in scored] == [attempts[1]["shot_id"]]
+    assert restarted.given_up == 0
+    # Its form counts the first shot, whose outcome it waited for.
+    assert scored[0]["features"]["player_log_shots_before"] > 0
+
+
+def test_an_attempt_is_overdue_once_the_data_read_is_past_it_even_while_reading_a_backlog(
+    champion, shots_frame
+):
+    """Reading a backlog fast: the wall clock hardly moves, but the records' time does.  Once
+    the worker has read attempts and outcomes wait_s past a held attempt and its outcome is not
+    among them, the attempt is released without it."""
+    key, attempts, _ = _one_players_shots(shots_frame, 2)
+    clock = Clock()
+    flow, tables = _flow(champion, clock, wait_s=30.0)
+    old = clock.now - 600  # a backlog from ten minutes ago
+    flow.attempt(attempts[0], key, 0, old)
+    flow.attempt(attempts[1], key, 0, old + 1)
+    flow.finish()
+    assert flow.expire() == 0
+    # Other players' records on the same partition, 31 s later in data time, read at once.
+    flow.attempt({**attempts[0], "shot_id": "other", "player_id": 1}, b"1", 0, old + 31)
+    flow.outcome({"shot_id": "other", "game_id": 1, "player_id": 1, "made": 0}, b"1", 0, old + 32)
+    flow.finish()
+    assert flow.expire() == 1 and flow.given_up == 1
+
+
 def test_a_redelivered_attempt_is_not_scored_twice(champion, shots_frame):
     attempts, outcomes = _events(shots_frame.iloc[:1])
     flow, _ = _flow(champion)
