@@ -360,10 +360,20 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
                     to_dlq(event, error, stage)
                     continue
                 # The record's Kafka timestamp: held attempts are overdue by the data's time.
-                if is_attempt:
-                    flow.attempt(record, message.key, message.partition, message.timestamp)
-                else:
-                    flow.outcome(record, message.key, message.partition, message.timestamp)
+                try:
+                    if is_attempt:
+                        flow.attempt(record, message.key, message.partition, message.timestamp)
+                    else:
+                        flow.outcome(record, message.key, message.partition, message.timestamp)
+                except Exception as error:
+                    # A crashed agent would lose its whole batch (Faust acks it as it unwinds):
+                    # one record the flow cannot handle goes to the DLQ with why, the rest on.
+                    log.exception(
+                        "could not process %s at offset %s", message.topic, message.offset
+                    )
+                    reason = f"processing failed: {type(error).__name__}: {error}"
+                    stage = "process-attempt" if is_attempt else "process-outcome"
+                    to_dlq(event, InvalidRecord(reason, "processing_error"), stage)
             consumed_attempts.inc(attempts)
             consumed_outcomes.inc(len(events) - attempts)
             publish()

@@ -188,6 +188,7 @@ class ShotFlow:
         shot_id, player = event_key(shot), str(shot["player_id"])
         with self.scope(partition):
             entry = self.players.get(player) or self._new_entry()
+            self._skip_released(player, entry)
             seen = shot_id in self._released_by_id or shot_id in entry["open"]
             if seen or shot_id in self.pending:
                 self.duplicates += 1
@@ -291,6 +292,9 @@ class ShotFlow:
             if now is None or now - since < self.wait_s:
                 continue
             entry = self.players.get(player)
+            if entry is not None:
+                with self.scope(partition):
+                    self._skip_released(player, entry)
             if entry is None or entry["head"] >= entry["tail"]:
                 self._waiting.pop(player, None)
                 continue
@@ -354,13 +358,32 @@ class ShotFlow:
         self._drain(player, entry)
         self.players[player] = entry
 
+    def _skip_released(self, player: str, entry: dict[str, Any]) -> None:
+        """Move the player's head past held attempts that are gone from ``held``.
+
+        Released attempts are deleted from ``held`` before the player's entry moves its head;
+        the two tables have changelogs of their own, and a worker killed between the two
+        writes comes back with a head that points at a released attempt.  That attempt was
+        scored (or its input is redelivered and held again at the tail): skip it.
+        """
+        while entry["head"] < entry["tail"] and f"{player}#{entry['head']}" not in self.held:
+            log.warning(
+                "player %s: held attempt #%d is gone (a crash); skipped", player, entry["head"]
+            )
+            entry["head"] += 1
+            self.players[player] = entry
+
     def _drain(self, player: str, entry: dict[str, Any], *, older_than: float = -1.0) -> int:
         """Release held attempts in order while nothing is open; those that arrived before
         ``older_than`` go even so, without holding up the rest."""
         count = 0
+        self._skip_released(player, entry)
         while entry["head"] < entry["tail"]:
             name = f"{player}#{entry['head']}"
-            item = self.held[name]
+            item = self.held.get(name)
+            if item is None:
+                self._skip_released(player, entry)
+                continue
             overdue = item["since"] < older_than
             if entry["open"] and not overdue:
                 break

@@ -190,6 +190,31 @@ def test_an_attempt_is_overdue_once_the_data_read_is_past_it_even_while_reading_
     assert flow.expire() == 1 and flow.given_up == 1
 
 
+def test_a_head_left_on_a_released_attempt_by_a_crash_is_skipped(champion, shots_frame):
+    """kill -9 between deleting a released attempt from ``held`` and moving the player's head:
+    the restarted worker finds a head that points at nothing.  It skips it instead of failing
+    (a KeyError there once crashed the agent and lost its batch)."""
+    key, attempts, outcomes = _one_players_shots(shots_frame, 3)
+    flow, tables = _flow(champion)
+    flow.attempt(attempts[0], key, 0)
+    flow.attempt(attempts[1], key, 0)
+    flow.finish()
+    player = str(attempts[0]["player_id"])
+    entry = tables["players"][player]
+    assert (entry["head"], entry["tail"]) == (0, 1)
+    # The crash: the held attempt was released and deleted, the head move was lost.
+    del tables["held"][f"{player}#0"]
+    flow.outcome(outcomes[0], key, 0)
+    flow.attempt(attempts[2], key, 0)
+    published = flow.finish()
+    assert tables["players"][player]["head"] == 1
+    # Nothing open, nothing held: the third attempt is scored at once, the first labelled.
+    assert [(r["shot_id"], r["labelled"]) for _, r in published] == [
+        (attempts[2]["shot_id"], False),
+        (attempts[0]["shot_id"], True),
+    ]
+
+
 def test_a_redelivered_attempt_is_not_scored_twice(champion, shots_frame):
     attempts, outcomes = _events(shots_frame.iloc[:1])
     flow, _ = _flow(champion)
