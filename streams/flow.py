@@ -125,6 +125,16 @@ def event_key(record: dict[str, Any]) -> str:
     return f"{record['shot_id']}@{record.get('replay_id', '')}"
 
 
+# Per player, the event keys of the last outcomes folded into its form (see ShotFlow._resolve).
+FOLDED_KEPT = 32
+
+
+def _remember_folded(entry: dict[str, Any], shot_id: str) -> None:
+    folded = entry.setdefault("folded", [])
+    folded.append(shot_id)
+    del folded[:-FOLDED_KEPT]
+
+
 def _key_text(key: bytes | None) -> str | None:
     return None if key is None else key.decode("latin-1")
 
@@ -238,9 +248,14 @@ class ShotFlow:
             kept = self.pending.get(shot_id)
             if kept is not None and "done" in kept:
                 self.duplicates += 1  # redelivered: this outcome was joined already
+                self._refold(str(outcome["player_id"]), kept, shot_id, made)
                 return
             if kept is not None and not kept.get("held"):
-                self.pending[shot_id] = {"done": self.clock(), "partition": partition}
+                self.pending[shot_id] = {
+                    "done": self.clock(),
+                    "partition": partition,
+                    "form_shot": kept["form_shot"],
+                }
                 kept = expand(kept)
                 self._labels.append((key, kept, made))
                 self._resolve(str(kept["player_id"]), kept["form_shot"], shot_id, made)
@@ -270,6 +285,7 @@ class ShotFlow:
                         self.pending[event_key(record)] = {
                             "done": self.clock(),
                             "partition": item.partition,
+                            "form_shot": form_shot(item.shot),
                         }
                     out.append((item.key, self.scorer.label(record, item.made)))
         for key, kept, made in labels:
@@ -345,6 +361,7 @@ class ShotFlow:
             del self.early[shot_id]
             item.made = made
             record_outcome(entry["state"], shot, made)
+            _remember_folded(entry, shot_id)
         elif block:
             entry["open"].append(shot_id)
 
@@ -352,11 +369,31 @@ class ShotFlow:
         entry = self.players.get(player) or self._new_entry()
         if shot_id in entry["open"]:
             entry["open"].remove(shot_id)
+        elif shot_id in entry.get("folded", ()):
+            # Folded already: the pending table lost its "done" mark in a crash, the players
+            # table did not.  Counting it again would be a shot the player never took.
+            log.warning("outcome of %s is in %s's form already; not counted twice", shot_id, player)
+            self._drain(player, entry)
+            self.players[player] = entry
+            return
         else:
             log.debug("outcome of %s arrived after its player's next shots were scored", shot_id)
         record_outcome(entry["state"], shot, made)
+        _remember_folded(entry, shot_id)
         self._drain(player, entry)
         self.players[player] = entry
+
+    def _refold(self, player: str, done: dict[str, Any], shot_id: str, made: int) -> None:
+        """A redelivered outcome whose join is recorded: if the player's form has not seen it
+        (the players table lost that write in a crash; the pending table did not), fold it now,
+        so the attempts behind it are not held until they are overdue."""
+        entry = self.players.get(player)
+        if entry is None or shot_id not in entry["open"] or "form_shot" not in done:
+            return
+        log.warning(
+            "outcome of %s was joined but %s's form had not seen it; folded now", shot_id, player
+        )
+        self._resolve(player, done["form_shot"], shot_id, made)
 
     def _skip_released(self, player: str, entry: dict[str, Any]) -> None:
         """Move the player's head past held attempts that are gone from ``held``.

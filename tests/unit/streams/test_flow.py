@@ -215,6 +215,51 @@ def test_a_head_left_on_a_released_attempt_by_a_crash_is_skipped(champion, shots
     ]
 
 
+def test_an_outcome_joined_before_a_crash_that_the_form_lost_is_folded_when_redelivered(
+    champion, shots_frame
+):
+    """The pending table kept the "done" mark, the players table lost the write that folded
+    the outcome: the redelivered outcome folds it now and lets the held attempt go, with the
+    form batch work gives, instead of leaving it to be given up on."""
+    import copy
+
+    key, attempts, outcomes = _one_players_shots(shots_frame, 2)
+    flow, tables = _flow(champion)
+    player = str(attempts[0]["player_id"])
+    flow.attempt(attempts[0], key, 0)
+    flow.finish()
+    before = copy.deepcopy(tables["players"][player])  # the first shot open
+    flow.outcome(outcomes[0], key, 0)
+    flow.finish()
+    tables["players"][player] = before  # the crash: this write never reached the changelog
+    flow.attempt(attempts[1], key, 0)  # held behind the "open" first shot
+    assert flow.finish() == []
+    flow.outcome(outcomes[0], key, 0)  # Kafka redelivers what was not committed
+    published = flow.finish()
+    assert [r["shot_id"] for _, r in published] == [attempts[1]["shot_id"]]
+    assert published[0][1]["features"]["player_log_shots_before"] > 0
+    assert tables["players"][player]["state"]["n"] == 1 and flow.given_up == 0
+
+
+def test_an_outcome_the_form_has_already_counted_is_not_counted_twice(champion, shots_frame):
+    """The reverse: the players table folded the outcome, the pending table lost its "done"
+    mark.  The redelivered outcome is labelled again (the store keeps one), but the player's
+    form counts the shot once."""
+    key, attempts, outcomes = _one_players_shots(shots_frame, 1)
+    flow, tables = _flow(champion)
+    player = str(attempts[0]["player_id"])
+    flow.attempt(attempts[0], key, 0)
+    flow.finish()
+    (shot_key,) = tables["pending"]
+    kept = dict(tables["pending"][shot_key])
+    flow.outcome(outcomes[0], key, 0)
+    flow.finish()
+    tables["pending"][shot_key] = kept  # the crash lost the "done" mark
+    flow.outcome(outcomes[0], key, 0)
+    assert [r["labelled"] for _, r in flow.finish()] == [True]
+    assert tables["players"][player]["state"]["n"] == 1
+
+
 def test_a_redelivered_attempt_is_not_scored_twice(champion, shots_frame):
     attempts, outcomes = _events(shots_frame.iloc[:1])
     flow, _ = _flow(champion)
