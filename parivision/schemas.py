@@ -7,14 +7,19 @@ separately on ``shots.outcomes`` and arrives later, as it does in a live game.
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, Required
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
+
+# pydantic reads a TypedDict's schema only from typing_extensions' on Python 3.11.
+from typing_extensions import TypedDict
 
 __all__ = [
     "ATTEMPTS",
     "CSV_COLUMNS",
     "DLQ",
+    "DeadLetter",
     "MODEL_EVENTS",
     "OUTCOMES",
     "SCORED",
@@ -29,6 +34,11 @@ __all__ = [
 
 # The largest integer MongoDB (and every JSON encoder here) stores: ids above it are refused.
 MAX_ID = 2**63 - 1
+# Names, actions and zones in 23 seasons of shots are at most 34 characters; a longer text is a
+# broken producer, not a shot, and is refused rather than stored.
+MAX_TEXT = 100
+# Epoch seconds of 2100-01-01, the last game date a shot may have: a later clock is not a clock.
+LAST_TIME = 4_102_444_800.0
 
 ATTEMPTS = "shots.attempts"
 OUTCOMES = "shots.outcomes"
@@ -76,27 +86,45 @@ class Shot(BaseModel):
     game_id: int = Field(gt=0, le=MAX_ID)
     game_event_id: int | None = Field(default=None, ge=0, le=MAX_ID)
     player_id: int = Field(gt=0, le=MAX_ID)
-    player_name: str = ""
+    player_name: str = Field(default="", max_length=MAX_TEXT)
     team_id: int = Field(default=0, ge=0, le=MAX_ID)
-    team_name: str = ""
+    team_name: str = Field(default="", max_length=MAX_TEXT)
     period: int = Field(ge=1, le=10)
     minutes_remaining: int = Field(ge=0, le=12)
     seconds_remaining: int = Field(ge=0, le=59)
-    action_type: str = Field(min_length=1)
+    action_type: str = Field(min_length=1, max_length=MAX_TEXT)
     shot_type: Literal["2PT Field Goal", "3PT Field Goal"]
-    shot_zone_basic: str = Field(min_length=1)
-    shot_zone_area: str = Field(min_length=1)
-    shot_zone_range: str = Field(min_length=1)
+    shot_zone_basic: str = Field(min_length=1, max_length=MAX_TEXT)
+    shot_zone_area: str = Field(min_length=1, max_length=MAX_TEXT)
+    shot_zone_range: str = Field(min_length=1, max_length=MAX_TEXT)
     shot_distance: int = Field(ge=0, le=100)
     x: int = Field(ge=-250, le=250)
     y: int = Field(ge=-52, le=940)
     game_date: int = Field(ge=19460101, le=21001231)
-    home_team: str = ""
-    away_team: str = ""
-    season_type: str = "Regular Season"
+    home_team: str = Field(default="", max_length=MAX_TEXT)
+    away_team: str = Field(default="", max_length=MAX_TEXT)
+    season_type: str = Field(default="Regular Season", max_length=MAX_TEXT)
     # Set by the producer: which replay sent it and when (epoch seconds).
-    replay_id: str = ""
-    produced_at: float = 0.0
+    replay_id: str = Field(default="", max_length=128)
+    produced_at: float = Field(default=0.0, ge=0, le=LAST_TIME, allow_inf_nan=False)
+
+    @field_validator(
+        "game_id",
+        "game_event_id",
+        "player_id",
+        "team_id",
+        "period",
+        "minutes_remaining",
+        "seconds_remaining",
+        "shot_distance",
+        "x",
+        "y",
+        "game_date",
+        mode="before",
+    )
+    @classmethod
+    def _not_a_boolean(cls, value: Any) -> Any:
+        return _refuse_boolean(value)
 
 
 class Outcome(BaseModel):
@@ -105,12 +133,25 @@ class Outcome(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     shot_id: str = Field(min_length=1, max_length=128)
-    game_id: int = Field(gt=0)
+    game_id: int = Field(gt=0, le=MAX_ID)
     # The key of both input topics; it names the player whose form the outcome updates.
-    player_id: int = Field(gt=0)
+    player_id: int = Field(gt=0, le=MAX_ID)
     made: int = Field(ge=0, le=1)
-    replay_id: str = ""
-    produced_at: float = 0.0
+    replay_id: str = Field(default="", max_length=128)
+    produced_at: float = Field(default=0.0, ge=0, le=LAST_TIME, allow_inf_nan=False)
+
+    @field_validator("game_id", "player_id", "made", mode="before")
+    @classmethod
+    def _not_a_boolean(cls, value: Any) -> Any:
+        return _refuse_boolean(value)
+
+
+def _refuse_boolean(value: Any) -> Any:
+    """JSON ``true`` is not the number 1 (pydantic would take it for one): a producer sending
+    it is broken, and its shot is refused like any other wrong type."""
+    if value is True or value is False:
+        raise PydanticCustomError("int_type", "Input should be a valid integer, not a boolean")
+    return value
 
 
 # Shot fields a scored record carries as they are, so the store, the live feed and the page can
@@ -138,31 +179,64 @@ class ScoredShot(TypedDict, total=False):
     One record when the shot is scored (``labelled`` false) and one more when its outcome has
     arrived (``labelled`` true, with ``outcome`` and the online learner's result).  Both carry
     the shot's context (team, date, clock, action, zone, X/Y) so the store and the live feed
-    need no join.
+    need no join; in a labelled record a context field is null when the shot was kept from
+    before that field existed.  The features, the latency and ``produced_at`` are in the
+    first record only.
     """
 
-    shot_id: str
-    game_id: int
-    player_id: int
-    player_name: str
-    team_id: int
-    team_name: str
-    game_date: int
-    x: int
-    y: int
-    shot_value: int
-    replay_id: str
-    model_version: str
-    p_champion: float
-    p_online: float
-    fair_odds: float
+    shot_id: Required[str]
+    game_id: Required[int]
+    player_id: Required[int]
+    player_name: str | None
+    team_id: int | None
+    team_name: str | None
+    game_date: int | None
+    game_event_id: int | None
+    period: int | None
+    minutes_remaining: int | None
+    seconds_remaining: int | None
+    action_type: str | None
+    shot_type: str | None
+    shot_zone_basic: str | None
+    x: int | None
+    y: int | None
+    shot_value: int | None
+    replay_id: Required[str]
+    model_version: Required[str]
+    p_champion: Required[float]
+    p_online: Required[float]
+    p_online_by_learner: dict[str, float]
+    online_learner: str
+    fair_odds: Required[float]
     features: dict[str, float]
     latency_ms: float
     produced_at: float
-    scored_at: float
-    labelled: bool
+    scored_at: Required[float]
+    labelled: Required[bool]
     outcome: int
     labelled_at: float
+
+
+class DeadLetter(TypedDict):
+    """What goes to ``shots.dlq``: why a record failed, where it came from, and its bytes.
+
+    ``original_b64`` holds the first 256 KiB of the original (all of it, unless
+    ``original_truncated``); ``original_text`` is the same as text when the original is UTF-8
+    and at most 64 KiB, so a person can read it without decoding anything.  A source's bad row
+    has no topic, partition or offset.
+    """
+
+    reason: str
+    stage: str
+    source_topic: str | None
+    source_partition: int | None
+    source_offset: int | None
+    key: str | None
+    original_b64: str
+    original_text: str | None
+    original_size: int
+    original_truncated: bool
+    failed_at: float
 
 
 def shot_id_for(

@@ -13,20 +13,39 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from parivision.schemas import Outcome, Shot, describe_validation_error
+from parivision.contracts import file_name
+from parivision.rows import row_to_shot
+from parivision.schemas import (
+    ATTEMPTS,
+    CSV_COLUMNS,
+    OUTCOMES,
+    DeadLetter,
+    Outcome,
+    Shot,
+    describe_validation_error,
+)
+
+# A DLQ record stays well under Kafka's 1 MB message limit whatever came in: the original is
+# kept up to ORIGINAL_KEPT bytes (base64 makes it a third larger), and repeated as text only up
+# to TEXT_KEPT bytes (JSON may escape a character to six).  An input near the limit would
+# otherwise make a dead letter the broker refuses, and stop the worker.
+ORIGINAL_KEPT = 256 * 1024
+TEXT_KEPT = 64 * 1024
+REASON_KEPT = 2000
+KEY_KEPT = 1024
 
 
 class InvalidRecord(ValueError):
     """A record that cannot be scored; ``str(error)`` is the reason sent to the DLQ, and
-    ``code`` a short, bounded name for it (``empty``, ``invalid_json``, ``schema``) that metrics
-    count by."""
+    ``code`` a short, bounded name for it (``empty``, ``invalid_json``, ``schema``,
+    ``virtualbets_layout``; the worker adds ``processing_error``) that metrics count by."""
 
     def __init__(self, reason: str, code: str = "schema") -> None:
         super().__init__(reason)
         self.code = code
 
 
-def _parse(model: type[BaseModel], raw: bytes | None) -> dict[str, Any]:
+def _parse(model: type[BaseModel], raw: bytes | None, topic: str) -> dict[str, Any]:
     if not raw:
         raise InvalidRecord("empty message", "empty")
     try:
@@ -36,17 +55,58 @@ def _parse(model: type[BaseModel], raw: bytes | None) -> dict[str, Any]:
             raise InvalidRecord(
                 f"not valid JSON: {error.errors()[0].get('msg')}", "invalid_json"
             ) from None
+        virtualbets = _virtualbets_reason(raw, topic)
+        if virtualbets:
+            raise InvalidRecord(virtualbets, "virtualbets_layout") from None
         raise InvalidRecord(describe_validation_error(error)) from None
+
+
+def _virtualbets_reason(raw: bytes, topic: str) -> str | None:
+    """Why a record in the original VirtualBets layout is refused, or None for any other record.
+
+    Such a record (keyed by the 22 CSV column names, values often strings) carries its outcome
+    in ``Shot Made Flag``.  Taking it as an attempt would drop the outcome: the shot would never
+    be labelled, and the player's next shots would wait ``form_wait_s`` each for it.  The replay
+    splits a record into an attempt and a later outcome, so that is where it is sent.
+    """
+    try:
+        record = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(record, dict) or "shot_id" in record:
+        return None
+    columns = [key for key in record if key in CSV_COLUMNS]
+    if not columns:
+        return None
+    try:
+        shot, _ = row_to_shot({"Game Event ID": None, **record})
+        which = f", shot {shot['shot_id']}"
+    except Exception:  # the id only helps a person find the shot; it must never stop the worker
+        which = ""
+    named = ", ".join(repr(column) for column in columns[:3])
+    model, what = _EXPECTED[topic]
+    return (
+        f"a record in the VirtualBets 22-column layout ({named}, ...){which}; {topic} expects "
+        f"the {model} schema (schemas/{file_name(topic)}): {what}. Send VirtualBets records "
+        "through `parivision replay --data FILE.jsonl`, which publishes each as an attempt "
+        "and, later, its outcome"
+    )
+
+
+_EXPECTED = {
+    ATTEMPTS: ("Shot", "an attempt, without its outcome"),
+    OUTCOMES: ("Outcome", "a shot id and whether it was made"),
+}
 
 
 def parse_attempt(raw: bytes | None) -> dict[str, Any]:
     """Check a ``shots.attempts`` value and return it as a plain dict of :class:`Shot` fields."""
-    return _parse(Shot, raw)
+    return _parse(Shot, raw, ATTEMPTS)
 
 
 def parse_outcome(raw: bytes | None) -> dict[str, Any]:
     """Check a ``shots.outcomes`` value and return it as a plain dict of :class:`Outcome` fields."""
-    return _parse(Outcome, raw)
+    return _parse(Outcome, raw, OUTCOMES)
 
 
 def dead_letter(
@@ -59,24 +119,34 @@ def dead_letter(
     offset: int | None = None,
     key: bytes | None = None,
 ) -> bytes:
-    """The DLQ value: why it failed, where it came from, and the original bytes (base64).
+    """The DLQ value (a :class:`parivision.schemas.DeadLetter`): why it failed, where it came
+    from, and the original bytes (base64).
 
     ``original_text`` is there too when the bytes are UTF-8, so a person can read the record
-    without decoding anything.
+    without decoding anything.  However large the input, the record stays under Kafka's message
+    limit: see :data:`ORIGINAL_KEPT` and :data:`TEXT_KEPT`.
     """
     raw = raw or b""
-    record: dict[str, Any] = {
-        "reason": reason,
+    kept = raw[:ORIGINAL_KEPT]
+    key_text = key.decode("utf-8", "replace") if key else None
+    record: DeadLetter = {
+        "reason": reason if len(reason) <= REASON_KEPT else reason[:REASON_KEPT] + "...",
         "stage": stage,
         "source_topic": topic,
         "source_partition": partition,
         "source_offset": offset,
-        "key": key.decode("utf-8", "replace") if key else None,
-        "original_b64": base64.b64encode(raw).decode("ascii"),
+        "key": key_text[:KEY_KEPT] if key_text else key_text,
+        "original_b64": base64.b64encode(kept).decode("ascii"),
+        "original_text": _as_text(raw) if len(raw) <= TEXT_KEPT else None,
+        "original_size": len(raw),
+        "original_truncated": len(kept) < len(raw),
         "failed_at": time.time(),
     }
-    try:
-        record["original_text"] = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        record["original_text"] = None
     return json.dumps(record).encode()
+
+
+def _as_text(raw: bytes) -> str | None:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
