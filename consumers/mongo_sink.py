@@ -87,6 +87,10 @@ class MongoSink(Sink):
             return  # the stream dead-letters malformed attempts; nothing here to key on
         now = time.time()
         if topic == self.attempts_topic:
+            try:
+                schemas.Shot.model_validate(value)
+            except schemas.ValidationError:
+                return  # dead-lettered by the stream; a broken copy must not overwrite a shot
             self._raw.append({**value, "received_at": now})
         elif topic == self.scored_topic and value.get("labelled"):
             self._labels.append(value)

@@ -73,7 +73,7 @@ def run_sink(
                     continue
                 try:
                     value = json.loads(message.value())
-                except (TypeError, ValueError):
+                except (TypeError, ValueError, RecursionError):
                     continue  # malformed attempts are the stream's to dead-letter
                 if isinstance(value, dict):
                     sink.add(message.topic(), message.key(), value)
