@@ -73,6 +73,22 @@ CSV_COLUMNS: dict[str, str] = {
 }
 
 
+# The shot's whole-number fields: JSON may carry them as numbers or numeric strings.
+INT_FIELDS = (
+    "game_id",
+    "game_event_id",
+    "player_id",
+    "team_id",
+    "period",
+    "minutes_remaining",
+    "seconds_remaining",
+    "shot_distance",
+    "x",
+    "y",
+    "game_date",
+)
+
+
 class Shot(BaseModel):
     """A field-goal attempt as it is taken: no outcome.
 
@@ -108,20 +124,7 @@ class Shot(BaseModel):
     replay_id: str = Field(default="", max_length=128)
     produced_at: float = Field(default=0.0, ge=0, le=LAST_TIME, allow_inf_nan=False)
 
-    @field_validator(
-        "game_id",
-        "game_event_id",
-        "player_id",
-        "team_id",
-        "period",
-        "minutes_remaining",
-        "seconds_remaining",
-        "shot_distance",
-        "x",
-        "y",
-        "game_date",
-        mode="before",
-    )
+    @field_validator(*INT_FIELDS, mode="before")
     @classmethod
     def _not_a_boolean(cls, value: Any) -> Any:
         return _refuse_boolean(value)

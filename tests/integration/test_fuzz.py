@@ -25,6 +25,7 @@ from pymongo import MongoClient
 
 from parivision import contracts, schemas
 from parivision.rows import row_to_shot
+from parivision.schemas import INT_FIELDS
 from parivision.topics import end_offsets
 from producers.base import SourceShot
 from producers.csv_source import CsvSource
@@ -44,19 +45,6 @@ NEAR_MEGABYTE = 5
 GOOD = 2_000
 HUGE = 200_000
 
-INT_FIELDS = (
-    "game_id",
-    "game_event_id",
-    "player_id",
-    "team_id",
-    "period",
-    "minutes_remaining",
-    "seconds_remaining",
-    "shot_distance",
-    "x",
-    "y",
-    "game_date",
-)
 TEXT_FIELDS = (
     "shot_id",
     "player_name",
