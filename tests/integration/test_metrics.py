@@ -322,13 +322,24 @@ def test_every_dashboard_query_returns_data(run):
     from infra.grafana.dashboards import all_queries
 
     prom = run["prom"]
-    empty = []
-    for dashboard, panel, expr in all_queries():
-        result = prom.query(expr)  # fails on a query Prometheus cannot evaluate
-        # Annotations mark events (a swap, a promotion): none in this run is no data, rightly.
-        if not result and not panel.startswith("annotation:"):
-            empty.append((dashboard, panel, expr))
-    assert not empty, f"{len(empty)} dashboard queries return nothing: {empty}"
+
+    def empty() -> list:
+        found = []
+        for dashboard, panel, expr in all_queries():
+            result = prom.query(expr)  # fails on a query Prometheus cannot evaluate
+            # Annotations mark events (a swap, a promotion): none in this run is no data, rightly.
+            if not result and not panel.startswith("annotation:"):
+                found.append((dashboard, panel, expr))
+        return found
+
+    # A counter first exported a moment ago (the retrain loop's first decision) has one sample,
+    # and increase() needs two: give Prometheus a few more scrapes before calling a panel empty.
+    try:
+        wait_until(lambda: not empty(), 60, "every dashboard query to return data", interval=1.0)
+    except AssertionError:
+        pass
+    missing = empty()
+    assert not missing, f"{len(missing)} dashboard queries return nothing: {missing}"
 
 
 def test_the_live_model_quality_view_renders_in_a_real_browser(run, tmp_path):
