@@ -64,6 +64,28 @@ class EventPartitionTable(faust.Table):
 
     _explicit_partition: int | None = None
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._unwritten: list[asyncio.Future] = []
+
+    def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
+        future = super().send_changelog(*args, **kwargs)
+        self._unwritten.append(future)
+        return future
+
+    async def written(self) -> None:
+        """Wait until every change made so far is acknowledged by the broker.
+
+        Faust commits a batch's input offsets after ``producer.flush()``, but that flush gives
+        up on its send buffer after 0.1 s of no progress, so on a busy worker offsets can be
+        committed before the table writes they depend on have left the process; a kill -9 then
+        loses them (an outcome whose join was never recorded).  The agent awaits this before
+        its batch is acknowledged.
+        """
+        unwritten, self._unwritten = self._unwritten, []
+        if unwritten:
+            await asyncio.gather(*unwritten)
+
     def partition_for_key(self, key: Any) -> int | None:
         if self._explicit_partition is not None:
             return self._explicit_partition
@@ -286,7 +308,7 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
     # overtook their attempt (see streams.flow).
     tables = {
         name: _table(app, name, settings.partitions)
-        for name in ("players", "held", "pending", "early-outcomes")
+        for name in ("players", "held", "pending", "early-outcomes", "seen")
     }
 
     @contextmanager
@@ -302,6 +324,7 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
         held=tables["held"],
         pending=tables["pending"],
         early=tables["early-outcomes"],
+        seen=tables["seen"],
         scope=at_partition,
         wait_s=settings.form_wait_s,
     )
@@ -377,6 +400,10 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
             consumed_attempts.inc(attempts)
             consumed_outcomes.inc(len(events) - attempts)
             publish()
+            # The batch is acknowledged (and later committed) when this body returns: only
+            # once its table changes are in Kafka, so a crash repeats a batch, never loses one.
+            for table in tables.values():
+                await table.written()
 
     def settled() -> bool:
         return not app.rebalancing and not getattr(app, "in_recovery", False)

@@ -15,7 +15,7 @@ against the attempts it holds.
 With ``wait_s`` 0 nothing is held: each attempt is scored at once with the outcomes known then
 (lowest latency; the same values as batch only when outcomes come before the next attempt).
 
-Four tables, all keyed so that a player's records live on the partition of the player's events:
+Five tables, all keyed so that a player's records live on the partition of the player's events:
 
 - ``players``: player id -> ``{"state": form state, "open": [event keys scored, outcome due],
   "head": n, "tail": n}`` (``head``..``tail`` number the held attempts);
@@ -27,7 +27,11 @@ Four tables, all keyed so that a player's records live on the partition of the p
   already used;
 - ``early``: :func:`event_key` -> ``[made, since, partition]``, an outcome that came before its
   attempt was scored.  One that no attempt claims within ``early_ttl_s`` (its attempt never
-  came) is dropped, and counted, by :meth:`ShotFlow.expire`.
+  came) is dropped, and counted, by :meth:`ShotFlow.expire`;
+- ``seen``: :func:`event_key` -> partition, for every shot joined longer ago than
+  ``early_ttl_s`` (its "done" mark moves here).  So a copy redelivered after any delay is still
+  known for a duplicate and never counted twice in a player's form.  It grows by one small
+  entry per shot and is never scanned (see the README for its size).
 
 :class:`ShotFlow` works on any mutable mappings (the Faust app passes its tables, the unit tests
 pass dicts).  ``scope(partition)`` is entered around every write, so each goes to the changelog
@@ -160,6 +164,7 @@ class ShotFlow:
         held: Table,
         pending: Table,
         early: Table,
+        seen: Table | None = None,
         scope: Callable[[int], AbstractContextManager[Any]] = lambda partition: nullcontext(),
         wait_s: float = 30.0,
         early_ttl_s: float = 300.0,
@@ -167,6 +172,7 @@ class ShotFlow:
     ) -> None:
         self.scorer = scorer
         self.players, self.held, self.pending, self.early = players, held, pending, early
+        self.seen: Table = {} if seen is None else seen
         self.scope = scope
         self.wait_s = wait_s
         self.early_ttl_s = early_ttl_s
@@ -200,7 +206,7 @@ class ShotFlow:
             entry = self.players.get(player) or self._new_entry()
             self._skip_released(player, entry)
             seen = shot_id in self._released_by_id or shot_id in entry["open"]
-            if seen or shot_id in self.pending:
+            if seen or shot_id in self.pending or shot_id in self.seen:
                 self.duplicates += 1
                 log.warning("attempt %s arrived again; it is already scored", shot_id)
                 return
@@ -244,6 +250,9 @@ class ShotFlow:
                 released.made = made
                 player = str(released.shot["player_id"])
                 self._resolve(player, form_shot(released.shot), shot_id, made)
+                return
+            if shot_id in self.seen:
+                self.duplicates += 1  # redelivered long after it was joined
                 return
             kept = self.pending.get(shot_id)
             if kept is not None and "done" in kept:
@@ -440,7 +449,8 @@ class ShotFlow:
         return count
 
     def _sweep(self, now: float, owns: Callable[[int], bool]) -> None:
-        """Forget joined shots and unclaimed outcomes older than ``early_ttl_s``."""
+        """Forget unclaimed outcomes older than ``early_ttl_s``; joined shots that old keep
+        only a mark in ``seen``."""
         ttl = self.early_ttl_s
         unclaimed = [
             (key, partition)
@@ -456,6 +466,8 @@ class ShotFlow:
             for key, partition in entries:
                 if owns(partition):
                     with self.scope(partition):
+                        if table is self.pending:
+                            self.seen[key] = partition
                         del table[key]
         self.unclaimed += len(unclaimed)
         if unclaimed:

@@ -22,7 +22,7 @@ class Clock:
 
 
 def _flow(champion, clock=None, wait_s=30.0):
-    tables = {name: {} for name in ("players", "held", "pending", "early")}
+    tables = {name: {} for name in ("players", "held", "pending", "early", "seen")}
     flow = ShotFlow(Scorer(champion), wait_s=wait_s, clock=clock or Clock(), **tables)
     return flow, tables
 
@@ -271,6 +271,30 @@ def test_a_redelivered_attempt_is_not_scored_twice(champion, shots_frame):
     flow.outcome(outcomes[0], b"k", 0)
     assert [r["labelled"] for _, r in flow.finish()] == [True]
     assert np.isfinite(flow.scorer.live_metrics()["champion"]["log_loss"])
+
+
+def test_an_attempt_and_outcome_redelivered_after_the_ttl_are_never_counted_twice(
+    champion, shots_frame
+):
+    """Kafka can redeliver a copy long after its shot was joined (a consumer group reset, a
+    partition moved back).  Past ``early_ttl_s`` the joined shot's "done" mark is swept, but a
+    mark stays in ``seen``: the copies are duplicates, the player's form counts the shot once."""
+    key, attempts, outcomes = _one_players_shots(shots_frame, 1)
+    clock = Clock()
+    flow, tables = _flow(champion, clock=clock)
+    player = str(attempts[0]["player_id"])
+    flow.attempt(attempts[0], key, 0)
+    flow.outcome(outcomes[0], key, 0)
+    assert [r["labelled"] for _, r in flow.finish()] == [False, True]
+    clock.now += flow.early_ttl_s + 3600.0  # an hour past the TTL
+    flow.expire()
+    assert not tables["pending"] and len(tables["seen"]) == 1
+    flow.attempt(attempts[0], key, 0)
+    flow.outcome(outcomes[0], key, 0)
+    assert flow.finish() == []
+    assert flow.duplicates == 2
+    assert tables["players"][player]["state"]["n"] == 1
+    assert not tables["held"] and not tables["early"]
 
 
 def test_a_redelivered_tail_and_a_second_replay_leave_nothing_stuck(champion, shots_frame):
