@@ -139,6 +139,12 @@ class ChampionWatcher:
     Loading a version is blocking MLflow I/O, done in a thread while the agents keep scoring with
     the old champion; the swap itself is one assignment on the event loop, which falls between
     two micro-batches because each batch is scored without yielding to the loop.
+
+    A version that cannot be served (:class:`models.registry.BadModelError`: its artifact missing
+    or damaged, another feature set, answers that are not probabilities) is refused: the scorer
+    keeps its champion, the reason is logged and ``model_loads{outcome="error"}`` counted.  The
+    refusal is remembered in :attr:`refused`, so events and reconnections do not load it again;
+    only the periodic registry check does, in case the version was repaired.
     """
 
     def __init__(
@@ -155,6 +161,8 @@ class ChampionWatcher:
         self.recheck_s = recheck_s
         self.topic = settings.topic(schemas.MODEL_EVENTS)
         self.swaps: list[tuple[str, str]] = []
+        # Versions refused, and why; tried again only by the periodic registry check.
+        self.refused: dict[str, str] = {}
 
     async def run(self) -> None:
         while True:
@@ -191,7 +199,7 @@ class ChampionWatcher:
                 for message in batches.get(partition, []):
                     await self.on_event(message.value)
                 if time.monotonic() >= next_check:
-                    await self.check_registry("periodic registry check")
+                    await self.check_registry("periodic registry check", retry_refused=True)
                     next_check = time.monotonic() + self.recheck_s
         finally:
             await consumer.stop()
@@ -204,24 +212,65 @@ class ChampionWatcher:
             return  # already scoring with it (a redelivered or stale event)
         await self.check_registry(f"{event['event']} event for v{event.get('version')}")
 
-    async def check_registry(self, why: str) -> None:
-        """Load the version holding the champion alias, if it is not the one scoring, and swap."""
+    async def check_registry(self, why: str, *, retry_refused: bool = False) -> None:
+        """Load the version holding the champion alias, if it is not the one scoring, and swap.
+
+        A version refused before is not loaded again unless ``retry_refused``.
+        """
         current = self.scorer.champion.version
+        name = self.settings.model_name
         try:
             version = await asyncio.to_thread(registry.champion_version, self.settings)
-            if version is None or version == current:
-                return
-            champion = await asyncio.to_thread(registry.load_version, self.settings, version)
-        except Exception as error:
-            self.metrics["model_loads"].labels(outcome="error").inc()
+        except Exception as error:  # the registry is down: the next event or check asks again
             log.error(
-                "could not load the new champion of %s (%s): %s; still scoring with v%s",
-                self.settings.model_name,
+                "could not read the champion alias of %s (%s): %s; still scoring with v%s",
+                name,
                 why,
                 error,
                 current,
             )
             return
+        if version is None or version == current:
+            return
+        if version in self.refused and not retry_refused:
+            log.warning(
+                "the champion alias of %s names v%s (%s), refused already: %s; still scoring "
+                "with v%s, and trying v%s again at the next registry check (every %.0f s)",
+                name,
+                version,
+                why,
+                self.refused[version],
+                current,
+                version,
+                self.recheck_s,
+            )
+            return
+        try:
+            champion = await asyncio.to_thread(registry.load_version, self.settings, version)
+        except registry.BadModelError as error:
+            self.refused[version] = error.reason
+            self.metrics["model_loads"].labels(outcome="error").inc()
+            log.error(
+                "refused v%s as the champion of %s (%s): %s; still scoring with v%s",
+                version,
+                name,
+                why,
+                error,
+                current,
+            )
+            return
+        except Exception as error:  # the registry or its artifact store did not answer
+            self.metrics["model_loads"].labels(outcome="error").inc()
+            log.error(
+                "could not load v%s, the new champion of %s (%s): %s; still scoring with v%s",
+                version,
+                name,
+                why,
+                error,
+                current,
+            )
+            return
+        self.refused.pop(version, None)
         previous = self.scorer.swap(champion)
         self.swaps.append((previous.version, champion.version))
         self.metrics["model_loads"].labels(outcome="ok").inc()
@@ -304,12 +353,9 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
     dlq_topic = settings.topic(schemas.DLQ)
     output = Output(settings.kafka())
 
-    # Player form and held attempts, predictions waiting for their outcome, and outcomes that
-    # overtook their attempt (see streams.flow).
-    tables = {
-        name: _table(app, name, settings.partitions)
-        for name in ("players", "held", "pending", "early-outcomes", "seen")
-    }
+    # Each player's form, held attempts, predictions waiting for their outcome and outcomes
+    # that overtook their attempt, in one entry; and the shots joined long ago (see streams.flow).
+    tables = {name: _table(app, name, settings.partitions) for name in ("players", "seen")}
 
     @contextmanager
     def at_partition(partition: int) -> Iterator[None]:
@@ -321,9 +367,6 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
     flow = ShotFlow(
         scorer,
         players=tables["players"],
-        held=tables["held"],
-        pending=tables["pending"],
-        early=tables["early-outcomes"],
         seen=tables["seen"],
         scope=at_partition,
         wait_s=settings.form_wait_s,
@@ -439,7 +482,7 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
 
     @app.timer(interval=2.0)
     async def update_gauges() -> None:
-        metrics["held"].set(len(tables["held"]))
+        metrics["held"].set(flow.held_count())
         for model, quality in scorer.recent.items():
             summary = quality.summary()
             if summary["n"]:

@@ -15,23 +15,32 @@ against the attempts it holds.
 With ``wait_s`` 0 nothing is held: each attempt is scored at once with the outcomes known then
 (lowest latency; the same values as batch only when outcomes come before the next attempt).
 
-Five tables, all keyed so that a player's records live on the partition of the player's events:
+Everything the flow keeps about a player is one entry of the ``players`` table, so that each
+change is one changelog record: a worker killed at any moment comes back with every player as
+it was after some micro-batch, never half-way through one (separate tables for held attempts,
+pending predictions and early outcomes, each with its own changelog, came back disagreeing and
+lost outcomes).  The entry, keyed by player id and written under the partition of the player's
+events:
 
-- ``players``: player id -> ``{"state": form state, "open": [event keys scored, outcome due],
-  "head": n, "tail": n}`` (``head``..``tail`` number the held attempts);
-- ``held``: ``"{player}#{n}"`` -> a held attempt;
+- ``state``: the player's form state (:mod:`models.form`);
+- ``open``: event keys scored whose outcome is due before the next attempt may go;
+- ``held``: attempts held behind them, in order (``shot``, ``key``, ``partition``, ``since``);
 - ``pending``: :func:`event_key` -> the scored record kept until its outcome;
-  ``{"held": true}`` while its attempt is held; ``{"done": time, "partition": n}`` once
-  joined, for ``early_ttl_s``.  So a copy Kafka redelivers after a rebalance (an attempt or an
-  outcome) is known for a duplicate, not scored again or left waiting for an outcome that was
-  already used;
+- ``done``: :func:`event_key` -> ``[time, partition]`` of shots joined in the last
+  ``early_ttl_s``, so a copy Kafka redelivers after a rebalance (an attempt or an outcome) is
+  known for a duplicate, not scored again or left waiting for an outcome that was already used;
 - ``early``: :func:`event_key` -> ``[made, since, partition]``, an outcome that came before its
   attempt was scored.  One that no attempt claims within ``early_ttl_s`` (its attempt never
-  came) is dropped, and counted, by :meth:`ShotFlow.expire`;
-- ``seen``: :func:`event_key` -> partition, for every shot joined longer ago than
-  ``early_ttl_s`` (its "done" mark moves here).  So a copy redelivered after any delay is still
-  known for a duplicate and never counted twice in a player's form.  It grows by one small
-  entry per shot and is never scanned (see the README for its size).
+  came) is dropped, and counted, by :meth:`ShotFlow.expire`.
+
+A second table, ``seen`` (:func:`event_key` -> partition), takes the ``done`` marks older than
+``early_ttl_s``: a copy redelivered after any delay is still a duplicate and never counted twice
+in a player's form.  A mark is written there one sweep before it leaves the player's entry, so
+a crash between the two writes leaves it in both, never in neither.  ``seen`` grows by one
+small entry per shot and is never scanned.
+
+Entries read during a micro-batch are written once, by :meth:`ShotFlow.finish` (or at the end of
+:meth:`ShotFlow.expire`), whatever happened to them in the batch.
 
 :class:`ShotFlow` works on any mutable mappings (the Faust app passes its tables, the unit tests
 pass dicts).  ``scope(partition)`` is entered around every write, so each goes to the changelog
@@ -129,16 +138,6 @@ def event_key(record: dict[str, Any]) -> str:
     return f"{record['shot_id']}@{record.get('replay_id', '')}"
 
 
-# Per player, the event keys of the last outcomes folded into its form (see ShotFlow._resolve).
-FOLDED_KEPT = 32
-
-
-def _remember_folded(entry: dict[str, Any], shot_id: str) -> None:
-    folded = entry.setdefault("folded", [])
-    folded.append(shot_id)
-    del folded[:-FOLDED_KEPT]
-
-
 def _key_text(key: bytes | None) -> str | None:
     return None if key is None else key.decode("latin-1")
 
@@ -147,13 +146,17 @@ def _key_bytes(key: str | None) -> bytes | None:
     return None if key is None else key.encode("latin-1")
 
 
+def _new_entry() -> dict[str, Any]:
+    return {"state": new_state(), "open": [], "held": [], "pending": {}, "done": {}, "early": {}}
+
+
 class ShotFlow:
     """Orders a partition's attempts and outcomes per player, and scores and labels them.
 
     Call :meth:`attempt` and :meth:`outcome` for the events of a micro-batch in the order they
     arrived, then :meth:`finish`, which scores the attempts released in the batch in one call to
-    the champion and returns the records to publish.  :meth:`expire`, called from a timer, gives
-    up on overdue outcomes.
+    the champion, writes the players' entries and returns the records to publish.
+    :meth:`expire`, called from a timer, gives up on overdue outcomes.
     """
 
     def __init__(
@@ -161,9 +164,6 @@ class ShotFlow:
         scorer: Scorer,
         *,
         players: Table,
-        held: Table,
-        pending: Table,
-        early: Table,
         seen: Table | None = None,
         scope: Callable[[int], AbstractContextManager[Any]] = lambda partition: nullcontext(),
         wait_s: float = 30.0,
@@ -171,7 +171,7 @@ class ShotFlow:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.scorer = scorer
-        self.players, self.held, self.pending, self.early = players, held, pending, early
+        self.players = players
         self.seen: Table = {} if seen is None else seen
         self.scope = scope
         self.wait_s = wait_s
@@ -179,6 +179,8 @@ class ShotFlow:
         self.clock = clock
         self.data_clock = DataClock(clock, grace_s=wait_s)
         self._next_sweep = clock() + early_ttl_s
+        # Entries read since the last write, and the partition each is written under.
+        self._touched: dict[str, tuple[dict[str, Any], int]] = {}
         self._released: list[_Release] = []
         self._released_by_id: dict[str, _Release] = {}
         self._labels: list[tuple[bytes | None, dict[str, Any], int]] = []
@@ -202,33 +204,23 @@ class ShotFlow:
         shots.  ``at`` is when it was produced (its Kafka timestamp; None: now)."""
         self.data_clock.saw("attempt", partition, at)
         shot_id, player = event_key(shot), str(shot["player_id"])
-        with self.scope(partition):
-            entry = self.players.get(player) or self._new_entry()
-            self._skip_released(player, entry)
-            seen = shot_id in self._released_by_id or shot_id in entry["open"]
-            if seen or shot_id in self.pending or shot_id in self.seen:
-                self.duplicates += 1
-                log.warning("attempt %s arrived again; it is already scored", shot_id)
-                return
-            if self.wait_s <= 0:  # never hold: form from the outcomes known now
-                self._release(entry, shot, key, partition, block=False)
-                self.players[player] = entry
-                return
-            if entry["open"] or entry["head"] < entry["tail"]:
-                now = self.clock() if at is None else at
-                self.pending[shot_id] = {"held": True}
-                self.held[f"{player}#{entry['tail']}"] = {
-                    "shot": shot,
-                    "key": _key_text(key),
-                    "partition": partition,
-                    "since": now,
-                }
-                if entry["head"] == entry["tail"]:
-                    self._note_waiting(player, now, partition)
-                entry["tail"] += 1
-            else:
-                self._release(entry, shot, key, partition)
-            self.players[player] = entry
+        entry = self._entry(player, partition)
+        if self._known(entry, shot_id):
+            self.duplicates += 1
+            log.warning("attempt %s arrived again; it is already scored", shot_id)
+            return
+        if self.wait_s <= 0:  # never hold: form from the outcomes known now
+            self._release(entry, shot, key, partition, block=False)
+            return
+        if entry["open"] or entry["held"]:
+            since = self.clock() if at is None else at
+            entry["held"].append(
+                {"shot": shot, "key": _key_text(key), "partition": partition, "since": since}
+            )
+            if len(entry["held"]) == 1:
+                self._note_waiting(player, since, partition)
+        else:
+            self._release(entry, shot, key, partition)
 
     def outcome(
         self,
@@ -240,41 +232,32 @@ class ShotFlow:
         """A validated outcome: join it to its prediction and let the player's next shot go.
         ``at`` is when it was produced (its Kafka timestamp; None: now)."""
         self.data_clock.saw("outcome", partition, at)
-        shot_id, made = event_key(outcome), outcome["made"]
-        with self.scope(partition):
-            released = self._released_by_id.get(shot_id)
-            if released is not None:
-                if released.made is not None:
-                    self.duplicates += 1
-                    return
-                released.made = made
-                player = str(released.shot["player_id"])
-                self._resolve(player, form_shot(released.shot), shot_id, made)
+        shot_id, made, player = event_key(outcome), outcome["made"], str(outcome["player_id"])
+        entry = self._entry(player, partition)
+        released = self._released_by_id.get(shot_id)
+        if released is not None:
+            if released.made is not None:
+                self.duplicates += 1
                 return
-            if shot_id in self.seen:
-                self.duplicates += 1  # redelivered long after it was joined
-                return
-            kept = self.pending.get(shot_id)
-            if kept is not None and "done" in kept:
-                self.duplicates += 1  # redelivered: this outcome was joined already
-                self._refold(str(outcome["player_id"]), kept, shot_id, made)
-                return
-            if kept is not None and not kept.get("held"):
-                self.pending[shot_id] = {
-                    "done": self.clock(),
-                    "partition": partition,
-                    "form_shot": kept["form_shot"],
-                }
-                kept = expand(kept)
-                self._labels.append((key, kept, made))
-                self._resolve(str(kept["player_id"]), kept["form_shot"], shot_id, made)
-                return
-            # Its attempt is held, or not here yet: it is picked up when the attempt is released.
-            self.early[shot_id] = [made, self.clock(), partition]
+            released.made = made
+            self._resolve(player, entry, form_shot(released.shot), shot_id, made)
+            return
+        if shot_id in entry["done"] or shot_id in self.seen or shot_id in entry["early"]:
+            self.duplicates += 1  # redelivered: this outcome was joined (or is kept) already
+            return
+        kept = entry["pending"].pop(shot_id, None)
+        if kept is not None:
+            entry["done"][shot_id] = [self.clock(), partition]
+            self._labels.append((key, expand(kept), made))
+            self._resolve(player, entry, kept["form_shot"], shot_id, made)
+            return
+        # Its attempt is held, or not here yet: it is picked up when the attempt is released.
+        entry["early"][shot_id] = [made, self.clock(), partition]
 
     def finish(self) -> list[tuple[bytes | None, dict[str, Any]]]:
-        """Score what this batch released, keep or label it, and label the joined outcomes;
-        return ``(key, record)`` pairs to publish on ``shots.scored``, in order."""
+        """Score what this batch released, keep or label it, label the joined outcomes, and
+        write every player entry the batch touched; return ``(key, record)`` pairs to publish
+        on ``shots.scored``, in order."""
         released, self._released, self._released_by_id = self._released, [], {}
         labels, self._labels = self._labels, []
         out: list[tuple[bytes | None, dict[str, Any]]] = []
@@ -283,28 +266,26 @@ class ShotFlow:
             records = self.scorer.score_batch([r.shot for r in released], form=form)
             for item, record in zip(released, records, strict=True):
                 out.append((item.key, record))
+                entry, _ = self._touched[str(item.shot["player_id"])]
+                shot_id = event_key(record)
                 if item.made is None:
-                    with self.scope(item.partition):
-                        self.pending[event_key(record)] = {
-                            **compact(record),
-                            "form_shot": form_shot(item.shot),
-                        }
+                    entry["pending"][shot_id] = {
+                        **compact(record),
+                        "form_shot": form_shot(item.shot),
+                    }
                 else:
-                    with self.scope(item.partition):
-                        self.pending[event_key(record)] = {
-                            "done": self.clock(),
-                            "partition": item.partition,
-                            "form_shot": form_shot(item.shot),
-                        }
+                    entry["done"][shot_id] = [self.clock(), item.partition]
                     out.append((item.key, self.scorer.label(record, item.made)))
         for key, kept, made in labels:
             out.append((key, self.scorer.label(kept, made)))
+        self._write()
         return out
 
     def expire(self, owns: Callable[[int], bool] = lambda partition: True) -> int:
         """Release attempts held longer than ``wait_s`` of their partition's data time (see
-        :class:`DataClock`), scored without the outcomes they waited for; return how many.
-        ``owns(partition)`` says whether this worker still has it."""
+        :class:`DataClock`), scored without the outcomes they waited for; return how many,
+        which :meth:`finish` then scores.  ``owns(partition)`` says whether this worker still
+        has it."""
         if self._waiting is None:
             self._waiting = dict(self._scan())
         wall = self.clock()
@@ -316,21 +297,13 @@ class ShotFlow:
             now = self.data_clock.now(partition)
             if now is None or now - since < self.wait_s:
                 continue
-            entry = self.players.get(player)
-            if entry is not None:
-                with self.scope(partition):
-                    self._skip_released(player, entry)
-            if entry is None or entry["head"] >= entry["tail"]:
+            stored = self.players.get(player)
+            if not stored or not stored.get("held") or not owns(stored["held"][0]["partition"]):
                 self._waiting.pop(player, None)
                 continue
-            first = self.held[f"{player}#{entry['head']}"]
-            if not owns(first["partition"]):
-                self._waiting.pop(player, None)
-                continue
-            with self.scope(first["partition"]):
-                given_up, entry["open"] = entry["open"], []
-                count += self._drain(player, entry, older_than=now - self.wait_s)
-                self.players[player] = entry
+            entry = self._entry(player, stored["held"][0]["partition"])
+            given_up, entry["open"] = entry["open"], []
+            count += self._drain(player, entry, older_than=now - self.wait_s)
             self.given_up += len(given_up)
             log.warning(
                 "player %s: no outcome for %s after %.0f s; scored the attempts waiting on it "
@@ -339,17 +312,48 @@ class ShotFlow:
                 ", ".join(given_up) or "its last shot",
                 self.wait_s,
             )
+        if not self._released:
+            self._write()  # nothing for finish() to score: write what the sweep changed now
         return count
 
     def forget_waiting(self) -> None:
         """After a rebalance: read who is waiting from the table again on the next expire."""
         self._waiting = None
 
+    def held_count(self) -> int:
+        """Attempts held now, over every player in the table."""
+        return sum(len(entry.get("held") or ()) for entry in list(self.players.values()) if entry)
+
     # -- inside ------------------------------------------------------------------------------
 
-    @staticmethod
-    def _new_entry() -> dict[str, Any]:
-        return {"state": new_state(), "open": [], "head": 0, "tail": 0}
+    def _entry(self, player: str, partition: int) -> dict[str, Any]:
+        """The player's entry, read once per batch and written back by :meth:`_write`."""
+        touched = self._touched.get(player)
+        if touched is not None:
+            return touched[0]
+        stored = self.players.get(player)
+        entry = _new_entry() if not stored else {**_new_entry(), **stored}
+        for gone in ("head", "tail", "folded"):  # an entry written by an older version
+            entry.pop(gone, None)
+        self._touched[player] = (entry, partition)
+        return entry
+
+    def _write(self) -> None:
+        touched, self._touched = self._touched, {}
+        for player, (entry, partition) in touched.items():
+            with self.scope(partition):
+                self.players[player] = entry
+
+    def _known(self, entry: dict[str, Any], shot_id: str) -> bool:
+        """Whether an attempt was taken already: scored, held, joined or long since joined."""
+        return (
+            shot_id in self._released_by_id
+            or shot_id in entry["pending"]
+            or shot_id in entry["done"]
+            or shot_id in entry["open"]
+            or any(event_key(item["shot"]) == shot_id for item in entry["held"])
+            or shot_id in self.seen
+        )
 
     def _release(
         self,
@@ -364,116 +368,80 @@ class ShotFlow:
         item = _Release(shot, form_values(entry["state"], shot), key, partition, None)
         self._released.append(item)
         self._released_by_id[shot_id] = item
-        early = self.early.get(shot_id)
-        made = early[0] if early is not None else None
+        early = entry["early"].pop(shot_id, None)
         if early is not None:
-            del self.early[shot_id]
-            item.made = made
-            record_outcome(entry["state"], shot, made)
-            _remember_folded(entry, shot_id)
+            item.made = early[0]
+            record_outcome(entry["state"], shot, item.made)
         elif block:
             entry["open"].append(shot_id)
 
-    def _resolve(self, player: str, shot: dict[str, Any], shot_id: str, made: int) -> None:
-        entry = self.players.get(player) or self._new_entry()
+    def _resolve(
+        self, player: str, entry: dict[str, Any], shot: dict[str, Any], shot_id: str, made: int
+    ) -> None:
         if shot_id in entry["open"]:
             entry["open"].remove(shot_id)
-        elif shot_id in entry.get("folded", ()):
-            # Folded already: the pending table lost its "done" mark in a crash, the players
-            # table did not.  Counting it again would be a shot the player never took.
-            log.warning("outcome of %s is in %s's form already; not counted twice", shot_id, player)
-            self._drain(player, entry)
-            self.players[player] = entry
-            return
         else:
             log.debug("outcome of %s arrived after its player's next shots were scored", shot_id)
         record_outcome(entry["state"], shot, made)
-        _remember_folded(entry, shot_id)
         self._drain(player, entry)
-        self.players[player] = entry
-
-    def _refold(self, player: str, done: dict[str, Any], shot_id: str, made: int) -> None:
-        """A redelivered outcome whose join is recorded: if the player's form has not seen it
-        (the players table lost that write in a crash; the pending table did not), fold it now,
-        so the attempts behind it are not held until they are overdue."""
-        entry = self.players.get(player)
-        if entry is None or shot_id not in entry["open"] or "form_shot" not in done:
-            return
-        log.warning(
-            "outcome of %s was joined but %s's form had not seen it; folded now", shot_id, player
-        )
-        self._resolve(player, done["form_shot"], shot_id, made)
-
-    def _skip_released(self, player: str, entry: dict[str, Any]) -> None:
-        """Move the player's head past held attempts that are gone from ``held``.
-
-        Released attempts are deleted from ``held`` before the player's entry moves its head;
-        the two tables have changelogs of their own, and a worker killed between the two
-        writes comes back with a head that points at a released attempt.  That attempt was
-        scored (or its input is redelivered and held again at the tail): skip it.
-        """
-        while entry["head"] < entry["tail"] and f"{player}#{entry['head']}" not in self.held:
-            log.warning(
-                "player %s: held attempt #%d is gone (a crash); skipped", player, entry["head"]
-            )
-            entry["head"] += 1
-            self.players[player] = entry
 
     def _drain(self, player: str, entry: dict[str, Any], *, older_than: float = -1.0) -> int:
         """Release held attempts in order while nothing is open; those that arrived before
         ``older_than`` go even so, without holding up the rest."""
         count = 0
-        self._skip_released(player, entry)
-        while entry["head"] < entry["tail"]:
-            name = f"{player}#{entry['head']}"
-            item = self.held.get(name)
-            if item is None:
-                self._skip_released(player, entry)
-                continue
-            overdue = item["since"] < older_than
+        held = entry["held"]
+        while held:
+            overdue = held[0]["since"] < older_than
             if entry["open"] and not overdue:
                 break
-            del self.held[name]
-            if event_key(item["shot"]) in self.pending:  # its "held" mark
-                del self.pending[event_key(item["shot"])]
-            entry["head"] += 1
+            item = held.pop(0)
             self._release(
                 entry, item["shot"], _key_bytes(item["key"]), item["partition"], block=not overdue
             )
             count += 1
-        if entry["head"] < entry["tail"]:
-            first = self.held[f"{player}#{entry['head']}"]
-            self._note_waiting(player, first["since"], first["partition"])
+        if held:
+            self._note_waiting(player, held[0]["since"], held[0]["partition"])
         elif self._waiting is not None:
             self._waiting.pop(player, None)
         return count
 
     def _sweep(self, now: float, owns: Callable[[int], bool]) -> None:
-        """Forget unclaimed outcomes older than ``early_ttl_s``; joined shots that old keep
-        only a mark in ``seen``."""
+        """Drop outcomes no attempt claimed within ``early_ttl_s``; move joined shots older
+        than that to ``seen`` (written one sweep before they leave the entry)."""
         ttl = self.early_ttl_s
-        unclaimed = [
-            (key, partition)
-            for key, (_, since, partition) in list(self.early.items())
-            if now - since >= ttl
-        ]
-        done = [
-            (key, kept["partition"])
-            for key, kept in list(self.pending.items())
-            if "done" in kept and now - kept["done"] >= ttl
-        ]
-        for table, entries in ((self.early, unclaimed), (self.pending, done)):
-            for key, partition in entries:
-                if owns(partition):
-                    with self.scope(partition):
-                        if table is self.pending:
-                            self.seen[key] = partition
-                        del table[key]
-        self.unclaimed += len(unclaimed)
+        unclaimed = 0
+        for player, stored in list(self.players.items()):
+            if not stored:
+                continue
+            old_early = [
+                k for k, (_, since, _) in stored.get("early", {}).items() if now - since >= ttl
+            ]
+            old_done = [
+                (k, partition)
+                for k, (joined, partition) in stored.get("done", {}).items()
+                if now - joined >= ttl
+            ]
+            if not (old_early or old_done):
+                continue
+            partitions = [p for _, p in old_done] + [stored["early"][k][2] for k in old_early]
+            partition = partitions[0]
+            if not owns(partition):
+                continue
+            entry = self._entry(player, partition)
+            for k in old_early:
+                del entry["early"][k]
+            unclaimed += len(old_early)
+            for k, done_partition in old_done:
+                if k in self.seen:
+                    del entry["done"][k]
+                else:
+                    with self.scope(done_partition):
+                        self.seen[k] = done_partition
+        self.unclaimed += unclaimed
         if unclaimed:
             log.warning(
                 "dropped %d outcomes no attempt claimed within %.0f s (attempts that never came)",
-                len(unclaimed),
+                unclaimed,
                 ttl,
             )
 
@@ -483,7 +451,6 @@ class ShotFlow:
 
     def _scan(self) -> Iterator[tuple[str, tuple[float, int]]]:
         for player, entry in list(self.players.items()):
-            if entry and entry["head"] < entry["tail"]:
-                first = self.held.get(f"{player}#{entry['head']}")
-                if first is not None:
-                    yield player, (first["since"], first["partition"])
+            if entry and entry.get("held"):
+                first = entry["held"][0]
+                yield player, (first["since"], first["partition"])

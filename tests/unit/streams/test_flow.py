@@ -6,8 +6,6 @@ from __future__ import annotations
 import random
 from collections import Counter
 
-import numpy as np
-
 from models.features import build_features, feature_dict
 from streams.flow import ShotFlow
 from streams.scoring import Scorer
@@ -22,7 +20,7 @@ class Clock:
 
 
 def _flow(champion, clock=None, wait_s=30.0):
-    tables = {name: {} for name in ("players", "held", "pending", "early", "seen")}
+    tables = {"players": {}, "seen": {}}
     flow = ShotFlow(Scorer(champion), wait_s=wait_s, clock=clock or Clock(), **tables)
     return flow, tables
 
@@ -45,13 +43,19 @@ def _events(frame):
     return attempts, outcomes
 
 
+def _all(tables, part):
+    """Every player's ``part`` of the entry (held, pending, done, early), together."""
+    entries = tables["players"].values()
+    if part == "held":
+        return [item for entry in entries for item in entry["held"]]
+    return {key: value for entry in entries for key, value in entry[part].items()}
+
+
 def _nothing_waits(tables):
     """No prediction waits for an outcome, no attempt is held, no outcome is unclaimed."""
-    return (
-        all("done" in kept for kept in tables["pending"].values())
-        and not tables["held"]
-        and not tables["early"]
-        and all(not entry["open"] for entry in tables["players"].values())
+    return not any(
+        entry["open"] or entry["held"] or entry["pending"] or entry["early"]
+        for entry in tables["players"].values()
     )
 
 
@@ -102,7 +106,7 @@ def test_a_players_next_attempt_waits_for_the_last_outcome(champion, shots_frame
         flow.attempt(attempt, key, 0)
     first = flow.finish()
     assert [r["shot_id"] for _, r in first] == [attempts[0]["shot_id"]]
-    assert len(tables["held"]) == 2
+    assert len(_all(tables, "held")) == 2
     flow.outcome(outcomes[0], key, 0)
     second = flow.finish()
     assert [(r["shot_id"], r["labelled"]) for _, r in second] == [
@@ -153,7 +157,7 @@ def test_a_restarted_worker_reads_the_waiting_outcome_before_the_time_it_was_dea
     flow.attempt(attempts[0], key, 0, produced)
     flow.attempt(attempts[1], key, 0, produced + 1)
     assert len(flow.finish()) == 1  # the second attempt is held for the first one's outcome
-    assert len(tables["held"]) == 1
+    assert len(_all(tables, "held")) == 1
 
     clock.now += 60  # dead for a minute; a new worker starts on the same tables
     restarted = ShotFlow(flow.scorer, wait_s=30.0, clock=clock, **tables)
@@ -190,87 +194,56 @@ def test_an_attempt_is_overdue_once_the_data_read_is_past_it_even_while_reading_
     assert flow.expire() == 1 and flow.given_up == 1
 
 
-def test_a_head_left_on_a_released_attempt_by_a_crash_is_skipped(champion, shots_frame):
-    """kill -9 between deleting a released attempt from ``held`` and moving the player's head:
-    the restarted worker finds a head that points at nothing.  It skips it instead of failing
-    (a KeyError there once crashed the agent and lost its batch)."""
-    key, attempts, outcomes = _one_players_shots(shots_frame, 3)
-    flow, tables = _flow(champion)
-    flow.attempt(attempts[0], key, 0)
-    flow.attempt(attempts[1], key, 0)
-    flow.finish()
-    player = str(attempts[0]["player_id"])
-    entry = tables["players"][player]
-    assert (entry["head"], entry["tail"]) == (0, 1)
-    # The crash: the held attempt was released and deleted, the head move was lost.
-    del tables["held"][f"{player}#0"]
-    flow.outcome(outcomes[0], key, 0)
-    flow.attempt(attempts[2], key, 0)
-    published = flow.finish()
-    assert tables["players"][player]["head"] == 1
-    # Nothing open, nothing held: the third attempt is scored at once, the first labelled.
-    assert [(r["shot_id"], r["labelled"]) for _, r in published] == [
-        (attempts[2]["shot_id"], False),
-        (attempts[0]["shot_id"], True),
-    ]
-
-
-def test_an_outcome_joined_before_a_crash_that_the_form_lost_is_folded_when_redelivered(
+def test_a_crash_at_any_moment_then_redelivery_gives_every_shot_once_with_batch_features(
     champion, shots_frame
 ):
-    """The pending table kept the "done" mark, the players table lost the write that folded
-    the outcome: the redelivered outcome folds it now and lets the held attempt go, with the
-    form batch work gives, instead of leaving it to be given up on."""
+    """kill -9 of a worker, modelled: the tables come back as the changelog has them (each
+    player's entry as after the batch in flight or the one before it, since a player's entry
+    is one record), the consumer's offsets as last committed (some batches earlier), and Kafka
+    redelivers everything after them.  Every shot is then labelled, every scored copy has the
+    batch features, no attempt waits, and each player's form counts each shot once."""
     import copy
 
-    key, attempts, outcomes = _one_players_shots(shots_frame, 2)
-    flow, tables = _flow(champion)
-    player = str(attempts[0]["player_id"])
-    flow.attempt(attempts[0], key, 0)
-    flow.finish()
-    before = copy.deepcopy(tables["players"][player])  # the first shot open
-    flow.outcome(outcomes[0], key, 0)
-    flow.finish()
-    tables["players"][player] = before  # the crash: this write never reached the changelog
-    flow.attempt(attempts[1], key, 0)  # held behind the "open" first shot
-    assert flow.finish() == []
-    flow.outcome(outcomes[0], key, 0)  # Kafka redelivers what was not committed
-    published = flow.finish()
-    assert [r["shot_id"] for _, r in published] == [attempts[1]["shot_id"]]
-    assert published[0][1]["features"]["player_log_shots_before"] > 0
-    assert tables["players"][player]["state"]["n"] == 1 and flow.given_up == 0
+    frame = shots_frame.iloc[30_000:30_600]
+    attempts, outcomes = _events(frame)
+    rows = build_features(frame)
+    expected = {a["shot_id"]: feature_dict(row) for a, row in zip(attempts, rows, strict=True)}
+    shots_by_player = Counter(str(a["player_id"]) for a in attempts)
+    rng = random.Random(11)
+    timeline = []
+    for i, (attempt, outcome) in enumerate(zip(attempts, outcomes, strict=True)):
+        timeline.append((i, 0, ("attempt", attempt)))
+        timeline.append((i + rng.randint(-2, 40), 1, ("outcome", outcome)))
+    events = [event for _, _, event in sorted(timeline, key=lambda t: (t[0], t[1]))]
+    for trial in range(8):
+        sizes = []
+        while sum(sizes) < len(events):
+            sizes.append(rng.randint(1, 60))
+        starts = [sum(sizes[:i]) for i in range(len(sizes))]
+        flow, tables = _flow(champion)
+        published, after = [], []
+        crash = rng.randrange(2, len(sizes) - 1)  # the batch in flight
+        for i in range(crash + 1):
+            for kind, record in events[starts[i] : starts[i] + sizes[i]]:
+                getattr(flow, kind)(record, str(record["player_id"]).encode(), 0)
+            published += flow.finish()
+            after.append(copy.deepcopy(tables))
+        restored = {"players": {}, "seen": after[crash]["seen"]}
+        for player in after[crash]["players"]:
+            entry = rng.choice((after[crash - 1], after[crash]))["players"].get(player)
+            if entry is not None:
+                restored["players"][player] = entry
+        committed = rng.randrange(0, crash)  # the first batch after the last commit
+        restarted = ShotFlow(flow.scorer, wait_s=30.0, clock=Clock(), **restored)
+        published += _feed(restarted, events[starts[committed] :], iter(sizes[committed:]))
 
-
-def test_an_outcome_the_form_has_already_counted_is_not_counted_twice(champion, shots_frame):
-    """The reverse: the players table folded the outcome, the pending table lost its "done"
-    mark.  The redelivered outcome is labelled again (the store keeps one), but the player's
-    form counts the shot once."""
-    key, attempts, outcomes = _one_players_shots(shots_frame, 1)
-    flow, tables = _flow(champion)
-    player = str(attempts[0]["player_id"])
-    flow.attempt(attempts[0], key, 0)
-    flow.finish()
-    (shot_key,) = tables["pending"]
-    kept = dict(tables["pending"][shot_key])
-    flow.outcome(outcomes[0], key, 0)
-    flow.finish()
-    tables["pending"][shot_key] = kept  # the crash lost the "done" mark
-    flow.outcome(outcomes[0], key, 0)
-    assert [r["labelled"] for _, r in flow.finish()] == [True]
-    assert tables["players"][player]["state"]["n"] == 1
-
-
-def test_a_redelivered_attempt_is_not_scored_twice(champion, shots_frame):
-    attempts, outcomes = _events(shots_frame.iloc[:1])
-    flow, _ = _flow(champion)
-    flow.attempt(attempts[0], b"k", 0)
-    flow.attempt(attempts[0], b"k", 0)
-    assert len(flow.finish()) == 1
-    flow.attempt(attempts[0], b"k", 0)
-    assert flow.finish() == [] and flow.duplicates == 2
-    flow.outcome(outcomes[0], b"k", 0)
-    assert [r["labelled"] for _, r in flow.finish()] == [True]
-    assert np.isfinite(flow.scorer.live_metrics()["champion"]["log_loss"])
+        labelled = {r["shot_id"] for _, r in published if r["labelled"]}
+        assert labelled == set(expected), (trial, len(set(expected) - labelled))
+        for _, record in (item for item in published if not item[1]["labelled"]):
+            assert record["features"] == expected[record["shot_id"]], (trial, record["shot_id"])
+        assert restarted.given_up == 0 and _nothing_waits(restored)
+        counted = {p: e["state"]["n"] for p, e in restored["players"].items()}
+        assert counted == dict(shots_by_player), trial
 
 
 def test_an_attempt_and_outcome_redelivered_after_the_ttl_are_never_counted_twice(
@@ -287,14 +260,17 @@ def test_an_attempt_and_outcome_redelivered_after_the_ttl_are_never_counted_twic
     flow.outcome(outcomes[0], key, 0)
     assert [r["labelled"] for _, r in flow.finish()] == [False, True]
     clock.now += flow.early_ttl_s + 3600.0  # an hour past the TTL
+    flow.expire()  # the mark is written to seen, then leaves the entry on the next sweep
+    clock.now += 61
     flow.expire()
-    assert not tables["pending"] and len(tables["seen"]) == 1
+    assert not _all(tables, "pending") and not _all(tables, "done")
+    assert len(tables["seen"]) == 1
     flow.attempt(attempts[0], key, 0)
     flow.outcome(outcomes[0], key, 0)
     assert flow.finish() == []
     assert flow.duplicates == 2
     assert tables["players"][player]["state"]["n"] == 1
-    assert not tables["held"] and not tables["early"]
+    assert not _all(tables, "held") and not _all(tables, "early")
 
 
 def test_a_redelivered_tail_and_a_second_replay_leave_nothing_stuck(champion, shots_frame):
@@ -325,13 +301,15 @@ def test_a_redelivered_tail_and_a_second_replay_leave_nothing_stuck(champion, sh
     counts = Counter((r["replay_id"], r["shot_id"], r["labelled"]) for _, r in published)
     assert set(counts.values()) == {1} and len(counts) == 2 * 2 * len(attempts)
     assert flow.given_up == 0 and flow.duplicates == 300
-    assert not tables["held"] and not tables["early"]
-    assert all(not entry["open"] for entry in tables["players"].values())
-    # Joined shots are remembered for the time-to-live, then forgotten.
-    assert all("done" in kept for kept in tables["pending"].values())
+    assert _nothing_waits(tables)
+    # Joined shots are remembered in their player's entry for the time-to-live, then in seen.
+    assert len(_all(tables, "done")) == 2 * len(attempts)
     clock.now += 301
     flow.expire()
-    assert not tables["pending"]
+    assert len(tables["seen"]) == 2 * len(attempts)
+    clock.now += 61
+    flow.expire()
+    assert not _all(tables, "done")
 
 
 def _one_players_shots(shots_frame, n):
@@ -347,7 +325,7 @@ def test_a_redelivered_held_attempt_is_held_once(champion, shots_frame):
     flow.attempt(attempts[1], key, 0)
     flow.finish()
     flow.attempt(attempts[1], key, 0)  # redelivered while it waits
-    assert flow.duplicates == 1 and len(tables["held"]) == 1
+    assert flow.duplicates == 1 and len(_all(tables, "held")) == 1
     for outcome in outcomes:
         flow.outcome(outcome, key, 0)
     published = flow.finish()
@@ -378,7 +356,7 @@ def test_with_no_wait_nothing_is_held(champion, shots_frame):
     flow, tables = _flow(champion, wait_s=0)
     for attempt in attempts:
         flow.attempt(attempt, key, 0)
-    assert len(flow.finish()) == 3 and not tables["held"]
+    assert len(flow.finish()) == 3 and not _all(tables, "held")
     for outcome in outcomes:
         flow.outcome(outcome, key, 0)
     assert all(r["labelled"] for _, r in flow.finish())
