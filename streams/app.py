@@ -467,6 +467,12 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
     async def forget_waiting(app: faust.App, revoked: Any, **kwargs: Any) -> None:
         flow.forget_waiting()
 
+    @app.on_partitions_assigned.connect
+    async def start_data_clock(app: faust.App, assigned: Any, **kwargs: Any) -> None:
+        # A partition taken over from a worker that died: its held attempts are overdue by
+        # the data read from here on, not by the time the rebalance took.
+        flow.assigned({tp.partition for tp in assigned if tp.topic == attempts_topic})
+
     watcher = ChampionWatcher(settings, scorer, metrics=metrics)
     app.champion_watcher = watcher  # for tests
 

@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -85,7 +85,8 @@ class DataClock:
     ``newest timestamp + wall time since it was read``.  While records flow live, that is the
     wall clock; while a worker reads a backlog (after a restart), it is the backlog's own time,
     so an attempt is overdue only once the worker has read ``wait_s`` of data past it, outcomes
-    included.  An input with nothing read since the worker started counts as caught up once
+    included.  An input with nothing read since the worker started (or since :meth:`assigned`
+    gave it the partition, taken over from a worker that died) counts as caught up once
     ``grace_s`` has passed; before that the partition has no time yet (nothing is overdue).
 
     Example:
@@ -106,6 +107,18 @@ class DataClock:
         self.grace_s = grace_s
         self.started = wall()
         self._seen: dict[tuple[str, int], tuple[float, float]] = {}
+        self._assigned: dict[int, float] = {}
+        self._current: set[int] = set()
+
+    def assigned(self, partitions: Iterable[int]) -> None:
+        """The worker's partitions after a rebalance: those new to it start their time again
+        from what is read there (the worker they came from may have died a while ago)."""
+        now, partitions = self.wall(), set(partitions)
+        for partition in partitions - self._current:
+            self._assigned[partition] = now
+            for kind in self.INPUTS:
+                self._seen.pop((kind, partition), None)
+        self._current = partitions
 
     def saw(self, kind: str, partition: int, timestamp: float | None) -> None:
         """A record of ``kind`` read on ``partition``, produced at ``timestamp`` (None: now)."""
@@ -122,7 +135,7 @@ class DataClock:
             if seen is not None:
                 newest, read_at = seen
                 times.append(newest + (wall - read_at))
-            elif wall - self.started >= self.grace_s:
+            elif wall - self._assigned.get(partition, self.started) >= self.grace_s:
                 times.append(wall)  # nothing came on this input: it is caught up
             else:
                 return None
@@ -318,6 +331,12 @@ class ShotFlow:
 
     def forget_waiting(self) -> None:
         """After a rebalance: read who is waiting from the table again on the next expire."""
+        self._waiting = None
+
+    def assigned(self, partitions: Iterable[int]) -> None:
+        """Partitions newly given to this worker: what it holds there waits for what it reads
+        there (see :meth:`DataClock.assigned`)."""
+        self.data_clock.assigned(partitions)
         self._waiting = None
 
     def held_count(self) -> int:

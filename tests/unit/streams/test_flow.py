@@ -173,6 +173,29 @@ def test_a_restarted_worker_reads_the_waiting_outcome_before_the_time_it_was_dea
     assert scored[0]["features"]["player_log_shots_before"] > 0
 
 
+def test_partitions_taken_over_from_a_dead_worker_wait_for_their_own_data(champion, shots_frame):
+    """A worker that has run for an hour takes over a partition from one that died with an
+    attempt held there.  Until it has read that partition's outcomes (or ``wait_s`` passed
+    with nothing to read), the attempt is not overdue: the rebalance's delay is not the data's."""
+    key, attempts, outcomes = _one_players_shots(shots_frame, 2)
+    clock = Clock()
+    dead, tables = _flow(champion, clock, wait_s=30.0)
+    produced = clock.now
+    dead.attempt(attempts[0], key, 1, produced)
+    dead.attempt(attempts[1], key, 1, produced + 1)
+    dead.finish()
+
+    survivor = ShotFlow(dead.scorer, wait_s=30.0, clock=clock, **tables)
+    survivor.assigned([0])
+    clock.now += 3600  # the survivor's own partition for an hour, then the rebalance
+    survivor.assigned([0, 1])
+    assert survivor.expire() == 0
+    survivor.outcome(outcomes[0], key, 1, produced + 2)
+    published = survivor.finish()
+    assert [r["shot_id"] for _, r in published if not r["labelled"]] == [attempts[1]["shot_id"]]
+    assert survivor.given_up == 0
+
+
 def test_an_attempt_is_overdue_once_the_data_read_is_past_it_even_while_reading_a_backlog(
     champion, shots_frame
 ):
