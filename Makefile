@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test unit integration lint up down bench clean
+.PHONY: setup demo test test-busy unit integration lint up down bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ demo: setup
 
 test: setup
 	$(BIN)/pytest
+
+# The suite with two CPU-bound processes spinning beside it, as on a user's busy laptop.
+test-busy: setup
+	$(BIN)/python -m tests.busy
 
 unit: setup
 	$(BIN)/pytest -m "not integration"
