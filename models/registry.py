@@ -5,18 +5,27 @@ candidate won); versions registered before that are native LightGBM models.  Eit
 model answers ``predict(matrix)`` with P(made) and ``feature_name()`` with its feature columns, and
 the stream calls that directly: the pyfunc layer is only how the model is stored and found, never
 on the per-shot path.
+
+A version is checked when it is loaded (:func:`load_version`): its artifact must be there and
+load, it must have been trained on the feature set this code computes, and it must answer
+probabilities for a probe batch (:mod:`models.servable`).  One that fails is refused with a
+:class:`BadModelError` naming it and why; a worker keeps the champion it has.
 """
 
 from __future__ import annotations
 
+import logging
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from models.features import FEATURE_NAMES, FEATURE_SET
+from models.features import FEATURE_SET
+from models.servable import feature_mismatch, prediction_problem
 from parivision.settings import Settings
+
+log = logging.getLogger("parivision.registry")
 
 # Served probabilities are clipped to these, so fair odds stay finite and log loss defined.
 P_MIN, P_MAX = 1e-4, 1 - 1e-4
@@ -28,6 +37,27 @@ _NOT_FOUND = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
 
 class NoChampionError(LookupError):
     """The registry has no version with the champion alias yet."""
+
+
+RETRAIN = "retrain it with `parivision train`"
+REPLACE = (
+    "register it again with `parivision train`, or give the champion alias back to a good "
+    "version with `parivision rollback`"
+)
+
+
+class BadModelError(ValueError):
+    """A registered version this code cannot serve; the message names it, says why and what to do.
+
+    Attributes:
+        model: the registered model's name.
+        version: the version refused.
+        reason: why, in a few words ("its artifact is missing (...)").
+    """
+
+    def __init__(self, model: str, version: str, reason: str, hint: str = REPLACE) -> None:
+        self.model, self.version, self.reason = model, str(version), reason
+        super().__init__(f"model {model} v{version} cannot be served: {reason}; {hint}")
 
 
 @dataclass
@@ -97,10 +127,7 @@ def resolve_version(settings: Settings, model: str) -> str:
 
 def stale_feature_set(settings: Settings, version: str) -> str | None:
     """Why this code cannot serve ``version`` (it was trained on another feature set), or None."""
-    c = client(settings)
-    mv = c.get_model_version(settings.model_name, version)
-    run = c.get_run(mv.run_id) if mv.run_id else None
-    feature_set = run.data.tags.get("feature_set") if run else None
+    feature_set = _recorded_feature_set(settings, version)
     if feature_set in (None, FEATURE_SET):
         return None
     return (
@@ -109,19 +136,62 @@ def stale_feature_set(settings: Settings, version: str) -> str | None:
     )
 
 
+def _recorded_feature_set(settings: Settings, version: str) -> str | None:
+    """The ``feature_set`` tag of the run that logged ``version`` (None if it has none)."""
+    c = client(settings)
+    mv = c.get_model_version(settings.model_name, str(version))
+    run = c.get_run(mv.run_id) if mv.run_id else None
+    return run.data.tags.get("feature_set") if run else None
+
+
 def load_version(settings: Settings, version: str) -> Champion:
-    """Load one registered version as a :class:`Champion` (checks its feature set)."""
-    stale = stale_feature_set(settings, version)
-    if stale:
-        raise ValueError(f"{stale}: retrain it with `parivision train`")
-    model = _load_model(f"models:/{settings.model_name}/{version}")
-    names = tuple(model.feature_name())
-    if names != FEATURE_NAMES:
-        raise ValueError(
-            f"model {settings.model_name} v{version} expects features {names}, "
-            f"not {FEATURE_NAMES}: retrain it with `parivision train`"
+    """Load one registered version as a :class:`Champion`, checked before it scores a shot.
+
+    Raises:
+        BadModelError: the version cannot be served: trained on another feature set (its run's
+            ``feature_set`` tag, or the feature columns the model records), its artifact missing
+            or not loadable, or its answers for a probe batch not probabilities in [0, 1].
+        MlflowException: the registry did not answer (the version may be fine).
+    """
+    name, version = settings.model_name, str(version)
+    feature_set = _recorded_feature_set(settings, version)
+    if feature_set not in (None, FEATURE_SET):
+        reason = (
+            f"it was trained on feature set {feature_set!r}, this code computes {FEATURE_SET!r}"
         )
-    return Champion(name=settings.model_name, version=str(version), model=model)
+        raise BadModelError(name, version, reason, RETRAIN)
+    try:
+        model = _load_model(f"models:/{name}/{version}")
+    except Exception as error:
+        raise BadModelError(name, version, _why_unloadable(settings, version, error)) from error
+    try:
+        names = tuple(model.feature_name())
+    except Exception as error:
+        reason = f"it loads as a {type(model).__name__}, which does not name its feature columns"
+        raise BadModelError(name, version, f"{reason} ({error})") from error
+    mismatch = feature_mismatch(names)
+    if mismatch:
+        raise BadModelError(name, version, mismatch, RETRAIN)
+    champion = Champion(name=name, version=version, model=model)
+    problem = prediction_problem(champion)
+    if problem:
+        raise BadModelError(name, version, problem, RETRAIN)
+    return champion
+
+
+def _why_unloadable(settings: Settings, version: str, error: Exception) -> str:
+    """What a failed load says about the artifact: missing, or there but not loadable."""
+    where = ""
+    with suppress(Exception):
+        uri = client(settings).get_model_version_download_uri(settings.model_name, version)
+        where = f" at {uri}"
+    text = f"{type(error).__name__}: {error}"
+    missing = isinstance(error, FileNotFoundError) or any(
+        words in str(error) for words in ("No such artifact", "No such file", "does not exist")
+    )
+    if missing:
+        return f"its artifact is missing{where} ({text})"
+    return f"its artifact{where} does not load, it is damaged or not a model ({text})"
 
 
 def _load_model(uri: str) -> Any:
@@ -137,14 +207,64 @@ def _load_model(uri: str) -> Any:
 
 
 def load_champion(settings: Settings) -> Champion:
-    """Load the version that holds the champion alias."""
+    """Load the version that holds the champion alias; if that one cannot be served, the newest
+    earlier champion that can.
+
+    A worker that starts while the alias names a broken version then scores with the champion
+    that version replaced, as the workers already running do (they refuse the swap).  Each
+    version passed over is logged with why.
+
+    Raises:
+        NoChampionError: no version has the champion alias.
+        BadModelError: the champion cannot be served and no earlier champion can either (the
+            error names the champion).
+    """
     version = champion_version(settings)
     if version is None:
         raise NoChampionError(
             f"no version of {settings.model_name!r} has the alias "
             f"{settings.champion_alias!r} in {settings.mlflow()}: run `parivision train`"
         )
-    return load_version(settings, version)
+    try:
+        return load_version(settings, version)
+    except BadModelError as error:
+        refused = error
+    for earlier in earlier_champions(settings, version):
+        try:
+            champion = load_version(settings, earlier)
+        except BadModelError as error:
+            log.error("not falling back to an earlier champion: %s", error)
+            continue
+        log.error(
+            "%s; scoring with v%s instead, the newest earlier champion that can be served",
+            refused,
+            earlier,
+        )
+        return champion
+    raise refused
+
+
+# How many earlier champions load_champion tries before it gives up.
+MAX_FALLBACKS = 5
+
+
+def earlier_champions(settings: Settings, version: str) -> list[str]:
+    """Versions that held the champion alias before ``version``, most recent first.
+
+    What the registry remembers: the ``previous-champion`` alias, then every version a promotion
+    or rollback took the alias from (its ``replaced_at`` tag), latest first.  A version given the
+    alias by hand, outside `parivision promote`, leaves no trace here.
+    """
+    found = [alias_version(settings, PREVIOUS_CHAMPION_ALIAS)]
+    replaced = [
+        mv
+        for mv in client(settings).search_model_versions(f"name='{settings.model_name}'")
+        if mv.tags.get("replaced_at")
+    ]
+    replaced.sort(key=lambda mv: (mv.tags["replaced_at"], int(mv.version)), reverse=True)
+    found += [str(mv.version) for mv in replaced]
+    ordered = dict.fromkeys(v for v in found if v is not None and v != str(version))
+    return list(ordered)[:MAX_FALLBACKS]
 
 
 def set_champion(settings: Settings, version: str) -> None:
