@@ -409,11 +409,19 @@ def challenge(
             "until their outcomes arrive, then run promote again",
         )
     else:
-        metrics["champion"] = _measure(registry.load_version(settings, before), data)
-        in_training["champion"] = _dated_within(
-            registry.version_tags(settings, before), data.game_dates
-        )
-        verdict = decide(metrics["champion"], metrics["challenger"], margin)
+        try:
+            champion_model = registry.load_version(settings, before)
+        except registry.BadModelError as error:
+            # A champion that cannot be served any more (its artifact lost or damaged) is no
+            # bar to clear: the workers already refuse it and score with an older one.
+            champion_model = None
+            verdict = Verdict(True, f"the champion cannot be served any more: {error.reason}")
+        if champion_model is not None:
+            metrics["champion"] = _measure(champion_model, data)
+            in_training["champion"] = _dated_within(
+                registry.version_tags(settings, before), data.game_dates
+            )
+            verdict = decide(metrics["champion"], metrics["challenger"], margin)
     described["dated_in_training_window"] = in_training
 
     if verdict.promote and registry.champion_version(settings) != before:

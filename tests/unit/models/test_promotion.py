@@ -383,3 +383,20 @@ def test_a_champion_of_an_older_feature_set_gives_way_to_any_challenger(store, f
     decision = promotion.challenge(settings, fair, window=2500, db=db, publish=publish)
     assert decision.promoted and "feature set 'v1'" in decision.reason
     assert registry.champion_version(settings) == fair
+
+
+def test_a_champion_whose_artifact_is_lost_gives_way_to_a_challenger(store):
+    """The workers refuse a champion they cannot load and score with an older one; promoting a
+    good challenger must not fail on measuring it."""
+    import shutil
+    from pathlib import Path
+
+    settings, db, events, publish, (fair, _, better) = store
+    uri = registry.client(settings).get_model_version_download_uri(settings.model_name, fair)
+    if not uri.startswith("file://"):
+        pytest.skip(f"the artifacts are not local files ({uri})")
+    shutil.rmtree(Path(uri.removeprefix("file://")))
+    decision = promotion.challenge(settings, better, db=db, publish=publish)
+    assert decision.promoted and "cannot be served any more" in decision.reason
+    assert registry.champion_version(settings) == better
+    assert events[-1]["event"] == "promoted"
