@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from consumers.base import Sink
 from parivision import schemas
@@ -84,7 +84,7 @@ def run_sink(
                 written = _flush_with_retry(sink, stop, describe_target, metrics=metrics)
                 if written is None:
                     break
-                consumer.commit(asynchronous=False)
+                _commit(consumer)
                 total += written
                 last_flush = time.monotonic()
                 if on_flush:
@@ -94,10 +94,25 @@ def run_sink(
             and _flush_with_retry(sink, stop, describe_target, attempts=3, metrics=metrics)
             is not None
         ):
-            consumer.commit(asynchronous=False)
+            _commit(consumer)
     finally:
         consumer.close()
     return total
+
+
+def _commit(consumer: Consumer) -> None:
+    """Commit what was written; if the broker is away, the next commit carries it.
+
+    The records are in the sink already and writing them again changes nothing, so a commit
+    that fails (the broker restarting, its coordinator not known yet) is no reason to stop.
+    """
+    try:
+        consumer.commit(asynchronous=False)
+    except KafkaException as error:
+        log.warning(
+            "committing the sink's offsets failed (%s); the next commit carries them",
+            error,
+        )
 
 
 # How often the sink asks the broker how far behind it is.

@@ -4,12 +4,18 @@ Faust's own producer path costs several futures per message, which dominates a w
 emits two records per shot.  The scored and dead-letter records go through a confluent-kafka
 producer instead; :meth:`Output.flush` is called at the end of every micro-batch, before Faust
 acknowledges (and later commits) the batch's input offsets, so a crash can repeat a record but
-never lose one.
+never lose one.  A broker that goes away holds the batch until it is back: the flush waits as long
+as librdkafka keeps retrying (:data:`DELIVERY_TIMEOUT_S`), since an agent that raised would have
+its batch acknowledged as it unwinds, and lose it.
 """
 
 from __future__ import annotations
 
 from confluent_kafka import KafkaException, Producer
+
+# How long a record may wait for the broker (librdkafka's message.timeout.ms, its default made
+# explicit): a broker restarted within this loses nothing; after it, the flush raises.
+DELIVERY_TIMEOUT_S = 300.0
 
 
 class Output:
@@ -30,6 +36,7 @@ class Output:
                     "enable.idempotence": True,
                     "partitioner": "murmur2_random",
                     "queue.buffering.max.messages": 500_000,
+                    "message.timeout.ms": int(DELIVERY_TIMEOUT_S * 1000),
                 }
             )
         return self._producer
@@ -47,8 +54,12 @@ class Output:
             except BufferError:
                 producer.poll(0.01)
 
-    def flush(self, timeout: float = 30.0) -> None:
-        """Block until everything sent is acknowledged by the broker; raise if anything failed."""
+    def flush(self, timeout: float = DELIVERY_TIMEOUT_S + 30.0) -> None:
+        """Block until everything sent is acknowledged by the broker; raise if anything failed.
+
+        Every record is acknowledged or failed within the delivery timeout, so by default this
+        waits for that rather than giving up on a broker that is only restarting.
+        """
         if self._producer is None:
             return
         remaining = self._producer.flush(timeout)
