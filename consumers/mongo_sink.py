@@ -21,8 +21,23 @@ from parivision import schemas
 from parivision.metrics import SINK, Metrics, for_job
 
 DUPLICATE_KEY = 11000
+# How long one write waits for an unreachable server before it fails and the runner retries
+# with backoff.  pymongo's default (30 s) would block a write through a whole outage, with no
+# error logged or counted, and a SIGTERM unanswered for as long.  Only server selection: a
+# socket timeout would also cut a slow bulk write short on a busy server, and retry it forever.
+SERVER_SELECTION_TIMEOUT_MS = 5000
 
 RAW, SHOTS, PREDICTIONS = "shots_raw", "shots", "predictions"
+
+
+def connect(uri: str) -> MongoClient:
+    """A client for the sink: a write to a server that is away fails in seconds, not 30 s.
+
+    A ``serverSelectionTimeoutMS`` in the URI wins (pymongo lets a keyword override it).
+    """
+    if "serverselectiontimeoutms=" in uri.lower():
+        return MongoClient(uri)
+    return MongoClient(uri, serverSelectionTimeoutMS=SERVER_SELECTION_TIMEOUT_MS)
 
 
 def ensure_indexes(db) -> None:

@@ -420,9 +420,7 @@ def stream_command(
 @app.command("sink")
 def sink_command() -> None:
     """Run the MongoDB sink: shots_raw, shots and predictions, idempotent on the shot id."""
-    from pymongo import MongoClient
-
-    from consumers.mongo_sink import MongoSink
+    from consumers.mongo_sink import MongoSink, connect
     from consumers.runner import run_sink
     from parivision.topics import ensure_topics
 
@@ -431,7 +429,7 @@ def sink_command() -> None:
     _services(settings)
     ensure_topics(settings)
     sink = MongoSink(
-        MongoClient(settings.mongodb()),
+        connect(settings.mongodb()),
         settings.mongodb_database,
         topic_prefix=settings.topic_prefix,
         metrics=_serve_metrics(settings, "sink"),

@@ -1,7 +1,15 @@
 """``GET /health``: is the broker, the database and the registry there, and is the API fed?
 
-Each check runs in its own thread with a deadline, so one hung service cannot hide the others;
-the answer is 503 with the failing parts named when any of the three services fails.
+Each check runs in its own thread with a deadline, so one hung service cannot hide the others.
+When any of the three fails the answer is 503 with ``"status": "degraded"``, the failing checks
+in ``failing`` (``"database"``, say) and each one's ``detail`` naming the service ("MongoDB
+unreachable: ..."); 200 with ``"status": "ok"`` again as soon as every check passes.
+
+503 rather than 200 with a flag, because what polls ``/health`` is a load balancer, the compose
+healthcheck (``curl -f``) or a readiness probe, and they read the status code: with the database
+away, history and predictions answer 503 too, so this instance should take no traffic that
+needs them.  The process is not stuck and needs no restart; it recovers by itself (the drivers
+reconnect), which is why nothing here should be wired to a liveness probe.
 """
 
 from __future__ import annotations
@@ -22,6 +30,8 @@ from models import registry
 from parivision.settings import Settings
 
 CHECK_TIMEOUT_S = 4.0
+# What each check names in its detail when it fails: the service an operator has to look at.
+SERVICES = {"broker": "Kafka", "database": "MongoDB", "registry": "MLflow"}
 
 
 def _broker(settings: Settings) -> str:
@@ -59,9 +69,14 @@ def router(settings: Settings, db, holder: ModelHolder, feed: Feed | None, hub: 
             try:
                 checks[name] = {"ok": True, "detail": future.result(timeout=CHECK_TIMEOUT_S)}
             except FutureTimeout:
-                checks[name] = {"ok": False, "detail": f"no answer in {CHECK_TIMEOUT_S:.0f} s"}
+                problem = f"no answer in {CHECK_TIMEOUT_S:.0f} s"
+                checks[name] = {"ok": False, "detail": f"{SERVICES[name]} unreachable: {problem}"}
             except Exception as error:  # every driver has its own errors; all mean "down"
-                checks[name] = {"ok": False, "detail": f"{type(error).__name__}: {error}"[:500]}
+                problem = f"{type(error).__name__}: {error}"
+                checks[name] = {
+                    "ok": False,
+                    "detail": f"{SERVICES[name]} unreachable: {problem}"[:500],
+                }
         served = holder.served
         failing = [name for name, check in checks.items() if not check["ok"]]
         body = {
