@@ -3,18 +3,24 @@
 Messages are keyed by player id, so one player's shots stay in order on one partition (player form
 is a per-player state: see :mod:`models.form`), and a shot's outcome lands on the same partition
 number as its attempt.
+
+A broker that goes away in the middle of a replay loses nothing and duplicates nothing: the
+producer is idempotent (the broker drops a retried copy it already has), keeps what it cannot
+send in its queue and retries until :data:`DELIVERY_TIMEOUT_S`; only then does the replay give
+up, naming the broker and how many messages it never took.
 """
 
 from __future__ import annotations
 
 import heapq
 import json
+import logging
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from itertools import count
 
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -23,6 +29,27 @@ from parivision.metrics import REPLAY, Metrics, for_job
 from parivision.settings import Settings
 from producers.base import BadRow, Source, SourceShot
 from streams.validate import dead_letter
+
+log = logging.getLogger("parivision.replay")
+
+
+def _client_logger() -> logging.Logger:
+    # librdkafka reports every refused connection while the broker is away; the replay says
+    # once that it is unreachable (Delivery.on_error) and keeps the rest out of the terminal.
+    logger = logging.getLogger("parivision.replay.kafka")
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
+        logger.propagate = False
+    return logger
+
+
+# How long a message may wait for the broker (librdkafka's message.timeout.ms, its default made
+# explicit): a broker restarted, or away for less than this, loses nothing.
+DELIVERY_TIMEOUT_S = 300.0
+
+
+class DeliveryError(KafkaException):
+    """The broker did not take some of the replay's messages: it is down, or refused them."""
 
 
 @dataclass
@@ -50,20 +77,85 @@ def kafka_producer(settings: Settings, **overrides) -> Producer:
         "queue.buffering.max.messages": 500000,
         # The Java client's partitioner, so every client agrees where a game's shots go.
         "partitioner": "murmur2_random",
+        # Retries until the delivery timeout, in order, and never writes a message twice.
         "enable.idempotence": True,
+        "message.timeout.ms": int(DELIVERY_TIMEOUT_S * 1000),
+        # Look for a restarted broker every second, not up to every 10 s (librdkafka's default).
+        "reconnect.backoff.max.ms": 1000,
         **overrides,
     }
     return Producer(config)
 
 
-def _produce(producer: Producer, topic: str, key: bytes, value: bytes) -> None:
+class Delivery:
+    """What the broker refused or never took, and whether it is reachable now.
+
+    librdkafka retries on its own while the broker is away; this says so once, says when it is
+    back, and turns a message it gave up on (or a fatal producer error) into a
+    :class:`DeliveryError` that names the broker.
+    """
+
+    def __init__(self, bootstrap: str, timeout_s: float) -> None:
+        self.bootstrap = bootstrap
+        self.timeout_s = timeout_s
+        self.failed = 0
+        self.first_error: str | None = None
+        self.fatal: KafkaError | None = None
+        self.down_since: float | None = None
+
+    def on_delivery(self, error: KafkaError | None, _message) -> None:
+        if error is not None:
+            self.failed += 1
+            self.first_error = self.first_error or error.str()
+        elif self.down_since is not None:
+            log.warning(
+                "Kafka at %s is back after %.0f s; sending what the replay held",
+                self.bootstrap,
+                time.monotonic() - self.down_since,
+            )
+            self.down_since = None
+
+    def on_error(self, error: KafkaError) -> None:
+        if error.fatal():
+            self.fatal = error
+        elif error.code() == KafkaError._ALL_BROKERS_DOWN and self.down_since is None:
+            self.down_since = time.monotonic()
+            log.warning(
+                "Kafka at %s is unreachable: the replay holds its messages and retries for up "
+                "to %.0f s",
+                self.bootstrap,
+                self.timeout_s,
+            )
+
+    def check(self, waiting: int = 0) -> None:
+        """Raise if anything was given up on."""
+        if self.fatal is not None:
+            raise DeliveryError(
+                f"the producer to Kafka at {self.bootstrap} stopped: {self.fatal.str()}. "
+                "Check the broker's log; replaying the same shots again is safe (the sink "
+                "keeps one copy of each)"
+            )
+        if self.failed or waiting:
+            what = f"{self.failed} messages were not delivered to Kafka at {self.bootstrap}"
+            if waiting:
+                what += f" and {waiting} are still waiting for it"
+            raise DeliveryError(
+                f"{what} (first error: {self.first_error or 'none reported'}). Is the broker "
+                f"running? `parivision up` starts the local one; it was given {self.timeout_s:.0f} "
+                "s. Replaying the same shots again is safe (the sink keeps one copy of each)"
+            )
+
+
+def _produce(producer: Producer, delivery: Delivery, topic: str, key: bytes, value: bytes) -> None:
     while True:
         try:
-            producer.produce(topic, value=value, key=key)
+            producer.produce(topic, value=value, key=key, on_delivery=delivery.on_delivery)
             return
         except BufferError:
-            # Local queue full: let librdkafka deliver some, then try again (never drop).
+            # Local queue full (the broker is slow or away): wait for librdkafka to deliver
+            # some, then try again; never drop, but stop once it gave up on any.
             producer.poll(0.05)
+            delivery.check()
 
 
 def replay(
@@ -77,11 +169,15 @@ def replay(
     console: Console | None = None,
     show_progress: bool = True,
     metrics: Metrics | None = None,
+    delivery_timeout_s: float = DELIVERY_TIMEOUT_S,
 ) -> ReplayStats:
     """Send up to ``limit`` shots from ``source``; each outcome follows its attempt after
     ``outcome_delay_s`` seconds.  Returns when every message is acknowledged by the broker.
 
-    ``metrics`` (the replay job's, see :mod:`parivision.metrics`) count what was sent."""
+    A broker away for less than ``delivery_timeout_s`` (in the middle or at the end) delays the
+    replay's end, nothing else; after that, :class:`DeliveryError` says how many messages the
+    broker never took.  ``metrics`` (the replay job's, see :mod:`parivision.metrics`) count
+    what was sent."""
     metrics = metrics or for_job(REPLAY)
     sent_attempts = metrics["produced"].labels(kind="attempt")
     sent_outcomes = metrics["produced"].labels(kind="outcome")
@@ -91,12 +187,15 @@ def replay(
     attempts_topic = settings.topic(schemas.ATTEMPTS)
     outcomes_topic = settings.topic(schemas.OUTCOMES)
     dlq_topic = settings.topic(schemas.DLQ)
-    producer = kafka_producer(settings)
-    errors: list[str] = []
-
-    def on_delivery(err, _msg) -> None:
-        if err is not None:
-            errors.append(str(err))
+    delivery = Delivery(settings.kafka(), delivery_timeout_s)
+    producer = kafka_producer(
+        settings,
+        **{
+            "message.timeout.ms": int(delivery_timeout_s * 1000),
+            "error_cb": delivery.on_error,
+            "logger": _client_logger(),
+        },
+    )
 
     due: list[tuple[float, int, bytes, bytes]] = []
     tie = count()
@@ -104,7 +203,7 @@ def replay(
     def send_due_outcomes(now: float) -> None:
         while due and due[0][0] <= now:
             _, _, key, value = heapq.heappop(due)
-            _produce(producer, outcomes_topic, key, value)
+            _produce(producer, delivery, outcomes_topic, key, value)
             stats.outcomes += 1
             sent_outcomes.inc()
 
@@ -128,6 +227,7 @@ def replay(
                     stats.bad_examples.append(f"{item.where}: {item.reason}")
                 _produce(
                     producer,
+                    delivery,
                     dlq_topic,
                     b"",
                     dead_letter(item.raw.encode(), f"{item.where}: {item.reason}", stage="source"),
@@ -139,7 +239,7 @@ def replay(
             now = time.time()
             shot = {**item.shot, "replay_id": stats.replay_id, "produced_at": now}
             key = str(shot["player_id"]).encode()
-            _produce(producer, attempts_topic, key, json.dumps(shot).encode())
+            _produce(producer, delivery, attempts_topic, key, json.dumps(shot).encode())
             sent_attempts.inc()
             if item.made is not None:
                 outcome = {
@@ -153,6 +253,7 @@ def replay(
             stats.produced += 1
             send_due_outcomes(now)
             producer.poll(0)
+            delivery.check()
             if stats.produced % 1000 == 0:
                 elapsed = time.perf_counter() - started
                 progress.update(task, completed=stats.produced, rate=stats.produced / elapsed)
@@ -161,13 +262,15 @@ def replay(
             time.sleep(max(0.0, min(0.05, due[0][0] - time.time())))
             send_due_outcomes(time.time())
             producer.poll(0)
-        remaining = producer.flush(60)
+            delivery.check()
+        # Every message ends acknowledged or failed within the delivery timeout: wait for that.
+        deadline = time.monotonic() + delivery_timeout_s + 30.0
+        while len(producer) and time.monotonic() < deadline:
+            producer.flush(1.0)
+            delivery.check()
         stats.seconds = time.perf_counter() - started
         progress.update(
             task, completed=stats.produced, total=stats.produced, rate=stats.shots_per_second
         )
-    if remaining:
-        raise KafkaException(f"{remaining} messages not delivered to Kafka at {settings.kafka()}")
-    if errors:
-        raise KafkaException(f"{len(errors)} messages failed delivery, first: {errors[0]}")
+    delivery.check(waiting=len(producer))
     return stats
