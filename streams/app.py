@@ -52,6 +52,8 @@ _dumps = json.dumps
 # How often a worker also asks the registry for the champion, in case an event never arrived.
 REGISTRY_RECHECK_S = 60.0
 _RETRY_S = 5.0
+# A timer tick this late means the worker's loop was blocked: it read nothing meanwhile.
+STALL_S = 5.0
 
 
 class EventPartitionTable(faust.Table):
@@ -454,14 +456,44 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
     def owns(partition: int) -> bool:
         return settled() and TP(attempts_topic, partition) in app.assignor.assigned_actives()
 
+    broker_away: list[float] = []  # since when the broker has not answered, if it has not
+    last_tick: list[float | None] = [None]
+
     @app.timer(interval=1.0)
     async def release_overdue() -> None:
+        # A worker stalled for a while (its loop blocked on an output flush while the broker was
+        # away, a suspended laptop) read nothing meanwhile: start the data's time again.
+        now = time.monotonic()
+        stalled, last_tick[0] = now - (last_tick[0] or now), now
+        if stalled > STALL_S:
+            log.warning(
+                "the worker read nothing for %.0f s; held attempts wait for what is read now",
+                stalled,
+            )
+            flow.data_clock.resume()
         # Only on a worker whose tables are whole: never release another worker's attempts.
-        if settled():
-            released = flow.expire(owns)
-            if released:
-                metrics["released"].inc(released)
-                publish()
+        if not settled():
+            return
+        # While the broker is away nothing is read, and the outcomes held attempts wait for may
+        # be sitting in it: that time must not count against them (DataClock.resume).
+        if not await asyncio.to_thread(output.reachable):
+            if not broker_away:
+                broker_away.append(time.monotonic())
+                log.warning(
+                    "the broker at %s does not answer; nothing is overdue until it does",
+                    settings.kafka(),
+                )
+            return
+        if broker_away:
+            log.info(
+                "the broker is back after %.0f s; held attempts wait for what is read now",
+                time.monotonic() - broker_away.pop(),
+            )
+            flow.data_clock.resume()
+        released = flow.expire(owns)
+        if released:
+            metrics["released"].inc(released)
+            publish()
 
     @app.on_partitions_revoked.connect
     async def forget_waiting(app: faust.App, revoked: Any, **kwargs: Any) -> None:

@@ -127,6 +127,15 @@ class DataClock:
         seen = self._seen.get((kind, partition))
         self._seen[(kind, partition)] = (at if seen is None else max(at, seen[0]), read_at)
 
+    def resume(self) -> None:
+        """Nothing could be read for a while (the broker was away): every partition's time
+        starts again from what is read now, as if it had just been assigned."""
+        now = self.wall()
+        for partition in self._current | {p for _, p in self._seen}:
+            self._assigned[partition] = now
+        self._seen.clear()
+        self.started = now
+
     def now(self, partition: int) -> float | None:
         wall = self.wall()
         times = []

@@ -54,6 +54,14 @@ class Output:
             except BufferError:
                 producer.poll(0.01)
 
+    def reachable(self, timeout: float = 2.0) -> bool:
+        """Whether a broker answers a metadata request now (blocking: call it in a thread)."""
+        try:
+            self.producer.list_topics(timeout=timeout)
+        except KafkaException:
+            return False
+        return True
+
     def flush(self, timeout: float = DELIVERY_TIMEOUT_S + 30.0) -> None:
         """Block until everything sent is acknowledged by the broker; raise if anything failed.
 

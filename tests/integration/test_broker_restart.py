@@ -37,7 +37,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SHOTS = 3000
 RATE = 200.0  # shots per second: a 15 s replay
-OUTAGE_S = 8.0  # how long the broker stays down, at least
+# How long the broker stays down, at least: longer than the 30 s a held attempt waits for its
+# outcome, which sits in the broker all along.  The worker's data clock must not count it.
+OUTAGE_S = 35.0
 GIVEN_UP = "scored the attempts waiting on it without it"
 
 
@@ -84,7 +86,9 @@ def source_outcomes(games_csv) -> dict[str, int]:
     return made
 
 
-@pytest.mark.parametrize("how", ["stop", "kill"])
+# A crash (SIGKILL) is the harder case; a clean stop (SIGTERM) passed the same test alike, and
+# `bench/faults.py --scenarios broker` stops it cleanly at 100,000 shots.
+@pytest.mark.parametrize("how", ["kill"])
 def test_a_broker_restart_mid_replay_loses_nothing_and_needs_no_restarts(
     services, settings_factory, champion_version, games_csv, broker, how
 ):

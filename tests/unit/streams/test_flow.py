@@ -196,6 +196,27 @@ def test_partitions_taken_over_from_a_dead_worker_wait_for_their_own_data(champi
     assert survivor.given_up == 0
 
 
+def test_time_the_broker_was_away_does_not_count_against_held_attempts(champion, shots_frame):
+    """The broker goes away for a minute with an attempt held and its outcome already in Kafka.
+    When it is back the worker's data clock resumes: the attempt waits for what is read now and
+    is released with its outcome, not given up on because a minute passed."""
+    key, attempts, outcomes = _one_players_shots(shots_frame, 2)
+    clock = Clock()
+    flow, _ = _flow(champion, clock, wait_s=30.0)
+    produced = clock.now
+    flow.attempt(attempts[0], key, 0, produced)
+    flow.attempt(attempts[1], key, 0, produced + 1)
+    flow.outcome({**outcomes[0], "shot_id": "x", "player_id": 1}, b"1", 0, produced + 1)
+    flow.finish()
+    clock.now += 60  # the broker away: nothing read
+    flow.data_clock.resume()
+    assert flow.expire() == 0
+    flow.outcome(outcomes[0], key, 0, produced + 2)
+    published = flow.finish()
+    assert [r["shot_id"] for _, r in published if not r["labelled"]] == [attempts[1]["shot_id"]]
+    assert flow.given_up == 0
+
+
 def test_an_attempt_is_overdue_once_the_data_read_is_past_it_even_while_reading_a_backlog(
     champion, shots_frame
 ):
