@@ -390,7 +390,9 @@ def test_a_worker_started_on_a_broken_champion_scores_with_the_one_it_replaced(
     assert "`parivision rollback`" in text
 
 
-@pytest.mark.parametrize("how", ["kill", "stop"])
+# "stop" (SIGTERM at once) passed alike in four runs; the crash is the harder case and the
+# suite's time is short.
+@pytest.mark.parametrize("how", ["kill"])
 def test_a_worker_restarted_in_the_middle_of_a_promotion_scores_every_shot_once(
     services, settings_factory, training, games_csv, how
 ):
