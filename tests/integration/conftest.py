@@ -7,6 +7,7 @@ are set (the compose stack, say), those are used and nothing is started for them
 from __future__ import annotations
 
 import socket
+import threading
 import uuid
 
 import pytest
@@ -228,3 +229,41 @@ def api(services, champion_version):
     yield run
     for process in started:
         stop_process(process)
+
+
+class BackgroundReplay(threading.Thread):
+    """A replay at a fixed rate in a thread, as a producer beside the test would run it.
+
+    ``stats`` holds the replay's :class:`producers.replay.ReplayStats` once it is done, ``error``
+    what it raised instead; :meth:`result` joins and returns the stats or fails the test.
+    """
+
+    def __init__(self, settings: Settings, source, *, rate: float | None, limit=None, **kwargs):
+        super().__init__(name="replay", daemon=True)
+        self.settings, self.source, self.rate, self.limit = settings, source, rate, limit
+        self.kwargs = kwargs
+        self.stats = None
+        self.error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        from producers.pacing import MaxPacer, make_pacer
+        from producers.replay import replay
+
+        try:
+            self.stats = replay(
+                self.settings,
+                self.source,
+                pacer=make_pacer(rate=self.rate) if self.rate else MaxPacer(),
+                limit=self.limit,
+                show_progress=False,
+                **self.kwargs,
+            )
+        except Exception as error:  # reported by result()
+            self.error = error
+
+    def result(self, timeout: float = 180.0):
+        self.join(timeout)
+        assert not self.is_alive(), f"the replay did not finish within {timeout:.0f}s"
+        assert self.error is None, f"the replay failed: {self.error!r}"
+        return self.stats

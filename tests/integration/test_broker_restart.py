@@ -16,7 +16,6 @@ import dataclasses
 import os
 import shutil
 import signal
-import threading
 import time
 
 import pytest
@@ -29,9 +28,7 @@ from parivision.demo import start_process, stop_process, wait_for_group
 from parivision.topics import end_offsets, ensure_topics
 from producers.base import SourceShot
 from producers.csv_source import CsvSource
-from producers.pacing import make_pacer
-from producers.replay import replay
-from tests.integration.conftest import free_port, wait_for_progress, wait_until
+from tests.integration.conftest import BackgroundReplay, free_port, wait_for_progress, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -132,22 +129,7 @@ def test_a_broker_restart_mid_replay_loses_nothing_and_needs_no_restarts(
     try:
         wait_for_group(settings, settings.stream_group(), processes)
         wait_for_group(settings, settings.sink_group, processes)
-        outcome: dict = {}
-
-        def send() -> None:
-            try:
-                outcome["stats"] = replay(
-                    settings,
-                    CsvSource(games_csv),
-                    pacer=make_pacer(rate=RATE),
-                    limit=SHOTS,
-                    show_progress=False,
-                )
-            except Exception as error:  # reported by the assertion below
-                outcome["error"] = error
-
-        sender = threading.Thread(target=send, name="replay")
-        sender.start()
+        sender = BackgroundReplay(settings, CsvSource(games_csv), rate=RATE, limit=SHOTS)
 
         # A quarter of the way in, with the whole pipeline flowing: the broker goes away.
         wait_until(lambda: stored() >= SHOTS // 4 or stored(), 120, "a quarter stored", 0.2)
@@ -155,7 +137,7 @@ def test_a_broker_restart_mid_replay_loses_nothing_and_needs_no_restarts(
         take_broker_down(broker, how)
         down_at = time.monotonic()
         time.sleep(OUTAGE_S)
-        assert sender.is_alive(), f"the replay ended while the broker was down: {outcome}"
+        assert sender.is_alive(), f"the replay ended while the broker was down: {sender.error!r}"
         kafka.start(broker)
         back_at = time.monotonic()
         scored_at_restart, stored_at_restart = scored(), stored()
@@ -172,10 +154,7 @@ def test_a_broker_restart_mid_replay_loses_nothing_and_needs_no_restarts(
         sink_back = time.monotonic() - back_at
         print(f"stream resumed {stream_back:.1f} s, sink {sink_back:.1f} s after the restart")
 
-        sender.join(180)
-        assert not sender.is_alive(), "the replay did not finish"
-        assert "error" not in outcome, f"the replay failed: {outcome['error']}"
-        stats = outcome["stats"]
+        stats = sender.result()
         wait_for_progress(labelled, SHOTS, "stored predictions with their outcome")
         running()
     finally:

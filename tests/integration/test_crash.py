@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import time
 
 import pytest
@@ -24,34 +23,18 @@ from parivision import schemas
 from parivision.demo import start_process, stop_process, wait_for_group
 from parivision.topics import end_offsets, ensure_topics
 from producers.csv_source import CsvSource
-from producers.pacing import make_pacer
-from producers.replay import replay
-from tests.integration.conftest import attempts_partitions_per_worker, wait_for_progress, wait_until
+from tests.integration.conftest import (
+    BackgroundReplay,
+    attempts_partitions_per_worker,
+    wait_for_progress,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SHOTS = 6000
 RATE = 400.0  # shots per second: a 15 s replay
 GIVEN_UP = "scored the attempts waiting on it without it"
-
-
-def _replay_in_background(settings, games_csv) -> tuple[threading.Thread, dict]:
-    stats: dict = {}
-    sender = threading.Thread(
-        target=lambda: stats.update(
-            vars(
-                replay(
-                    settings,
-                    CsvSource(games_csv),
-                    pacer=make_pacer(rate=RATE),
-                    limit=SHOTS,
-                    show_progress=False,
-                )
-            )
-        )
-    )
-    sender.start()
-    return sender, stats
 
 
 def _wait_for_a_third_and_a_checkpoint(settings, log_path) -> None:
@@ -109,7 +92,7 @@ def test_a_worker_killed_mid_replay_loses_nothing_and_gives_up_on_nothing(
         second = None
         try:
             wait_for_group(settings, settings.stream_group(), {"stream": first})
-            sender, stats = _replay_in_background(settings, games_csv)
+            sender = BackgroundReplay(settings, CsvSource(games_csv), rate=RATE, limit=SHOTS)
             # A third of the way in, with learner checkpoints written: the crash.
             _wait_for_a_third_and_a_checkpoint(settings, logs / first_log)
             os.kill(first.pid, signal.SIGKILL)
@@ -117,8 +100,7 @@ def test_a_worker_killed_mid_replay_loses_nothing_and_gives_up_on_nothing(
             killed_at = end_offsets(settings, settings.topic(schemas.ATTEMPTS))
             time.sleep(3)
             second = start_process(settings, endpoints, "stream", second_log)
-            sender.join(120)
-            assert stats.get("produced") == SHOTS
+            assert sender.result().produced == SHOTS
             _all_labelled(db)
         finally:
             for process in (first, second):
@@ -151,7 +133,7 @@ def test_when_one_of_two_workers_dies_the_survivor_takes_its_partitions_and_lose
                 120,
                 "two workers holding two partitions each",
             )
-            sender, stats = _replay_in_background(settings, games_csv)
+            sender = BackgroundReplay(settings, CsvSource(games_csv), rate=RATE, limit=SHOTS)
             _wait_for_a_third_and_a_checkpoint(settings, logs / names[0])
             os.kill(workers[0].pid, signal.SIGKILL)
             workers[0].wait(10)
@@ -161,8 +143,7 @@ def test_when_one_of_two_workers_dies_the_survivor_takes_its_partitions_and_lose
                 120,
                 "the survivor holding all four partitions",
             )
-            sender.join(120)
-            assert stats.get("produced") == SHOTS
+            assert sender.result().produced == SHOTS
             _all_labelled(db)
             assert workers[1].poll() is None, "the survivor died"
         finally:

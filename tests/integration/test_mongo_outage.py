@@ -13,7 +13,6 @@ every shot stored once with its outcome, its raw copy and its features.
 from __future__ import annotations
 
 import dataclasses
-import threading
 import time
 
 import httpx
@@ -27,9 +26,7 @@ from parivision import schemas
 from parivision.demo import start_process, stop_process, wait_for_group
 from parivision.topics import end_offsets, ensure_topics
 from producers.csv_source import CsvSource
-from producers.pacing import make_pacer
-from producers.replay import replay
-from tests.integration.conftest import free_port, wait_for_progress, wait_until
+from tests.integration.conftest import BackgroundReplay, free_port, wait_for_progress, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -134,22 +131,7 @@ def test_a_mongodb_outage_mid_replay_loses_nothing_and_health_says_so(
         wait_for_group(settings, settings.stream_group(), processes)
         wait_for_group(settings, settings.sink_group, processes)
         wait_until(healthy, 120, "the API to report every service healthy", interval=0.5)
-        outcome: dict = {}
-
-        def send() -> None:
-            try:
-                outcome["stats"] = replay(
-                    settings,
-                    CsvSource(games_csv),
-                    pacer=make_pacer(rate=RATE),
-                    limit=SHOTS,
-                    show_progress=False,
-                )
-            except Exception as error:  # reported by the assertion below
-                outcome["error"] = error
-
-        sender = threading.Thread(target=send, name="replay")
-        sender.start()
+        sender = BackgroundReplay(settings, CsvSource(games_csv), rate=RATE, limit=SHOTS)
 
         # A quarter sent (by the replay, whose pace is fixed, not by the sink, which may be
         # anywhere on a busy machine), with predictions being stored: MongoDB goes away.
@@ -201,10 +183,7 @@ def test_a_mongodb_outage_mid_replay_loses_nothing_and_health_says_so(
             f"/health ok {health_back:.1f} s after the restart"
         )
 
-        sender.join(180)
-        assert not sender.is_alive(), "the replay did not finish"
-        assert "error" not in outcome, f"the replay failed: {outcome['error']}"
-        stats = outcome["stats"]
+        stats = sender.result()
         wait_for_progress(labelled, SHOTS, "stored predictions with their outcome")
         caught_up = time.monotonic() - back_at
         # And it commits again, up to everything it has read.
