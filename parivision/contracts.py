@@ -19,7 +19,6 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Sequence
@@ -93,29 +92,15 @@ def write(out_dir: Path = OUT_DIR) -> list[Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    return generated.command(
+        argv,
         prog=COMMAND,
-        description="Write each PariVision topic's JSON Schema, or check the committed ones.",
+        what="topic schemas",
+        out_dir=OUT_DIR,
+        count=len(TOPIC_RECORDS),
+        differences=differences,
+        write=write,
     )
-    parser.add_argument(
-        "--check",
-        action="store_true",
-        help="write nothing; exit 1 when a committed schema differs from the models",
-    )
-    parser.add_argument("--out", type=Path, default=OUT_DIR, help=f"default: {OUT_DIR}")
-    args = parser.parse_args(argv)
-    if args.check:
-        problems = differences(args.out)
-        for problem in problems:
-            print(f"{args.out}/{problem}", file=sys.stderr)
-        if problems:
-            print(f"regenerate them: {COMMAND}", file=sys.stderr)
-            return 1
-        print(f"{len(TOPIC_RECORDS)} topic schemas in {args.out} are up to date")
-        return 0
-    for path in write(args.out):
-        print(f"wrote {path}")
-    return 0
 
 
 if __name__ == "__main__":

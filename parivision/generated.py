@@ -12,6 +12,9 @@ Example:
 
 from __future__ import annotations
 
+import argparse
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 
@@ -46,3 +49,39 @@ def write(out_dir: Path, expected: dict[str, str], pattern: str) -> list[Path]:
         path.write_text(text, encoding="utf-8")
         paths.append(path)
     return paths
+
+
+def command(
+    argv: Sequence[str] | None,
+    *,
+    prog: str,
+    what: str,
+    out_dir: Path,
+    count: int,
+    differences: Callable[[Path], list[str]],
+    write: Callable[[Path], list[Path]],
+) -> int:
+    """The command line of a generating module: write ``what`` into ``--out``, or with
+    ``--check`` write nothing and exit 1 naming each committed file that differs."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description=f"Write PariVision's {what}, or check the committed ones."
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 when a committed file differs from what the code generates",
+    )
+    parser.add_argument("--out", type=Path, default=out_dir, help=f"default: {out_dir}")
+    args = parser.parse_args(argv)
+    if args.check:
+        problems = differences(args.out)
+        for problem in problems:
+            print(f"{args.out}/{problem}", file=sys.stderr)
+        if problems:
+            print(f"regenerate them: {prog}", file=sys.stderr)
+            return 1
+        print(f"{count} {what} in {args.out} are up to date")
+        return 0
+    for path in write(args.out):
+        print(f"wrote {path}")
+    return 0

@@ -20,7 +20,6 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -466,29 +465,15 @@ def all_queries(resolve: bool = True) -> list[tuple[str, str, str]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    return generated.command(
+        argv,
         prog="python -m infra.grafana.dashboards",
-        description="Write PariVision's Grafana dashboards as JSON, or check the committed ones.",
+        what="Grafana dashboards",
+        out_dir=OUT_DIR,
+        count=len(DASHBOARDS),
+        differences=differences,
+        write=write,
     )
-    parser.add_argument(
-        "--check",
-        action="store_true",
-        help="write nothing; exit 1 when the committed JSON differs from the code",
-    )
-    parser.add_argument("--out", type=Path, default=OUT_DIR, help=f"default: {OUT_DIR}")
-    args = parser.parse_args(argv)
-    if args.check:
-        problems = differences(args.out)
-        for problem in problems:
-            print(f"{args.out}/{problem}", file=sys.stderr)
-        if problems:
-            print("regenerate them: python -m infra.grafana.dashboards", file=sys.stderr)
-            return 1
-        print(f"{len(DASHBOARDS)} dashboards in {args.out} are up to date")
-        return 0
-    for path in write(args.out):
-        print(f"wrote {path}")
-    return 0
 
 
 if __name__ == "__main__":
