@@ -86,7 +86,11 @@ class EventPartitionTable(faust.Table):
         """
         unwritten, self._unwritten = self._unwritten, []
         if unwritten:
-            await asyncio.gather(*unwritten)
+            # asyncio.wait, not gather: a rebalance cancels the agent while it waits here, and
+            # gather would cancel the producer's own futures with it (which crashed the worker).
+            done, _ = await asyncio.wait(unwritten)
+            for future in done:
+                future.result()  # a write the broker refused fails the batch
 
     def partition_for_key(self, key: Any) -> int | None:
         if self._explicit_partition is not None:
