@@ -111,7 +111,14 @@ class EventPartitionTable(faust.Table):
 # restarting worker.  Each shot writes its player's entry and its pending record a few times, so
 # a few demo runs already made recovery take 13 s.  Closing segments every minute lets the
 # cleaner keep recovery near one record per live key.
+# One player's entry holds every prediction still waiting for its outcome.  A replay of one
+# player's career at full speed (the Kobe Bryant file) can have thousands of them in flight at
+# once, over the 1 MB Kafka takes by default, and a changelog write refused for its size stops
+# the worker.  Entries may be this large (about 45,000 waiting shots of one player).
+MAX_ENTRY_BYTES = 16 * 1024 * 1024
+
 CHANGELOG_CONFIG = {
+    "max.message.bytes": str(MAX_ENTRY_BYTES + 64 * 1024),
     "segment.ms": "60000",
     "min.cleanable.dirty.ratio": "0.1",
     "delete.retention.ms": "60000",
@@ -337,6 +344,8 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
         broker_session_timeout=6.0,
         broker_heartbeat_interval=1.0,
         producer_linger_ms=5,
+        producer_max_request_size=MAX_ENTRY_BYTES + 64 * 1024,
+        consumer_max_fetch_size=MAX_ENTRY_BYTES + 64 * 1024,
         # Fetch and buffer in chunks several micro-batches deep, so the agent never waits on a
         # round trip to the broker between two batches.
         broker_max_poll_records=max(4 * settings.batch_size, 2000),
