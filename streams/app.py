@@ -40,6 +40,7 @@ from models.registry import Champion
 from parivision import schemas
 from parivision.metrics import STREAM, Metrics, for_job
 from parivision.settings import Settings
+from streams import offsets
 from streams.flow import ShotFlow
 from streams.output import Output
 from streams.scoring import Scorer, load_checkpoint, save_checkpoint
@@ -367,6 +368,10 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
     scored_topic = settings.topic(schemas.SCORED)
     dlq_topic = settings.topic(schemas.DLQ)
     output = Output(settings.kafka())
+    # Faust can commit offsets of these topics it never handed on after a rebalance.
+    offsets.guard(
+        app.consumer, (attempts_topic, outcomes_topic), lambda: app.consumer_generation_id
+    )
 
     # Each player's form, held attempts, predictions waiting for their outcome and outcomes
     # that overtook their attempt, in one entry; and the shots joined long ago (see streams.flow).
