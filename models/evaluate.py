@@ -2,11 +2,15 @@
 
 The shots go through :func:`models.features.build_features` in micro-batches, in the order the
 stream would see them, and the model scores each batch as the stream does; the probabilities are
-then measured against the outcomes, overall and month by month (so drift shows).
+then measured against the outcomes, overall, month by month (so drift shows) and by segment:
+season, season type, shot zone and how much of the shooter's history the model had seen (so a
+model that is good on average but wrong on playoffs, corner threes or new players shows).
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +22,10 @@ from models import registry
 from models.features import build_features
 from models.metrics import score
 from parivision.settings import Settings
+
+# Lower bounds of the player-history bands: the shooter's earlier shots in the evaluated rows.
+# Player form features are thin for a player's first shots; these bands show what that costs.
+HISTORY_BANDS = (0, 50, 300)
 
 
 class ModelUnavailableError(LookupError):
@@ -35,6 +43,8 @@ class Evaluation:
     make_rate: float
     mean_prediction: float
     months: list[dict[str, Any]] = field(default_factory=list)
+    # "season", "season_type", "zone" and "history" -> one row per value, measured like a month.
+    segments: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     candidate: str = ""
     data: str = ""
     since: int | None = None
@@ -48,9 +58,9 @@ class Evaluation:
     def as_dict(self) -> dict[str, Any]:
         return {
             "rows": self.rows,
-            **{k: round(v, 6) for k, v in self.metrics.items()},
-            "make_rate": round(self.make_rate, 6),
-            "mean_prediction": round(self.mean_prediction, 6),
+            **{k: _json_number(v) for k, v in self.metrics.items()},
+            "make_rate": _json_number(self.make_rate),
+            "mean_prediction": _json_number(self.mean_prediction),
             "model_name": self.model_name,
             "model_version": self.model_version,
             "candidate": self.candidate,
@@ -60,7 +70,103 @@ class Evaluation:
             "last_date": self.last_date,
             "rows_in_training_window": self.rows_in_training_window,
             "rows_in_validation_window": self.rows_in_validation_window,
+            "segments": {
+                kind: [{k: _json_number(v) for k, v in row.items()} for row in rows]
+                for kind, rows in self.segments.items()
+            },
         }
+
+
+def _json_number(value: Any) -> Any:
+    """A float rounded for the JSON summary; NaN and infinity (ROC-AUC of a one-outcome
+    segment) become None, since JSON has no NaN and ``json.dumps`` would write invalid JSON."""
+    if isinstance(value, float):
+        return round(value, 6) if math.isfinite(value) else None
+    return value
+
+
+def season_of(game_date: np.ndarray) -> np.ndarray:
+    """The NBA season label of YYYYMMDD dates: August to December start a season, January to
+    July end the one before.
+
+    Example:
+        >>> season_of(np.array([20181016, 20190410, 19970601, 20000101])).tolist()
+        ['2018-19', '2018-19', '1996-97', '1999-00']
+    """
+    dates = np.asarray(game_date, dtype=np.int64)
+    start = dates // 10_000 - (dates // 100 % 100 < 8)
+    return _named(start, lambda year: f"{year}-{(year + 1) % 100:02d}")
+
+
+def _named(codes: np.ndarray, name: Callable[[int], str]) -> np.ndarray:
+    """``name`` of every code, calling it once per distinct code rather than once per shot."""
+    distinct, where = np.unique(codes, return_inverse=True)
+    return np.array([name(int(code)) for code in distinct], dtype=object)[where]
+
+
+def history_band(earlier_shots: np.ndarray) -> np.ndarray:
+    """The :data:`HISTORY_BANDS` label of each count of a player's earlier shots.
+
+    Example:
+        >>> history_band(np.array([0, 49, 50, 299, 300, 5000])).tolist()
+        ['0-49', '0-49', '50-299', '50-299', '300+', '300+']
+    """
+    labels = np.array(history_labels(), dtype=object)
+    return labels[np.searchsorted(HISTORY_BANDS, earlier_shots, side="right") - 1]
+
+
+def history_labels() -> list[str]:
+    """The names of the :data:`HISTORY_BANDS`, fewest earlier shots first ("0-49", ...)."""
+    ends = [f"-{upper - 1}" for upper in HISTORY_BANDS[1:]] + ["+"]
+    return [f"{lower}{end}" for lower, end in zip(HISTORY_BANDS, ends, strict=True)]
+
+
+def measure(y: np.ndarray, p: np.ndarray) -> dict[str, Any]:
+    """Shot count, make rate, mean prediction and :func:`models.metrics.score` of some shots."""
+    return {
+        "rows": len(y),
+        "make_rate": float(y.mean()),
+        "mean_prediction": float(p.mean()),
+        **score(y, p),
+    }
+
+
+def breakdown(
+    kind: str,
+    labels: np.ndarray,
+    y: np.ndarray,
+    p: np.ndarray,
+    *,
+    by_rows: bool = False,
+    order: list[str] | None = None,
+) -> list[dict[str, Any]]:
+    """One :func:`measure` row per distinct label, under the key ``kind``: in label order, the
+    most shots first with ``by_rows``, or in ``order`` (labels absent from the shots skipped)."""
+    values, counts = np.unique(labels, return_counts=True)
+    if by_rows:
+        values = values[np.argsort(-counts, kind="stable")]
+    if order is not None:
+        present = set(values.tolist())
+        values = [value for value in order if value in present]
+    return [
+        {kind: str(value), **measure(y[labels == value], p[labels == value])} for value in values
+    ]
+
+
+def segments_of(frame: pd.DataFrame, y: np.ndarray, p: np.ndarray) -> dict[str, list[dict]]:
+    """The metrics by season, season type, shot zone and player history of the time-sorted
+    ``frame``; a player's history counts only his shots earlier in ``frame``."""
+    earlier = frame.groupby("player_id", sort=False).cumcount().to_numpy()
+    return {
+        "season": breakdown("season", season_of(frame["game_date"].to_numpy()), y, p),
+        "season_type": breakdown(
+            "season_type", frame["season_type"].to_numpy(dtype=object), y, p, by_rows=True
+        ),
+        "zone": breakdown(
+            "zone", frame["shot_zone_basic"].to_numpy(dtype=object), y, p, by_rows=True
+        ),
+        "history": breakdown("history", history_band(earlier), y, p, order=history_labels()),
+    }
 
 
 def replay_scores(
@@ -102,19 +208,8 @@ def evaluate(
         frame = frame.sort_values(order, kind="stable")
     y = frame["made"].to_numpy(dtype=np.int64)
     p = replay_scores(champion, frame, batch_size=batch_size)
-    months = []
-    month_of = frame["game_date"].to_numpy() // 100
-    for month in np.unique(month_of):
-        rows = month_of == month
-        months.append(
-            {
-                "month": f"{month // 100}-{month % 100:02d}",
-                "rows": int(rows.sum()),
-                "make_rate": float(y[rows].mean()),
-                "mean_prediction": float(p[rows].mean()),
-                **score(y[rows], p[rows]),
-            }
-        )
+    month_of = _named(frame["game_date"].to_numpy() // 100, lambda m: f"{m // 100}-{m % 100:02d}")
+    months = breakdown("month", month_of, y, p)
     return Evaluation(
         model_name=champion.name,
         model_version=str(champion.version),
@@ -123,6 +218,7 @@ def evaluate(
         make_rate=float(y.mean()),
         mean_prediction=float(p.mean()),
         months=months,
+        segments=segments_of(frame, y, p),
         candidate=getattr(champion.model, "candidate", "lightgbm"),
         data=data,
         since=since,

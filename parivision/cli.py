@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import signal
 import sys
 import threading
@@ -192,7 +193,8 @@ def evaluate_command(
     ] = None,
     limit: Annotated[int | None, typer.Option(help="Read only the first N rows.")] = None,
 ) -> None:
-    """Replay labelled shots in time order through a registered model and measure it."""
+    """Replay labelled shots in time order through a registered model and measure it: by
+    month, then by season, season type, shot zone and the shooter's earlier shots."""
     from rich.table import Table
 
     from models.data import training_frame
@@ -211,26 +213,20 @@ def evaluate_command(
         title=f"{result.model_name} v{result.model_version} ({result.candidate}) on {name}: "
         f"{result.first_date}-{result.last_date}"
     )
-    for column in ("month", "shots", "make rate", "mean P", "log loss", "ROC-AUC", "Brier"):
+    for column in ("month", *_MEASURED_COLUMNS):
         table.add_column(column, justify="left" if column == "month" else "right")
     for month in result.months:
-        table.add_row(
-            month["month"],
-            f"{month['rows']:,}",
-            f"{month['make_rate']:.3f}",
-            f"{month['mean_prediction']:.3f}",
-            *(f"{month[k]:.4f}" for k in ("log_loss", "roc_auc", "brier")),
-        )
-    m = result.metrics
+        table.add_row(month["month"], *_measured_cells(month))
     table.add_section()
-    table.add_row(
-        "[bold]all[/]",
-        f"{result.rows:,}",
-        f"{result.make_rate:.3f}",
-        f"{result.mean_prediction:.3f}",
-        *(f"[bold]{m[k]:.4f}[/]" for k in ("log_loss", "roc_auc", "brier")),
-    )
+    overall = {
+        "rows": result.rows,
+        "make_rate": result.make_rate,
+        "mean_prediction": result.mean_prediction,
+        **result.metrics,
+    }
+    table.add_row("[bold]all[/]", *_measured_cells(overall, bold=True))
     out.print(table)
+    out.print(_segment_table(result.segments))
     for side, rows in (
         ("trained", result.rows_in_training_window),
         ("chosen", result.rows_in_validation_window),
@@ -243,6 +239,44 @@ def evaluate_command(
             )
     out.file.flush()
     typer.echo(json.dumps(result.as_dict()))
+
+
+_MEASURED_COLUMNS = ("shots", "make rate", "mean P", "log loss", "ROC-AUC", "Brier", "ECE")
+
+# How `parivision evaluate` names each kind of segment (models.evaluate.segments_of).
+_SEGMENT_NAMES = {
+    "season": "season",
+    "season_type": "season type",
+    "zone": "shot zone",
+    "history": "earlier shots",
+}
+
+
+def _measured_cells(row: dict, bold: bool = False) -> list[str]:
+    """Shots, make rate, mean P and the metrics of one evaluated row; "-" for an undefined one
+    (ROC-AUC where every shot was made, or every shot missed)."""
+    metrics = [row[k] for k in ("log_loss", "roc_auc", "brier", "ece")]
+    cells = ["-" if math.isnan(v) else f"{v:.4f}" for v in metrics]
+    if bold:
+        cells = [f"[bold]{cell}[/]" for cell in cells]
+    return [f"{row['rows']:,}", f"{row['make_rate']:.3f}", f"{row['mean_prediction']:.3f}", *cells]
+
+
+def _segment_table(segments: dict[str, list[dict]]):
+    """One table of every segment kind, a section each: the value, then its shots and metrics."""
+    from rich.table import Table
+
+    table = Table(title="by segment")
+    table.add_column("segment")
+    table.add_column("value", no_wrap=True)
+    for column in _MEASURED_COLUMNS:
+        table.add_column(column, justify="right")
+    for kind, rows in segments.items():
+        for index, row in enumerate(rows):
+            label = _SEGMENT_NAMES.get(kind, kind) if index == 0 else ""
+            table.add_row(label, row[kind] or "(none)", *_measured_cells(row))
+        table.add_section()
+    return table
 
 
 def _print_decision(decision) -> None:

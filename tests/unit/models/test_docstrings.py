@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["features", "metrics", "online", "original"]
+MODULES = ["evaluate", "features", "metrics", "online", "original"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -1,10 +1,18 @@
 import json
 
+import numpy as np
+import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, brier_score_loss, f1_score, log_loss, roc_auc_score
 
-from models.evaluate import ModelUnavailableError, evaluate, evaluate_registered
+from models.evaluate import (
+    HISTORY_BANDS,
+    ModelUnavailableError,
+    evaluate,
+    evaluate_registered,
+    history_labels,
+)
 from models.features import FEATURE_SET, build_features
 from models.registry import Champion
 from models.shot_model import ShotModel
@@ -55,6 +63,78 @@ def test_since_keeps_only_shots_from_that_date(small_model, later_shots):
 
 
 @pytest.fixture(scope="module")
+def three_seasons(shots_frame):
+    """Real shots of three seasons in time order: Kobe Bryant's April-June 2009 (444 of them in
+    the playoffs), 2,000 Timberwolves shots of January 2018 and 3,000 shots of March 2019."""
+    dates = shots_frame["game_date"]
+    return pd.concat(
+        [
+            shots_frame[(dates >= 20090401) & (dates <= 20090630)],
+            shots_frame[dates >= 20180101].iloc[:2_000],
+            shots_frame[dates >= 20190301].iloc[:3_000],
+        ],
+        ignore_index=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def by_segment(small_model, three_seasons):
+    return evaluate(Champion("test", "3", small_model), three_seasons).segments
+
+
+def test_every_segment_kind_accounts_for_every_shot(by_segment, three_seasons):
+    assert set(by_segment) == {"season", "season_type", "zone", "history"}
+    for kind, rows in by_segment.items():
+        assert sum(row["rows"] for row in rows) == len(three_seasons), kind
+
+
+def test_shots_fall_in_the_season_of_their_date(by_segment):
+    seasons = {row["season"]: row["rows"] for row in by_segment["season"]}
+    assert seasons == {"2008-09": 553, "2017-18": 2_000, "2018-19": 3_000}
+
+
+def test_playoff_shots_are_measured_apart(by_segment, three_seasons):
+    types = {row["season_type"]: row for row in by_segment["season_type"]}
+    assert set(types) == {"Regular Season", "Playoffs"}
+    playoffs = types["Playoffs"]
+    made = three_seasons.loc[three_seasons["season_type"] == "Playoffs", "made"]
+    assert playoffs["rows"] == 444 and playoffs["make_rate"] == pytest.approx(made.mean())
+    assert 0 < playoffs["ece"] < 0.5 and 0 < playoffs["log_loss"] < 1
+
+
+def test_zones_are_the_files_zones_most_shots_first(by_segment, three_seasons):
+    zones = [row["zone"] for row in by_segment["zone"]]
+    assert zones == three_seasons["shot_zone_basic"].value_counts().index.tolist()
+
+
+def test_history_bands_count_each_players_earlier_shots(by_segment, three_seasons):
+    bands = [(row["history"], row["rows"]) for row in by_segment["history"]]
+    assert [label for label, _ in bands] == history_labels()  # fewest earlier shots first
+    shots_per_player = three_seasons["player_id"].value_counts().to_numpy()
+    # A player with n shots has min(n, 50) in "0-49", then up to 250 in "50-299", and so on.
+    for (label, rows), lower, upper in zip(
+        bands, HISTORY_BANDS, [*HISTORY_BANDS[1:], np.inf], strict=True
+    ):
+        assert rows == np.clip(shots_per_player - lower, 0, upper - lower).sum(), label
+    # And they are the earliest ones: "0-49" holds each player's first 50 shots in time.
+    first = three_seasons.groupby("player_id").head(HISTORY_BANDS[1])
+    assert by_segment["history"][0]["make_rate"] == pytest.approx(first["made"].mean())
+
+
+def test_a_segment_with_one_outcome_gives_no_auc_and_valid_json(small_model, three_seasons):
+    # Only the made playoff shots: the Playoffs segment has a single class.
+    made_in_playoffs = (three_seasons["season_type"] == "Regular Season") | (
+        three_seasons["made"] == 1
+    )
+    result = evaluate(Champion("test", "3", small_model), three_seasons[made_in_playoffs])
+    playoffs = next(r for r in result.segments["season_type"] if r["season_type"] == "Playoffs")
+    assert np.isnan(playoffs["roc_auc"]) and playoffs["make_rate"] == 1.0
+    text = json.dumps(result.as_dict(), allow_nan=False)  # raises on a NaN
+    back = json.loads(text)["segments"]["season_type"]
+    assert next(r for r in back if r["season_type"] == "Playoffs")["roc_auc"] is None
+
+
+@pytest.fixture(scope="module")
 def registered(tmp_path_factory, small_model, fit_and_check):
     """A store holding the small model as version 1 with the champion alias."""
     import mlflow
@@ -88,11 +168,17 @@ def test_the_cli_prints_a_table_then_the_same_metrics_as_json(registered, nba_cs
     )
     assert result.exit_code == 0, result.output
     assert "2019-03" in result.stdout  # the month table
+    assert "by segment" in result.stdout and "Restricted Area" in result.stdout
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     expected = evaluate(Champion("x", "1", small_model), load_shots(nba_csv), since=20190301)
     assert summary["rows"] == expected.rows and summary["model_version"] == "1"
-    for key in ("roc_auc", "log_loss", "brier", "accuracy"):
+    for key in ("roc_auc", "log_loss", "brier", "ece", "accuracy"):
         assert summary[key] == pytest.approx(expected.metrics[key], abs=1e-6)
+    segments = summary["segments"]
+    assert [row["season"] for row in segments["season"]] == ["2018-19"]
+    assert segments["season_type"][0]["season_type"] == "Regular Season"
+    for kind in ("season", "season_type", "zone", "history"):
+        assert sum(row["rows"] for row in segments[kind]) == expected.rows, kind
 
 
 def test_the_cli_fails_clearly_on_a_version_that_is_not_there(registered, nba_csv):
