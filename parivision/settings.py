@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     # Champion/challenger (`parivision promote`, and the retrain loop's challenges): the
     # challenger's log loss on the most recent labelled shots must be at least this much lower.
     promotion_margin: float = 0.002
+    # ... and its expected calibration error no worse than the champion's by more than this (or
+    # than chance gives on the window, whichever is larger).
+    promotion_calibration_margin: float = 0.01
     promotion_window: int = 5000
 
     # Retrain loop (`parivision retrain-loop`); a threshold of 0 turns its trigger off.

@@ -54,6 +54,26 @@ def test_a_zero_margin_asks_only_for_no_worse_and_no_champion_is_always_beaten()
         decide(CHAMPION, CHAMPION, margin=-0.1)
 
 
+def test_a_better_scoring_challenger_is_refused_when_it_is_worse_calibrated():
+    # The bulk-trained model of issue 10: lower log loss on the window is not enough when its
+    # probabilities sit several points above the make rate.
+    champion = {**CHAMPION, "ece": 0.015, "rows": 5000}
+    off = decide(champion, {"log_loss": 0.630, "roc_auc": 0.67, "ece": 0.060, "rows": 5000})
+    assert not off.promote
+    assert "calibration error 0.0600 is worse than the champion's 0.0150 by more than 0.0178" in (
+        off.reason
+    )
+    # Within what chance gives on 5,000 shots it does not count against the challenger ...
+    assert decide(champion, {"log_loss": 0.630, "roc_auc": 0.67, "ece": 0.032, "rows": 5000}).promote
+    # ... and on a small window chance allows more, so noise alone does not refuse.
+    small = {**champion, "rows": 300}
+    assert decide(small, {"log_loss": 0.630, "roc_auc": 0.67, "ece": 0.080, "rows": 300}).promote
+    # Metrics without a calibration error (older tags) are judged on log loss and ROC-AUC.
+    assert decide(champion, {"log_loss": 0.630, "roc_auc": 0.67}).promote
+    with pytest.raises(ValueError, match="calibration margin"):
+        decide(champion, champion, calibration_margin=-0.01)
+
+
 def _documents(frame, *, start_ts=1_700_000_000.0, matrix=None):
     """Predictions (with outcome and labelled_at), raw shots and, given the stream's feature
     ``matrix`` for the frame's rows, the silver feature documents, as the sink stores them."""
