@@ -170,10 +170,7 @@ SPEC_BY_KEY = {spec.key: spec for spec in SPECS}
 def exported_names(job: str | None = None) -> set[str]:
     """Every series name the code exports (for one job, or for all)."""
     return {
-        name
-        for spec in SPECS
-        if job is None or job in spec.jobs
-        for name in spec.exported_names()
+        name for spec in SPECS if job is None or job in spec.jobs for name in spec.exported_names()
     }
 
 

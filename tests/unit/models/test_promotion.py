@@ -64,7 +64,8 @@ def test_a_better_scoring_challenger_is_refused_when_it_is_worse_calibrated():
         off.reason
     )
     # Within what chance gives on 5,000 shots it does not count against the challenger ...
-    assert decide(champion, {"log_loss": 0.630, "roc_auc": 0.67, "ece": 0.032, "rows": 5000}).promote
+    within = {"log_loss": 0.630, "roc_auc": 0.67, "ece": 0.032, "rows": 5000}
+    assert decide(champion, within).promote
     # ... and on a small window chance allows more, so noise alone does not refuse.
     small = {**champion, "rows": 300}
     assert decide(small, {"log_loss": 0.630, "roc_auc": 0.67, "ece": 0.080, "rows": 300}).promote
