@@ -46,7 +46,9 @@ class Candidate:
         """The hyperparameters, as logged to MLflow."""
         return {k: v for k, v in vars(self).items() if k != "fit_info"}
 
-    def fit(self, x: np.ndarray, y: np.ndarray) -> ShotModel:
+    def fit(self, x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> ShotModel:
+        """Learn from rows ``x`` (time order) with outcomes ``y``, each row counting ``weight``
+        (all 1 when None)."""
         raise NotImplementedError
 
     def importance(self, model: ShotModel, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, str]:
@@ -82,7 +84,7 @@ class LogisticCandidate(Candidate):
         self.c = c
         self.max_iter = max_iter
 
-    def fit(self, x: np.ndarray, y: np.ndarray) -> ShotModel:
+    def fit(self, x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> ShotModel:
         from sklearn.compose import ColumnTransformer
         from sklearn.impute import SimpleImputer
         from sklearn.linear_model import LogisticRegression
@@ -111,7 +113,7 @@ class LogisticCandidate(Candidate):
         pipeline = Pipeline(
             [("prepare", prepare), ("model", LogisticRegression(C=self.c, max_iter=self.max_iter))]
         )
-        pipeline.fit(x, y)
+        pipeline.fit(x, y, model__sample_weight=weight)
         self.fit_info = {"rows_fitted": len(x)}
         return ShotModel(self.name, pipeline)
 
@@ -163,11 +165,12 @@ class ForestCandidate(Candidate):
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    def fit(self, x: np.ndarray, y: np.ndarray) -> ShotModel:
+    def fit(self, x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> ShotModel:
         from sklearn.ensemble import RandomForestClassifier
 
         # The most recent rows, not a random sample: the nearer past is more like what comes next.
         x, y = x[-self.max_rows :], y[-self.max_rows :]
+        weight = None if weight is None else weight[-self.max_rows :]
         forest = RandomForestClassifier(
             n_estimators=self.n_estimators,
             max_depth=self.max_depth,
@@ -176,7 +179,7 @@ class ForestCandidate(Candidate):
             n_jobs=self.n_jobs,
             random_state=self.random_state,
         )
-        forest.fit(x, y)
+        forest.fit(x, y, sample_weight=weight)
         self.fit_info = {"rows_fitted": len(x)}
         return ShotModel(self.name, forest)
 
@@ -226,15 +229,16 @@ class HistGradientBoostingCandidate(Candidate):
             random_state=self.random_state,
         )
 
-    def fit(self, x: np.ndarray, y: np.ndarray) -> ShotModel:
+    def fit(self, x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> ShotModel:
         cut = _tail_split(len(x), self.stop_share)
         probe = self._model(self.max_iter, early_stopping=True)
-        probe.fit(x[:cut], y[:cut], X_val=x[cut:], y_val=y[cut:])
+        early, late = (None, None) if weight is None else (weight[:cut], weight[cut:])
+        probe.fit(x[:cut], y[:cut], early, X_val=x[cut:], y_val=y[cut:], sample_weight_val=late)
         # n_iter_ counts the rounds after the best too; the best is n_iter_no_change earlier.
         rounds = max(
             1, probe.n_iter_ - (self.n_iter_no_change if probe.n_iter_ < self.max_iter else 0)
         )
-        model = self._model(rounds, early_stopping=False).fit(x, y)
+        model = self._model(rounds, early_stopping=False).fit(x, y, sample_weight=weight)
         self.fit_info = {"rounds": rounds, "rows_fitted": len(x)}
         return ShotModel(self.name, model)
 
@@ -292,31 +296,35 @@ class LightGBMCandidate(Candidate):
             "seed": self.seed,
         }
 
-    def _dataset(self, x: np.ndarray, y: np.ndarray):
+    def _dataset(self, x: np.ndarray, y: np.ndarray, weight: np.ndarray | None):
         import lightgbm as lgb
 
         return lgb.Dataset(
             x,
             y,
+            weight=weight,
             feature_name=list(FEATURE_NAMES),
             categorical_feature=list(CATEGORICAL),
             free_raw_data=False,
         )
 
-    def fit(self, x: np.ndarray, y: np.ndarray) -> ShotModel:
+    def fit(self, x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> ShotModel:
         import lightgbm as lgb
 
         cut = _tail_split(len(x), self.stop_share)
-        fit_set = self._dataset(x[:cut], y[:cut])
+        early, late = (None, None) if weight is None else (weight[:cut], weight[cut:])
+        fit_set = self._dataset(x[:cut], y[:cut], early)
         probe = lgb.train(
             self._booster_params(),
             fit_set,
             num_boost_round=self.max_rounds,
-            valid_sets=[fit_set.create_valid(x[cut:], y[cut:])],
+            valid_sets=[fit_set.create_valid(x[cut:], y[cut:], weight=late)],
             callbacks=[lgb.early_stopping(self.stopping_rounds, verbose=False)],
         )
         rounds = max(1, probe.best_iteration or self.max_rounds)
-        booster = lgb.train(self._booster_params(), self._dataset(x, y), num_boost_round=rounds)
+        booster = lgb.train(
+            self._booster_params(), self._dataset(x, y, weight), num_boost_round=rounds
+        )
         self.fit_info = {"rounds": rounds, "rows_fitted": len(x)}
         return ShotModel(self.name, booster)
 

@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from models import plots, registry
+from models.calibration import Recalibration, recalibrate
 from models.candidates import Candidate, make_candidates
 from models.features import FEATURE_NAMES, FEATURE_SET, build_features
 from models.metrics import METRIC_NAMES, base_rate_log_loss, score
@@ -62,6 +63,7 @@ class TrainResult:
     candidates: list[CandidateResult] = field(default_factory=list)
     window: dict[str, int | str] = field(default_factory=dict)
     parent_run_id: str = ""
+    recalibration: Recalibration | None = None
 
 
 def _boundary(keys: np.ndarray, cut: int, tolerance: int) -> int | None:
@@ -100,6 +102,27 @@ def time_split(
     return frame.iloc[:cut], frame.iloc[cut:]
 
 
+def recency_weights(game_dates: np.ndarray, half_life_days: float | None) -> np.ndarray | None:
+    """How much each training shot counts: halved for every ``half_life_days`` it is older than
+    the latest one (None: all count the same).
+
+    The league's shots change under the same features (more threes, other action types, a
+    different make rate for the same-looking jump shot), so a season long ago says less about the
+    next one than last season does, though it still says something.
+
+    Example:
+        >>> recency_weights(np.array([20170101, 20171231, 20181231]), 365.0).round(3)
+        array([0.25, 0.5 , 1.  ])
+    """
+    if half_life_days is None:
+        return None
+    if not half_life_days > 0:
+        raise ValueError(f"the half-life must be a positive number of days, not {half_life_days}")
+    days = pd.to_datetime(pd.Series(game_dates).astype(str), format="%Y%m%d")
+    age = (days.max() - days).dt.days.to_numpy(dtype=np.float64)
+    return np.power(0.5, age / half_life_days)
+
+
 def data_window(train: pd.DataFrame, valid: pd.DataFrame) -> dict[str, int]:
     """Row counts and first/last game dates of both sides, as logged with every run."""
     window = {"train_rows": len(train), "valid_rows": len(valid)}
@@ -119,10 +142,12 @@ def fit_candidate(
     y_train: np.ndarray,
     x_valid: np.ndarray,
     y_valid: np.ndarray,
+    weight: np.ndarray | None = None,
 ) -> CandidateResult:
-    """Fit one candidate on the training rows and measure it on the validation rows."""
+    """Fit one candidate on the training rows (each counting ``weight``) and measure it on the
+    validation rows."""
     started = time.perf_counter()
-    model = candidate.fit(x_train, y_train)
+    model = candidate.fit(x_train, y_train, weight)
     fit_seconds = time.perf_counter() - started
     metrics = score(y_valid, model.predict(x_valid))
     rng = np.random.default_rng(7)
@@ -188,6 +213,17 @@ def _log_candidate(
             mlflow.log_artifact(str(path), artifact_path="plots")
 
 
+def _recalibration_metrics(found: Recalibration) -> dict[str, float]:
+    """The later half of the validation window before and after recalibration, as logged."""
+    out: dict[str, float] = {"recalibrated": float(found.calibration is not None)}
+    if found.calibration is not None:
+        out |= {"platt_slope": found.calibration[0], "platt_intercept": found.calibration[1]}
+    for side, measured in (("raw", found.before), ("recalibrated", found.after)):
+        for name in ("log_loss", "ece") if measured else ():
+            out[f"holdout_{name}_{side}"] = measured[name]
+    return out
+
+
 def _progress(console: Console | None) -> Progress:
     return Progress(
         TextColumn("{task.description}"),
@@ -207,6 +243,7 @@ def train_and_register(
     validation_share: float = 0.15,
     make_champion: bool | None = None,
     candidates: Sequence[str] | None = None,
+    half_life_days: float | None = None,
     console: Console | None = None,
 ) -> TrainResult:
     """Fit the candidates on ``frame`` (time-sorted, with ``made``), register the best.
@@ -215,7 +252,9 @@ def train_and_register(
     becomes a new version of ``settings.model_name``, tagged with its candidate name, feature set
     and metrics.  ``make_champion`` None means: the new version becomes champion only when there
     is none yet, or the champion was trained on another feature set (deciding between a champion
-    and a challenger belongs to promotion).
+    and a challenger belongs to promotion).  ``half_life_days`` weights the training shots by
+    recency (:func:`recency_weights`; None: ``settings.train_half_life_days``, 0: no
+    weighting); validation shots all count the same.
     """
     import mlflow
 
@@ -232,6 +271,14 @@ def train_and_register(
     x_valid, y_valid = matrix[len(train) :], valid["made"].to_numpy(dtype=np.int64)
     if len(np.unique(y_train)) < 2:
         raise ValueError(f"{data_name}: the training window has only one outcome")
+    if half_life_days is None:
+        half_life_days = settings.train_half_life_days
+    half_life_days = half_life_days or None
+    if half_life_days is not None and "game_date" not in train.columns:
+        raise ValueError(f"{data_name}: weighting by recency needs each shot's game_date")
+    weight = None
+    if half_life_days is not None:
+        weight = recency_weights(train["game_date"].to_numpy(), half_life_days)
     window = data_window(train, valid)
     base_rate = base_rate_log_loss(y_train, y_valid)
     configure_mlflow(settings)
@@ -243,6 +290,7 @@ def train_and_register(
                 "data": data_name,
                 "validation_share": validation_share,
                 "candidates": ",".join(c.name for c in chosen),
+                "half_life_days": half_life_days or "none",
                 **window,
             }
         )
@@ -251,7 +299,7 @@ def train_and_register(
             task = progress.add_task("training", total=len(chosen))
             for candidate in chosen:
                 progress.update(task, description=f"training {candidate.label}")
-                result = fit_candidate(candidate, x_train, y_train, x_valid, y_valid)
+                result = fit_candidate(candidate, x_train, y_train, x_valid, y_valid, weight)
                 with mlflow.start_run(run_name=candidate.name, nested=True) as run:
                     _log_candidate(result, x_valid, y_valid, window=window, base_rate=base_rate)
                 result.run_id = run.info.run_id
@@ -260,8 +308,13 @@ def train_and_register(
             progress.update(task, description="trained")
         best = min(results, key=lambda r: r.metrics["log_loss"])
         metrics = {**best.metrics, "base_rate_log_loss": base_rate}
+        # The most recent shots may say the level moved: ship the best one recalibrated on them
+        # when that helps on shots the calibration has not seen.
+        recalibration = recalibrate(best.model.predict_raw(x_valid), y_valid)
+        best.model.calibration = recalibration.calibration
+        metrics |= _recalibration_metrics(recalibration)
         mlflow.log_metrics(metrics)
-        mlflow.set_tags({"candidate": best.name})
+        mlflow.set_tags({"candidate": best.name, "recalibration": recalibration.reason})
         with mlflow.start_run(run_id=best.run_id, nested=True):
             info = log_shot_model(best.model, x_valid, registered_model_name=settings.model_name)
             # What drift checks compare recent shots with while this version is champion.
@@ -272,6 +325,7 @@ def train_and_register(
         "candidate": best.name,
         "feature_set": FEATURE_SET,
         "data": data_name,
+        "recalibrated": str(recalibration.calibration is not None).lower(),
         **{name: f"{best.metrics[name]:.6f}" for name in METRIC_NAMES},
         **{key: str(value) for key, value in window.items()},
     }
@@ -302,4 +356,5 @@ def train_and_register(
         candidates=results,
         window=window,
         parent_run_id=parent.info.run_id,
+        recalibration=recalibration,
     )

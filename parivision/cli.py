@@ -134,6 +134,13 @@ def train_command(
     validation_share: Annotated[
         float, typer.Option(help="The most recent share of shots (whole dates) that validates.")
     ] = 0.15,
+    half_life_days: Annotated[
+        float | None,
+        typer.Option(
+            help="A shot this many days older than the newest counts half (0: all the same; "
+            "default PARIVISION_TRAIN_HALF_LIFE_DAYS)."
+        ),
+    ] = None,
 ) -> None:
     """Train the candidate models on past shots, log each to MLflow, register the best."""
     from rich.table import Table
@@ -152,6 +159,7 @@ def train_command(
             make_champion=champion,
             candidates=candidate,
             validation_share=validation_share,
+            half_life_days=half_life_days,
             console=console,
         )
     except (ValueError, FileNotFoundError, ConnectionError) as error:
@@ -161,17 +169,21 @@ def train_command(
         title=f"validation {window.get('valid_from', '')}-{window.get('valid_to', '')} "
         f"({window['valid_rows']:,} shots; trained on {window['train_rows']:,})"
     )
-    for column in ("candidate", "log loss", "ROC-AUC", "Brier", "accuracy", "F1", "fit s"):
+    measured = ("log_loss", "roc_auc", "brier", "ece", "accuracy", "f1")
+    for column in ("candidate", "log loss", "ROC-AUC", "Brier", "ECE", "accuracy", "F1", "fit s"):
         table.add_column(column, justify="left" if column == "candidate" else "right")
-    table.add_row("base rate", f"{result.metrics['base_rate_log_loss']:.4f}", *["-"] * 5)
+    table.add_row("base rate", f"{result.metrics['base_rate_log_loss']:.4f}", *["-"] * 6)
     for r in sorted(result.candidates, key=lambda r: r.metrics["log_loss"]):
         m = r.metrics
         table.add_row(
             f"[bold]{r.name}[/]" if r.name == result.candidate else r.name,
-            *(f"{m[k]:.4f}" for k in ("log_loss", "roc_auc", "brier", "accuracy", "f1")),
+            *(f"{m[k]:.4f}" for k in measured),
             f"{r.fit_seconds:.1f}",
         )
     console.print(table)
+    if result.recalibration is not None:
+        kept = "recalibrated" if result.recalibration.calibration else "not recalibrated"
+        typer.echo(f"{result.candidate} {kept}: {result.recalibration.reason}")
     role = "champion" if result.champion else "challenger (no alias)"
     typer.echo(
         f"registered {settings.model_name} v{result.version} ({result.candidate}) as {role}: "

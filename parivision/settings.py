@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     sink_flush_s: float = 0.5
     sink_group: str = "parivision-sink"
 
+    # Training (`parivision train`, the retrain loop): a shot this many days older than the
+    # newest training shot counts half as much (0: all count the same).
+    train_half_life_days: float = 0.0
+
     # Champion/challenger (`parivision promote`, and the retrain loop's challenges): the
     # challenger's log loss on the most recent labelled shots must be at least this much lower.
     promotion_margin: float = 0.002

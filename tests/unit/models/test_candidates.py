@@ -71,3 +71,18 @@ def test_params_are_the_constructor_arguments_and_fit_info_is_logged_beside():
 def test_unknown_candidate_names_say_what_exists():
     with pytest.raises(ValueError, match="unknown candidate boosted_llm: choose from logreg"):
         make_candidates(["lightgbm", "boosted_llm"])
+
+
+@pytest.mark.parametrize("name", sorted(CANDIDATES))
+def test_recent_shots_weigh_more_when_weighted_by_recency(name, fit_and_check):
+    # The same real shots twice over: first made at a high rate, then (the recent half) at a
+    # low one.  Unweighted, a model sits between the two; weighted towards the recent half it
+    # must move towards the recent rate.
+    x_fit, _, x_check, _ = fit_and_check
+    x = np.vstack([x_fit[:4000], x_fit[:4000]])
+    rng = np.random.default_rng(5)
+    y = np.concatenate([rng.random(4000) < 0.65, rng.random(4000) < 0.35]).astype(np.int64)
+    weight = np.concatenate([np.full(4000, 0.05), np.ones(4000)])
+    plain = CANDIDATES[name]().fit(x, y).predict(x_check[:2000]).mean()
+    recent = CANDIDATES[name]().fit(x, y, weight).predict(x_check[:2000]).mean()
+    assert plain > 0.42 and recent < 0.42 and recent < plain - 0.05, (name, plain, recent)

@@ -135,3 +135,21 @@ def test_too_few_shots_or_an_unknown_candidate_are_refused(settings_factory, rec
         train_and_register(settings, recent_shots.iloc[:50], data_name="tiny.csv")
     with pytest.raises(ValueError, match="unknown candidate"):
         train_and_register(settings, recent_shots, data_name="x.csv", candidates=["svm"])
+
+
+def test_the_registered_model_is_recalibrated_only_when_it_helped_on_unseen_shots(trained):
+    from models import registry
+
+    settings, frame, result = trained
+    found = result.recalibration
+    best = next(r for r in result.candidates if r.name == result.candidate)
+    assert best.model.calibration == found.calibration
+    if found.calibration is not None:
+        assert found.after["log_loss"] < found.before["log_loss"]
+    else:
+        assert found.after is None or found.after["log_loss"] >= found.before["log_loss"]
+    assert result.metrics["recalibrated"] == float(found.calibration is not None)
+    # What the registry serves is what training measured: the calibration travels with it.
+    served = registry.load_version(settings, result.version)
+    x = build_features(frame)[-500:]
+    np.testing.assert_allclose(served.predict(x), best.model.predict(x), rtol=1e-9)
