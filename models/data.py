@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -62,6 +63,62 @@ def frame_from_source_shots(items: list[SourceShot]) -> pd.DataFrame:
     """A training frame from source items (for the synthetic generator and JSON/HTTP sources)."""
     rows = [{**item.shot, "made": item.made} for item in items if item.made is not None]
     return pd.DataFrame(rows)
+
+
+def combine_shots(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """Several shot frames as one, in time order, each player's game taken from the first frame
+    that has it.
+
+    The files overlap: ``nba_shots.csv`` holds Kobe Bryant's career and the bulk file every
+    player's regular seasons 2003-18, so his games would count twice (and twice in his form).
+    Matching whole player-games rather than single shots is what works across files that do not
+    share event ids (the bulk file has none).  The number of rows dropped is in
+    ``frame.attrs["duplicate_rows"]``.
+
+    Example:
+        >>> a = pd.DataFrame({"game_id": [1, 1], "player_id": [7, 8], "game_date": [2, 2],
+        ...                   "game_event_id": [5, 6]})
+        >>> b = pd.DataFrame({"game_id": [1, 3], "player_id": [7, 7], "game_date": [2, 1],
+        ...                   "game_event_id": [None, None]})
+        >>> both = combine_shots([a, b])
+        >>> both["game_id"].tolist(), both.attrs["duplicate_rows"]
+        ([3, 1, 1], 1)
+    """
+    kept: list[pd.DataFrame] = []
+    seen: pd.MultiIndex | None = None
+    duplicates = 0
+    for frame in frames:
+        games = pd.MultiIndex.from_frame(frame[["game_id", "player_id"]])
+        if seen is not None:
+            new = ~games.isin(seen)
+            duplicates += int((~new).sum())
+            frame, games = frame[new], games[new]
+        seen = games.unique() if seen is None else seen.append(games.unique()).unique()
+        kept.append(frame)
+    combined = pd.concat(kept, ignore_index=True) if len(kept) > 1 else kept[0].copy()
+    sort = [c for c in ("game_date", "game_id", "game_event_id") if c in combined.columns]
+    combined = combined.sort_values(sort, kind="stable").reset_index(drop=True)
+    combined.attrs["duplicate_rows"] = duplicates
+    return combined
+
+
+def training_frames(
+    data: Sequence[str] | None, *, limit: int | None = None, since: int | None = None
+) -> tuple[pd.DataFrame, str]:
+    """Labelled shots from one or several sources as one frame (:func:`combine_shots`), with
+    only the shots on or after game date ``since`` when given; the name joins the sources'."""
+    if not data:
+        frame, name = training_frame(None, limit=limit)
+    else:
+        loaded = [training_frame(one, limit=limit) for one in data]
+        frame = loaded[0][0] if len(loaded) == 1 else combine_shots([f for f, _ in loaded])
+        name = "+".join(n for _, n in loaded)
+    if since is not None:
+        frame = frame[frame["game_date"] >= since].reset_index(drop=True)
+        if frame.empty:
+            raise ValueError(f"{name}: no shots on or after {since}")
+        name = f"{name} since {since}"
+    return frame, name
 
 
 def training_frame(

@@ -121,8 +121,18 @@ CandidateOption = Annotated[
 
 @app.command("train")
 def train_command(
-    data: DataOption = None,
-    limit: Annotated[int | None, typer.Option(help="Use only the first N rows.")] = None,
+    data: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--data",
+            help="22-column CSV (.csv/.csv.gz), VirtualBets JSON, or an API URL; repeat it to "
+            "train on several (a player's game found in two is taken from the first).",
+        ),
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Use only the first N rows of each.")] = None,
+    since: Annotated[
+        int | None, typer.Option(help="Train only on shots on or after this game date (YYYYMMDD).")
+    ] = None,
     champion: Annotated[
         bool | None,
         typer.Option(
@@ -145,13 +155,20 @@ def train_command(
     """Train the candidate models on past shots, log each to MLflow, register the best."""
     from rich.table import Table
 
-    from models.data import training_frame
+    from models.data import training_frames
     from models.train import train_and_register
 
+    if since is not None and not 19_000_101 <= since <= 21_001_231:
+        _fail(f"--since {since} is not a YYYYMMDD date")
     settings = _settings()
     _services(settings)
     try:
-        frame, name = training_frame(data, limit=limit)
+        frame, name = training_frames(data, limit=limit, since=since)
+        if frame.attrs.get("duplicate_rows"):
+            typer.echo(
+                f"{frame.attrs['duplicate_rows']:,} shots of player-games already in an earlier "
+                "file were left out"
+            )
         result = train_and_register(
             settings,
             frame,
