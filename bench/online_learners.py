@@ -9,6 +9,7 @@ validation, measured on the same shots as the champion's.  Prints a markdown tab
 one JSON line.
 
     .venv/bin/python bench/online_learners.py
+    .venv/bin/python bench/online_learners.py --champion-from-bulk --split 20181001   # new season
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from models.candidates import LightGBMCandidate
-from models.data import load_shots
+from models.data import combine_shots, load_shots
 from models.features import build_features
 from models.form import FORM_NAMES
 from models.online import LEARNERS
@@ -28,6 +29,7 @@ from models.registry import Champion
 from streams.scoring import Scorer
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nba_shots.csv"
+BULK = DATA.parent / "nba_shots_2003_2018_bulk.csv.gz"
 
 
 class _Timed:
@@ -37,6 +39,8 @@ class _Timed:
         self.model = model
         self.seconds = 0.0
         self.learned = 0
+        # A learner on top of the champion is given the champion's logit (models.online).
+        self.uses_champion = getattr(model, "uses_champion", False)
 
     def predict_proba_one(self, x: dict) -> dict:
         start = time.perf_counter()
@@ -54,10 +58,21 @@ class _Timed:
             self.learned += 1
 
 
-def run(data: Path, split: int, shots: int, batch: int, learners: list[str]) -> dict:
+def run(
+    data: Path, split: int, shots: int, batch: int, learners: list[str], bulk: Path | None = None
+) -> dict:
     frame = load_shots(data)
-    train = frame[frame["game_date"] < split]
-    later = frame[frame["game_date"] >= split].iloc[:shots]
+    if bulk is None:
+        train = frame[frame["game_date"] < split]
+        later = frame[frame["game_date"] >= split].iloc[:shots]
+    else:
+        # A season the champion never saw: trained on the bulk file's seasons only, replaying
+        # the file's shots from the split on.
+        frame = combine_shots([frame.assign(bulk=False), load_shots(bulk).assign(bulk=True)])
+        train = frame[(frame["game_date"] < split) & frame["bulk"]]
+        later = frame[(frame["game_date"] >= split) & ~frame["bulk"]].iloc[:shots]
+        frame = frame.drop(columns=["bulk"])
+        train, later = train.drop(columns=["bulk"]), later.drop(columns=["bulk"])
     if train.empty or len(later) < shots:
         raise SystemExit(f"--split {split} leaves too few shots on one side of {data}")
     start = time.perf_counter()
@@ -141,8 +156,23 @@ def main() -> None:
     parser.add_argument(
         "--learner", action="append", choices=sorted(LEARNERS), help="repeat; default all"
     )
+    parser.add_argument(
+        "--champion-from-bulk",
+        type=Path,
+        nargs="?",
+        const=BULK,
+        help="train the champion on the bulk file (2003-18) instead, and replay from --split "
+        "(use 20181001: the 2018-19 season it never saw)",
+    )
     args = parser.parse_args()
-    report = run(args.data, args.split, args.shots, args.batch, args.learner or list(LEARNERS))
+    report = run(
+        args.data,
+        args.split,
+        args.shots,
+        args.batch,
+        args.learner or list(LEARNERS),
+        bulk=args.champion_from_bulk,
+    )
     print_table(report)
     print(json.dumps(report))
 

@@ -169,7 +169,9 @@ def save_learners(settings: Settings, shots: list[dict], made: list[int], n: int
     for row, outcome in zip(matrix, made[-n:], strict=True):
         features = learner_features(feature_dict(row))
         for model in learners.values():
-            model.learn_one(features, bool(outcome))
+            # No champion here: a learner on top of it starts as the champion instead.
+            if not getattr(model, "uses_champion", False):
+                model.learn_one(features, bool(outcome))
     state = {
         "format": CHECKPOINT_FORMAT,
         "saved_at": time.time(),

@@ -23,6 +23,7 @@ from models.online import (
     LiveMetrics,
     RollingQuality,
     learner_features,
+    learner_input,
     make_learner,
     read_checkpoint,
 )
@@ -105,7 +106,12 @@ class Scorer:
             features = feature_dict(row)
             seen = learner_features(features)
             by_learner = {
-                name: min(max(model.predict_proba_one(seen).get(True, 0.5), P_MIN), P_MAX)
+                name: min(
+                    max(
+                        model.predict_proba_one(learner_input(model, seen, p)).get(True, 0.5), P_MIN
+                    ),
+                    P_MAX,
+                )
                 for name, model in learners
             }
             produced_at = shot.get("produced_at") or now
@@ -153,7 +159,7 @@ class Scorer:
         }
         for name, model in self.learners.items():
             # Each learner predicted this shot when it was scored; only now may it learn from it.
-            model.learn_one(features, y)
+            model.learn_one(learner_input(model, features, kept["p_champion"]), y)
             self.learned[name] += 1
             p = by_learner.get(name)
             if p is not None:

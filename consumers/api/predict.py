@@ -24,7 +24,7 @@ from consumers.api.shots_in import BadShot, parse_shot, shot_input_schema
 from consumers.mongo_sink import PREDICTIONS
 from models.features import build_features, columns_from_records, feature_dict
 from models.form import FORM_NAMES, form_values
-from models.online import learner_features
+from models.online import learner_features, learner_input
 from models.registry import P_MAX, P_MIN
 from parivision.court import zone_for
 from parivision.schemas import MAX_ID, shot_id_for
@@ -75,7 +75,12 @@ def score(
             "shot_value": value,
             "expected_points": p * value,
             "online": {
-                name: min(max(model.predict_proba_one(seen).get(True, 0.5), P_MIN), P_MAX)
+                name: min(
+                    max(
+                        model.predict_proba_one(learner_input(model, seen, p)).get(True, 0.5), P_MIN
+                    ),
+                    P_MAX,
+                )
                 for name, model in learners
             },
             "model": served.info,
