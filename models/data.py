@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -139,3 +140,17 @@ def training_frame(
     return frame.sort_values(sort, kind="stable").reset_index(drop=True), (
         Path(data).name if data and "://" not in data else (data or "synthetic")
     )
+
+
+def warm_form(data: Sequence[str] | str) -> tuple[dict[str, dict[str, Any]], int]:
+    """Each player's form after the shots in ``data`` (files as ``parivision train --data``
+    takes them, or one comma-separated text as ``Settings.form_history`` holds them), and how
+    many shots that was."""
+    if isinstance(data, str):
+        data = [part.strip() for part in data.split(",") if part.strip()]
+    if not data:
+        return {}, 0
+    from models.form import form_states
+
+    frame, _ = training_frames(data)
+    return form_states(frame), len(frame)

@@ -10,7 +10,7 @@ model that is good on average but wrong on playoffs, corner threes or new player
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ import pandas as pd
 
 from models import registry
 from models.features import build_features
+from models.form import player_form
 from models.metrics import score
 from parivision.settings import Settings
 
@@ -170,13 +171,18 @@ def segments_of(frame: pd.DataFrame, y: np.ndarray, p: np.ndarray) -> dict[str, 
 
 
 def replay_scores(
-    champion: registry.Champion, frame: pd.DataFrame, *, batch_size: int = 5000
+    champion: registry.Champion,
+    frame: pd.DataFrame,
+    *,
+    batch_size: int = 5000,
+    warm: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> np.ndarray:
     """P(made) for every row of ``frame`` (labelled, in time order), scored in micro-batches in
-    row order; each shot's player form comes from the rows before it only."""
+    row order; each shot's player form comes from the rows before it only, after the player's
+    ``warm`` state when given (:func:`models.form.form_states` of a history)."""
     if len(frame) == 0:
         return np.empty(0)
-    matrix = build_features(frame)
+    matrix = build_features(frame, form=player_form(frame, warm) if warm else None)
     return np.concatenate(
         [
             champion.predict(matrix[start : start + batch_size])
@@ -192,8 +198,10 @@ def evaluate(
     since: int | None = None,
     batch_size: int = 5000,
     data: str = "",
+    warm: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Evaluation:
-    """Score the labelled, time-sorted ``frame`` (from ``since``, a YYYYMMDD date) and measure it.
+    """Score the labelled, time-sorted ``frame`` (from ``since``, a YYYYMMDD date) and measure it;
+    players' form starts from ``warm`` (see :func:`replay_scores`), else from nothing.
 
     Raises:
         ValueError: when no labelled shot is left to measure.
@@ -207,7 +215,7 @@ def evaluate(
         order = [c for c in ("game_date", "game_id", "game_event_id") if c in frame.columns]
         frame = frame.sort_values(order, kind="stable")
     y = frame["made"].to_numpy(dtype=np.int64)
-    p = replay_scores(champion, frame, batch_size=batch_size)
+    p = replay_scores(champion, frame, batch_size=batch_size, warm=warm)
     month_of = _named(frame["game_date"].to_numpy() // 100, lambda m: f"{m // 100}-{m % 100:02d}")
     months = breakdown("month", month_of, y, p)
     return Evaluation(
@@ -254,6 +262,7 @@ def evaluate_registered(
     model: str | None = None,
     since: int | None = None,
     data: str = "",
+    warm: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Evaluation:
     """Evaluate a registered version: ``model`` is a version number or an alias (default champion).
 
@@ -267,7 +276,7 @@ def evaluate_registered(
     except LookupError as error:
         raise ModelUnavailableError(str(error)) from None
     champion = registry.load_version(settings, version)
-    result = evaluate(champion, frame, since=since, data=data)
+    result = evaluate(champion, frame, since=since, data=data, warm=warm)
     tags = registry.client(settings).get_model_version(settings.model_name, version).tags
     result.candidate = tags.get("candidate", result.candidate)
     dates = frame["game_date"].to_numpy()

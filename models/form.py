@@ -17,6 +17,7 @@ a player's first shots do not get rates of 0 or 1.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -170,12 +171,48 @@ def form_shot(shot: Mapping[str, Any]) -> dict[str, Any]:
     return {name: shot[name] for name in FORM_INPUT_COLUMNS}
 
 
-def player_form(columns: Mapping[str, Any]) -> np.ndarray:
+def player_form(
+    columns: Mapping[str, Any], states: Mapping[str, Mapping[str, Any]] | None = None
+) -> np.ndarray:
     """Form values for labelled shots given in time order, each outcome known before the next.
 
     ``columns`` is columnar (a DataFrame works) with :data:`FORM_INPUT_COLUMNS` and ``made``.
+    ``states`` (player id as text -> state, from :func:`form_states`) warm-starts the players it
+    holds, as if their earlier shots had come first; it is not changed.
     Returns an ``(n, len(FORM_NAMES))`` array.
     """
+    return _fold(columns, _warm(states))[0]
+
+
+def form_states(
+    columns: Mapping[str, Any], states: Mapping[str, Mapping[str, Any]] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Every player's state after the shots in ``columns`` (time order, labelled), keyed by the
+    player id as text, the way the stream's table keys them: the history to warm-start from.
+
+    Example:
+        >>> shots = {"player_id": [7, 7], "game_id": [1, 1], "period": [1, 1],
+        ...          "minutes_remaining": [11, 10], "seconds_remaining": [0, 0],
+        ...          "shot_zone_basic": ["Mid-Range"] * 2, "made": [1, 0]}
+        >>> warm = form_states(shots)
+        >>> warm["7"]["n"], warm["7"]["m"]
+        (2, 1)
+        >>> later = {name: values[1:] for name, values in shots.items()}
+        >>> bool((player_form(later, form_states({k: v[:1] for k, v in shots.items()}))
+        ...       == player_form(shots)[1:]).all())
+        True
+    """
+    return {str(player): state for player, state in _fold(columns, _warm(states))[1].items()}
+
+
+def _warm(states: Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict[str, Any]]:
+    # A deep copy through JSON: a state is JSON-able by design (it lives in the stream's table).
+    return {str(k): json.loads(json.dumps(v)) for k, v in (states or {}).items()}
+
+
+def _fold(
+    columns: Mapping[str, Any], warm: dict[str, dict[str, Any]]
+) -> tuple[np.ndarray, dict[Any, dict[str, Any]]]:
     missing = [c for c in (*FORM_INPUT_COLUMNS, "made") if c not in columns]
     if missing:
         raise ValueError(
@@ -189,9 +226,12 @@ def player_form(columns: Mapping[str, Any]) -> np.ndarray:
         shot = dict(zip(FORM_INPUT_COLUMNS, values[:-1], strict=True))
         state = states.get(shot["player_id"])
         if state is None:
-            state = states[shot["player_id"]] = new_state()
+            state = warm.pop(str(shot["player_id"]), None) or new_state()
+            states[shot["player_id"]] = state
         rows.append(form_values(state, shot))
         record_outcome(state, shot, values[-1])
+    # Players of the warm start who had no shot here keep their state.
+    states.update(warm)
     if not rows:
-        return np.empty((0, len(FORM_NAMES)), dtype=np.float64)
-    return np.asarray(rows, dtype=np.float64)
+        return np.empty((0, len(FORM_NAMES)), dtype=np.float64), states
+    return np.asarray(rows, dtype=np.float64), states

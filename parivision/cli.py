@@ -221,12 +221,19 @@ def evaluate_command(
         int | None, typer.Option(help="Only shots on or after this game date (YYYYMMDD).")
     ] = None,
     limit: Annotated[int | None, typer.Option(help="Read only the first N rows.")] = None,
+    form_history: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Shot files to start players' form from (repeatable; default "
+            "PARIVISION_FORM_HISTORY; none: form starts from nothing, as for a new stream)."
+        ),
+    ] = None,
 ) -> None:
     """Replay labelled shots in time order through a registered model and measure it: by
     month, then by season, season type, shot zone and the shooter's earlier shots."""
     from rich.table import Table
 
-    from models.data import training_frame
+    from models.data import training_frame, warm_form
     from models.evaluate import ModelUnavailableError, evaluate_registered
 
     if since is not None and not 19_000_101 <= since <= 21_001_231:
@@ -234,7 +241,16 @@ def evaluate_command(
     settings = _settings()
     try:
         frame, name = training_frame(data, limit=limit)
-        result = evaluate_registered(settings, frame, model=model, since=since, data=name)
+        warm, history_shots = warm_form(form_history or settings.form_history)
+        if warm:
+            typer.echo(
+                f"players' form starts from {history_shots:,} earlier shots "
+                f"({len(warm):,} players)",
+                err=True,
+            )
+        result = evaluate_registered(
+            settings, frame, model=model, since=since, data=name, warm=warm
+        )
     except (ModelUnavailableError, ValueError, FileNotFoundError, ConnectionError) as error:
         _fail(str(error))
     out = Console()

@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     # A player's next attempt waits for the outcome of the last one (so its player form is the
     # one batch training computes) for at most this long, then is scored without it.
     form_wait_s: float = 30.0
+    # Shot files (comma-separated, as `parivision train --data` takes them) whose players' form
+    # the stream, `evaluate` and the API start from, instead of from nothing: set it to the
+    # files the champion was trained on, so a player's form means what it meant in training.
+    form_history: str = ""
 
     # Online learners run side by side on every shot, comma-separated (a plain string so it
     # passes through the environment as it is); the first one's probability is p_online.

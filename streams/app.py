@@ -384,12 +384,25 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
                 stack.enter_context(table.at_partition(partition))
             yield
 
+    warm: dict[str, Any] = {}
+    if settings.form_history:
+        from models.data import warm_form
+
+        warm, history_shots = warm_form(settings.form_history)
+        log.info(
+            "player form warm-started from %s: %d players, %d shots (a player the tables "
+            "already hold carries on from there)",
+            settings.form_history,
+            len(warm),
+            history_shots,
+        )
     flow = ShotFlow(
         scorer,
         players=tables["players"],
         seen=tables["seen"],
         scope=at_partition,
         wait_s=settings.form_wait_s,
+        warm=warm,
     )
     app.flow = flow  # for tests
 

@@ -49,9 +49,10 @@ partition of the player it belongs to.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -168,8 +169,15 @@ def _key_bytes(key: str | None) -> bytes | None:
     return None if key is None else key.encode("latin-1")
 
 
-def _new_entry() -> dict[str, Any]:
-    return {"state": new_state(), "open": [], "held": [], "pending": {}, "done": {}, "early": {}}
+def _new_entry(state: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "state": state or new_state(),
+        "open": [],
+        "held": [],
+        "pending": {},
+        "done": {},
+        "early": {},
+    }
 
 
 class ShotFlow:
@@ -191,8 +199,12 @@ class ShotFlow:
         wait_s: float = 30.0,
         early_ttl_s: float = 300.0,
         clock: Callable[[], float] = time.time,
+        warm: Mapping[str, dict[str, Any]] | None = None,
     ) -> None:
         self.scorer = scorer
+        # Player -> form state to start from when the table has no entry for the player yet
+        # (models.form.form_states of the history the champion was trained on).
+        self.warm = warm or {}
         self.players = players
         self.seen: Table = {} if seen is None else seen
         self.scope = scope
@@ -360,7 +372,11 @@ class ShotFlow:
         if touched is not None:
             return touched[0]
         stored = self.players.get(player)
-        entry = _new_entry() if not stored else {**_new_entry(), **stored}
+        if stored:
+            entry = {**_new_entry(), **stored}
+        else:
+            warm = self.warm.get(player)
+            entry = _new_entry(json.loads(json.dumps(warm)) if warm is not None else None)
         for gone in ("head", "tail", "folded"):  # an entry written by an older version
             entry.pop(gone, None)
         self._touched[player] = (entry, partition)

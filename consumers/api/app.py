@@ -59,7 +59,12 @@ def create_app(
     )
     db = mongo[settings.mongodb_database]
     holder = ModelHolder(settings)
-    histories = PlayerHistories(db)
+    warm = None
+    if settings.form_history:  # players' form starts where the champion's training left it
+        from models.data import warm_form
+
+        warm = warm_form(settings.form_history)[0]
+    histories = PlayerHistories(db, warm=warm)
     hub = Hub(settings.live_queue, settings.live_max_missed)
     feed = Feed(settings, lambda batch: None, on_outcome=histories.record) if follow_feed else None
 

@@ -15,6 +15,7 @@ its own state, without waiting for the sink; a history is read again from MongoD
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import OrderedDict
@@ -35,6 +36,9 @@ class History:
     player_id: int
     shots: list[dict[str, Any]] = field(default_factory=list)  # form fields, shot_id, made
     state: dict[str, Any] = field(default_factory=new_state)
+    # The state before the first stored shot: nothing, or the player's warm start (the history
+    # the champion was trained on, Settings.form_history), as the stream's.
+    start: dict[str, Any] = field(default_factory=new_state)
     index: dict[str, int] = field(default_factory=dict)  # shot_id -> position
     loaded_at: float = 0.0
 
@@ -48,7 +52,7 @@ class History:
         if position is None:
             upto, state, as_of = len(self.shots), self.state, "now"
         else:
-            upto, state, as_of = position, new_state(), "before this shot"
+            upto, state, as_of = position, _copy(self.start), "before this shot"
             for shot in self.shots[:position]:
                 record_outcome(state, shot, shot["made"])
         last = self.shots[upto - 1] if upto else None
@@ -71,12 +75,28 @@ def game_order(shot: Mapping[str, Any]) -> tuple:
     )
 
 
-def build_history(player_id: int, labelled: Iterable[Mapping[str, Any]]) -> History:
-    """Fold a player's labelled shots (form fields, ``shot_id``, ``made``) in game order."""
+def _copy(state: Mapping[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(state))
+
+
+def build_history(
+    player_id: int,
+    labelled: Iterable[Mapping[str, Any]],
+    start: Mapping[str, Any] | None = None,
+) -> History:
+    """Fold a player's labelled shots (form fields, ``shot_id``, ``made``) in game order, after
+    the ``start`` state (a warm start; default: nothing)."""
     shots = sorted(
         ({k: s.get(k) for k in (*_FIELDS, "shot_id", "made")} for s in labelled), key=game_order
     )
-    history = History(player_id=player_id, shots=shots, loaded_at=time.monotonic())
+    begin = _copy(start) if start is not None else new_state()
+    history = History(
+        player_id=player_id,
+        shots=shots,
+        state=_copy(begin),
+        start=begin,
+        loaded_at=time.monotonic(),
+    )
     for position, shot in enumerate(shots):
         record_outcome(history.state, shot, shot["made"])
         history.index[shot["shot_id"]] = position
@@ -86,8 +106,16 @@ def build_history(player_id: int, labelled: Iterable[Mapping[str, Any]]) -> Hist
 class PlayerHistories:
     """Loads and caches :class:`History` objects from MongoDB (thread-safe)."""
 
-    def __init__(self, db, *, max_age_s: float = 600.0, capacity: int = 5000) -> None:
+    def __init__(
+        self,
+        db,
+        *,
+        max_age_s: float = 600.0,
+        capacity: int = 5000,
+        warm: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
         self.db = db
+        self.warm = warm or {}
         self.max_age_s = max_age_s
         self.capacity = capacity
         self._cache: OrderedDict[int, History] = OrderedDict()
@@ -165,4 +193,7 @@ class PlayerHistories:
         for doc in labelled:
             if all(doc.get(k) is not None for k in FORM_INPUT_COLUMNS):
                 by_player[doc["player_id"]].append({**doc, "made": int(doc["outcome"])})
-        return {pid: build_history(pid, docs) for pid, docs in by_player.items()}
+        return {
+            pid: build_history(pid, docs, self.warm.get(str(pid)))
+            for pid, docs in by_player.items()
+        }

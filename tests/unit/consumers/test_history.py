@@ -64,3 +64,27 @@ def test_an_outcome_without_the_shots_fields_makes_the_history_reload(shots) -> 
     histories._cache[player] = build_history(player, [shots[0]])
     histories.record({"player_id": player, "shot_id": "old-record", "outcome": 1})
     assert player in histories._stale
+
+
+def test_a_warm_started_history_gives_the_form_batch_computes_after_the_history(shots) -> None:
+    """With the players' states after earlier shots (Settings.form_history), a stored shot's
+    form is batch form over those earlier shots and the stored ones together, as the warm
+    stream computed it."""
+    from models.form import form_states
+
+    columns = (*FORM_INPUT_COLUMNS, "made")
+    earlier, stored = shots[:3000], shots[3000:]
+    warm = form_states({c: [s[c] for s in earlier] for c in columns})
+    batch = player_form({c: [s[c] for s in shots] for c in columns})[3000:]
+    by_player: dict[int, list[dict]] = {}
+    for shot in stored:
+        by_player.setdefault(shot["player_id"], []).append(shot)
+    histories = {
+        pid: build_history(pid, mine, warm.get(str(pid))) for pid, mine in by_player.items()
+    }
+    differs = 0
+    for shot, expected in zip(stored, batch, strict=True):
+        state, _ = histories[shot["player_id"]].form_state(shot["shot_id"])
+        np.testing.assert_array_equal(form_values(state, shot), expected)
+        differs += form_values(build_history(0, []).state, shot)[0] != expected[0]
+    assert differs > len(stored) // 2  # most players had earlier shots

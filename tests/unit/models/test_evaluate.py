@@ -212,3 +212,23 @@ def test_an_unreachable_tracking_server_is_reported(later_shots):
 def test_a_store_without_a_champion_says_to_train(settings_factory, later_shots):
     with pytest.raises(ModelUnavailableError, match="alias 'champion'.*parivision train"):
         evaluate_registered(settings_factory(), later_shots)
+
+
+def test_form_can_start_from_a_history_as_it_would_for_a_warm_stream(recent_shots):
+    """``evaluate`` with the players' states after earlier shots scores the later shots with the
+    form batch work computes over both together; without them, with form from nothing."""
+    from models.features import FEATURE_NAMES
+    from models.form import form_states
+
+    class PlayerRate:  # answers each shot's player_rate: the form is what is measured
+        def predict(self, x):
+            return x[:, FEATURE_NAMES.index("player_rate")]
+
+    earlier, later = recent_shots.iloc[:30_000], recent_shots.iloc[30_000:]
+    champion = Champion("test", "3", PlayerRate())
+    rate = FEATURE_NAMES.index("player_rate")
+    warm = evaluate(champion, later, warm=form_states(earlier))
+    assert warm.mean_prediction == pytest.approx(build_features(recent_shots)[30_000:, rate].mean())
+    cold = evaluate(champion, later)
+    assert cold.mean_prediction == pytest.approx(build_features(later)[:, rate].mean())
+    assert abs(warm.mean_prediction - cold.mean_prediction) > 1e-4

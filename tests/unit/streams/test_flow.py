@@ -405,3 +405,32 @@ def test_with_no_wait_nothing_is_held(champion, shots_frame):
         flow.outcome(outcome, key, 0)
     assert all(r["labelled"] for _, r in flow.finish())
     assert tables["players"][key.decode()]["state"]["n"] == 3
+
+
+def test_a_warm_started_flow_gives_the_form_batch_computes_over_the_history_and_the_shots(
+    champion, shots_frame
+):
+    """Players' form starts from a history (the champion's training shots), not from nothing:
+    the stream's features equal batch features computed over history and new shots together."""
+    from models.form import form_states
+
+    history, later = shots_frame.iloc[20_000:26_000], shots_frame.iloc[26_000:28_000]
+    warm = form_states(history)
+    attempts, outcomes = _events(later)
+    flow = ShotFlow(Scorer(champion), players={}, seen={}, clock=Clock(), warm=warm)
+    events = [e for pair in zip(attempts, outcomes, strict=True) for e in pair]
+    kinds = [("attempt", e) if "made" not in e else ("outcome", e) for e in events]
+    published = _feed(flow, kinds, iter(lambda: 37, None))
+    by_id = {r["shot_id"]: r for _, r in published if not r["labelled"]}
+    expected = build_features(shots_frame.iloc[20_000:28_000])[6_000:]
+    for attempt, row in zip(attempts, expected, strict=True):
+        assert by_id[attempt["shot_id"]]["features"] == feature_dict(row), attempt["shot_id"]
+    # Not the same as starting from nothing: most shots' form differs from a cold start.
+    cold = build_features(later)
+    differs = sum(
+        by_id[a["shot_id"]]["features"] != feature_dict(row)
+        for a, row in zip(attempts, cold, strict=True)
+    )
+    assert differs > len(attempts) * 0.5
+    # The history is not changed by the stream's use of it.
+    assert warm == form_states(history)
