@@ -142,6 +142,9 @@ def _check_port_free(settings: Settings) -> None:
     import socket
 
     with socket.socket() as probe:
+        # As uvicorn binds it: connections of a previous run in TIME_WAIT do not hold the port
+        # (without this a demo started within a minute of the last one refused to start).
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((settings.api_host, settings.api_port))
         except OSError as error:
@@ -401,6 +404,7 @@ def run_demo(
         "scoring_latency_ms": _percentiles(counter.latencies_ms),
         "shots_per_second": round(produced / seconds, 1) if seconds else 0.0,
         "outcome_delay_s": settings.outcome_delay_s,
+        "outcome_timing": settings.outcome_timing,
         "page": page,
         "live_feed_messages": seen_live,
         "challenges": challenges,
