@@ -438,10 +438,15 @@ def replay_command(
     speed: Annotated[float | None, typer.Option(help="Times the game clock.")] = None,
     max_rate: Annotated[bool, typer.Option("--max", help="As fast as possible (default).")] = False,
     outcome_delay: Annotated[
-        float | None, typer.Option(help="Seconds before each outcome.")
+        float | None,
+        typer.Option(
+            help="Send each outcome this many wall seconds after its attempt, whatever comes in "
+            "between (a late-label drill). Default: PARIVISION_OUTCOME_DELAY_S of game time, "
+            "before the player's next attempt."
+        ),
     ] = None,
 ) -> None:
-    """Produce shot attempts to shots.attempts and, after a delay, outcomes to shots.outcomes."""
+    """Produce shot attempts to shots.attempts and, a little later, outcomes to shots.outcomes."""
     from parivision.topics import ensure_topics
     from producers.pacing import make_pacer
     from producers.replay import replay

@@ -12,6 +12,7 @@ is used as it is; a service whose address is empty is started locally by ``infra
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -56,7 +57,11 @@ class Settings(BaseSettings):
     app_id: str = "parivision-stream"
     batch_size: int = 500
     batch_within_s: float = 0.05
+    # A shot's outcome follows its attempt this many seconds later in replays: of game time
+    # (outcome_timing "game": scaled by --speed, and always before the player's next attempt),
+    # or of wall time ("wall": the late-label drill, whatever comes in between).
     outcome_delay_s: float = 2.0
+    outcome_timing: Literal["game", "wall"] = "game"
     # A player's next attempt waits for the outcome of the last one (so its player form is the
     # one batch training computes) for at most this long, then is scored without it.
     form_wait_s: float = 30.0

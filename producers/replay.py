@@ -1,4 +1,4 @@
-"""Replaying a source into Kafka: attempts now, outcomes after a delay, bad rows to the DLQ.
+"""Replaying a source into Kafka: attempts now, outcomes a little later, bad rows to the DLQ.
 
 Messages are keyed by player id, so one player's shots stay in order on one partition (player form
 is a per-player state: see :mod:`models.form`), and a shot's outcome lands on the same partition
@@ -12,13 +12,11 @@ up, naming the broker and how many messages it never took.
 
 from __future__ import annotations
 
-import heapq
 import json
 import logging
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
-from itertools import count
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 from rich.console import Console
@@ -28,6 +26,7 @@ from parivision import schemas
 from parivision.metrics import REPLAY, Metrics, for_job
 from parivision.settings import Settings
 from producers.base import BadRow, Source, SourceShot
+from producers.outcomes import GameTimeOutcomes, WallTimeOutcomes
 from streams.validate import dead_letter
 
 log = logging.getLogger("parivision.replay")
@@ -171,8 +170,10 @@ def replay(
     metrics: Metrics | None = None,
     delivery_timeout_s: float = DELIVERY_TIMEOUT_S,
 ) -> ReplayStats:
-    """Send up to ``limit`` shots from ``source``; each outcome follows its attempt after
-    ``outcome_delay_s`` seconds.  Returns when every message is acknowledged by the broker.
+    """Send up to ``limit`` shots from ``source``; each outcome follows its attempt
+    ``settings.outcome_delay_s`` seconds of game time later (:mod:`producers.outcomes`), or
+    ``outcome_delay_s`` wall seconds when given (a late-label drill; so does
+    ``settings.outcome_timing == "wall"``).  Returns when every message is acknowledged.
 
     A broker away for less than ``delivery_timeout_s`` (in the middle or at the end) delays the
     replay's end, nothing else; after that, :class:`DeliveryError` says how many messages the
@@ -182,7 +183,13 @@ def replay(
     sent_attempts = metrics["produced"].labels(kind="attempt")
     sent_outcomes = metrics["produced"].labels(kind="outcome")
     bad_rows = metrics["dead_letters"].labels(stage="source", reason="bad_row")
-    delay = settings.outcome_delay_s if outcome_delay_s is None else outcome_delay_s
+    if outcome_delay_s is not None or settings.outcome_timing == "wall":
+        delay = settings.outcome_delay_s if outcome_delay_s is None else outcome_delay_s
+        schedule: WallTimeOutcomes = WallTimeOutcomes(delay)
+    else:
+        # Game seconds, on the replay's game clock (a clock pacer's speed turns them into wall
+        # time; at a rate or --max they have none, and the next shots decide).
+        schedule = GameTimeOutcomes(settings.outcome_delay_s, getattr(pacer, "speed", 1.0))
     stats = ReplayStats(replay_id=replay_id or uuid.uuid4().hex[:12])
     attempts_topic = settings.topic(schemas.ATTEMPTS)
     outcomes_topic = settings.topic(schemas.OUTCOMES)
@@ -197,12 +204,8 @@ def replay(
         },
     )
 
-    due: list[tuple[float, int, bytes, bytes]] = []
-    tie = count()
-
-    def send_due_outcomes(now: float) -> None:
-        while due and due[0][0] <= now:
-            _, _, key, value = heapq.heappop(due)
+    def send_outcomes(messages: list[tuple[bytes, bytes]]) -> None:
+        for key, value in messages:
             _produce(producer, delivery, outcomes_topic, key, value)
             stats.outcomes += 1
             sent_outcomes.inc()
@@ -236,6 +239,7 @@ def replay(
                 continue
             assert isinstance(item, SourceShot)
             pacer.wait(item.shot)
+            send_outcomes(schedule.before_attempt(item.shot))
             now = time.time()
             shot = {**item.shot, "replay_id": stats.replay_id, "produced_at": now}
             key = str(shot["player_id"]).encode()
@@ -249,18 +253,18 @@ def replay(
                     "made": item.made,
                     "replay_id": stats.replay_id,
                 }
-                heapq.heappush(due, (now + delay, next(tie), key, json.dumps(outcome).encode()))
+                schedule.add(item.shot, (key, json.dumps(outcome).encode()), now)
             stats.produced += 1
-            send_due_outcomes(now)
+            send_outcomes(schedule.due(now))
             producer.poll(0)
             delivery.check()
             if stats.produced % 1000 == 0:
                 elapsed = time.perf_counter() - started
                 progress.update(task, completed=stats.produced, rate=stats.produced / elapsed)
         # The rest of the outcomes keep their delay: labels never arrive before they are due.
-        while due:
-            time.sleep(max(0.0, min(0.05, due[0][0] - time.time())))
-            send_due_outcomes(time.time())
+        while (next_due := schedule.next_due()) is not None:
+            time.sleep(max(0.0, min(0.05, next_due - time.time())))
+            send_outcomes(schedule.due(time.time()))
             producer.poll(0)
             delivery.check()
         # Every message ends acknowledged or failed within the delivery timeout: wait for that.

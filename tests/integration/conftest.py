@@ -51,7 +51,10 @@ def make_settings(services, **overrides) -> Settings:
         "mongodb_database": f"t{tag}",
         "app_id": f"pv-{tag}",
         "sink_group": f"sink-{tag}",
+        # Outcomes 0.5 s of wall time after their attempts, whatever comes in between: the
+        # fault and ordering tests need attempts held behind outcomes still on their way.
         "outcome_delay_s": 0.5,
+        "outcome_timing": "wall",
         "model_name": "parivision-shot-test",
         "api_port": free_port(),
         # Metrics endpoints off: tests start several workers with one settings object; the
