@@ -6,6 +6,7 @@ labelled record is on ``shots.scored``.  Uses the services from ``parivision up`
 PARIVISION_* settings) and the current champion.
 
     .venv/bin/python bench/stream_throughput.py --shots 50000
+    .venv/bin/python bench/stream_throughput.py --workers 1 2    # one, then two in one group
 """
 
 from __future__ import annotations
@@ -77,12 +78,51 @@ def main() -> None:
     parser.add_argument(
         "--file-order", action="store_true", help="replay rows as the file has them, not by game"
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="worker processes in the group; several values run one after the other (1 2)",
+    )
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="parivision-bench-"))
     data = args.data if args.file_order else str(in_game_order(args.data, args.shots, folder))
 
     base = Settings()
     endpoints = up(base)
+    rows = []
+    for workers in args.workers:
+        rows.append(run(base, endpoints, data, args, workers))
+        print(json.dumps(rows[-1]), flush=True)
+    if len(rows) > 1:
+        first = rows[0]["shots_per_second"]
+        for row in rows:
+            print(
+                f"{row['workers']} worker(s): {row['shots_per_second']:,.0f} shots/s, "
+                f"{row['shots_per_second'] / first:.2f}x of {rows[0]['workers']}"
+            )
+
+
+def wait_for_members(settings: Settings, n: int, timeout: float = 120.0) -> None:
+    """Until the stream's group is stable with ``n`` members."""
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": settings.kafka()})
+    name, deadline = settings.stream_group(), time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            group = admin.describe_consumer_groups([name])[name].result(10)
+            if str(group.state).endswith("STABLE") and len(group.members) == n:
+                return
+        except Exception:  # not known yet
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"the stream group did not reach {n} stable members in {timeout:.0f}s")
+
+
+def run(base: Settings, endpoints, data: str, args, workers: int) -> dict:
+    """Fresh topics with the shots and outcomes in them, then ``workers`` workers from zero."""
     tag = uuid.uuid4().hex[:8]
     settings = base.model_copy(
         update={
@@ -90,32 +130,37 @@ def main() -> None:
             "topic_prefix": f"bench{tag}.",
             "app_id": f"bench-{tag}",
             "batch_size": args.batch_size,
+            "stream_metrics_port": 0,  # several workers on one host
         }
     )
     ensure_topics(settings)
     stats = replay(
         settings, CsvSource(data), pacer=MaxPacer(), limit=args.shots, outcome_delay_s=0.0
     )
-    worker = start_process(settings, endpoints, "stream", f"bench-stream-{tag}.log")
+    processes = [
+        start_process(settings, endpoints, "stream", f"bench-stream-{tag}-{i}.log")
+        for i in range(workers)
+    ]
     try:
-        wait_for_group(settings, settings.stream_group(), {"stream": worker})
+        wait_for_group(settings, settings.stream_group(), {"stream": processes[0]})
+        wait_for_members(settings, workers)
         started = time.perf_counter()
         finished = count_labelled(settings, stats.produced, timeout=600)
     finally:
-        stop_process(worker)
+        for process in processes:
+            stop_process(process)
     seconds = finished - started
-    print(
-        json.dumps(
-            {
-                "bench": "stream_throughput",
-                "shots": stats.produced,
-                "batch_size": args.batch_size,
-                "order": "file" if args.file_order else "game",
-                "seconds": round(seconds, 2),
-                "shots_per_second": round(stats.produced / seconds, 1),
-            }
-        )
-    )
+    return {
+        "bench": "stream_throughput",
+        "workers": workers,
+        "partitions": settings.partitions,
+        "shots": stats.produced,
+        "batch_size": args.batch_size,
+        "order": "file" if args.file_order else "game",
+        "learners": settings.online_learners,
+        "seconds": round(seconds, 2),
+        "shots_per_second": round(stats.produced / seconds, 1),
+    }
 
 
 if __name__ == "__main__":

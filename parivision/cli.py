@@ -481,6 +481,15 @@ def replay_command(
 def stream_command(
     learner: Annotated[str, typer.Option(help="River online learner.")] = "logreg",
     loglevel: Annotated[str, typer.Option(help="Worker log level.")] = "info",
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Worker processes in the group (this one and N-1 children, each with its own "
+            "metrics port from PARIVISION_STREAM_METRICS_PORT on); at most one per partition "
+            "gets work.",
+        ),
+    ] = 1,
 ) -> None:
     """Run the Faust worker: validate, score with the champion, join outcomes, learn online."""
     from models.registry import NoChampionError, load_champion
@@ -495,10 +504,59 @@ def stream_command(
     except (NoChampionError, ValueError) as error:
         _fail(str(error))
     console.print(f"scoring with {settings.model_name} v{champion.version}")
+    if workers > settings.partitions:
+        console.print(
+            f"[yellow]{workers} workers for {settings.partitions} partitions: "
+            f"{workers - settings.partitions} will have nothing to do[/]"
+        )
+    children = _start_workers(settings, workers - 1, learner=learner, loglevel=loglevel)
     sys.argv = [sys.argv[0]]  # the Faust worker reads argv; it has none of its own here
     worker_app = create_app(settings, champion, learner=learner)
     _expose(settings, worker_app.metrics)
-    run_worker(worker_app, loglevel=loglevel)
+    try:
+        run_worker(worker_app, loglevel=loglevel)
+    finally:
+        _stop_workers(children)
+
+
+def _start_workers(settings: Settings, n: int, *, learner: str, loglevel: str) -> list:
+    """``n`` more stream workers in this one's group, as child processes logging to files."""
+    import os
+    import subprocess
+
+    children = []
+    logs = settings.resolved_home() / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    for i in range(1, n + 1):
+        # The same settings; local services this process started are found running and reused.
+        env = dict(os.environ)
+        env["PARIVISION_HOME"] = str(settings.resolved_home())
+        if settings.stream_metrics_port:
+            env["PARIVISION_STREAM_METRICS_PORT"] = str(settings.stream_metrics_port + i)
+        log_path = logs / f"stream-worker-{i}.log"
+        with open(log_path, "ab") as log:
+            children.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "parivision", "stream"]
+                    + ["--learner", learner, "--loglevel", loglevel],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+        console.print(f"worker {i + 1} started: pid {children[-1].pid}, log {log_path}")
+    return children
+
+
+def _stop_workers(children: list) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.terminate()
+    for child in children:
+        try:
+            child.wait(30)
+        except Exception:  # noqa: BLE001 - it did not stop in time
+            child.kill()
 
 
 @app.command("sink")

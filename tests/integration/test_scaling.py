@@ -21,13 +21,46 @@ from tests.integration.conftest import attempts_partitions_per_worker, wait_unti
 pytestmark = pytest.mark.integration
 
 
+def _one_command_two_workers(settings, endpoints):
+    """``parivision stream --workers 2``: one process that starts the second worker itself."""
+    import subprocess
+    import sys
+
+    from parivision.demo import _child_env
+
+    log = open(settings.resolved_home() / "logs" / "scale-workers.log", "ab")  # noqa: SIM115
+    return subprocess.Popen(
+        [sys.executable, "-m", "parivision", "stream", "--workers", "2"],
+        env=_child_env(settings, endpoints),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def _members(settings) -> int | None:
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": settings.kafka()})
+    name = settings.stream_group()
+    try:
+        return len(admin.describe_consumer_groups([name])[name].result(10).members)
+    except Exception:
+        return None
+
+
+@pytest.mark.parametrize("how", ["two processes", "--workers 2"])
 def test_two_workers_split_the_partitions_and_score_every_shot_exactly_once(
-    services, settings_factory, champion_version, games_csv
+    services, settings_factory, champion_version, games_csv, how
 ):
     endpoints, _ = services
     settings = settings_factory()
     ensure_topics(settings)
-    workers = [start_process(settings, endpoints, "stream", f"scale-{i}.log") for i in (1, 2)]
+    (settings.resolved_home() / "logs").mkdir(parents=True, exist_ok=True)
+    if how == "two processes":
+        workers = [start_process(settings, endpoints, "stream", f"scale-{i}.log") for i in (1, 2)]
+    else:
+        workers = [_one_command_two_workers(settings, endpoints)]
     try:
         wait_until(
             lambda: attempts_partitions_per_worker(settings) == [2, 2],
@@ -65,6 +98,8 @@ def test_two_workers_split_the_partitions_and_score_every_shot_exactly_once(
         assert attempts_partitions_per_worker(settings) == [2, 2]  # no rebalance happened meanwhile
     finally:
         for worker in workers:
-            stop_process(worker)
+            stop_process(worker, timeout=60)
+    # Stopping the command stops the worker it started too: the group empties.
+    wait_until(lambda: _members(settings) == 0, 90, "no worker left in the group")
     assert len(scored) == stats.produced == 4000
     assert set(scored.values()) == {1} and set(labelled.values()) == {1}
