@@ -72,7 +72,7 @@ class Settings(BaseSettings):
 
     # Online learners run side by side on every shot, comma-separated (a plain string so it
     # passes through the environment as it is); the first one's probability is p_online.
-    online_learners: str = "logreg,arf,on_champion"
+    online_learners: str = "logreg,on_champion"
     # Learner state is saved every this many labelled shots or seconds, whichever comes first,
     # and when the worker stops.
     online_checkpoint_every: int = 10_000
