@@ -51,6 +51,15 @@ def guard(consumer: Any, topics: Collection[str], generation: Callable[[], int])
                 continue  # read again from the offset it went back to
             if tp.topic in topics:
                 read = read_offset.get(tp)
+                # The read offset itself again too: after a seek it is the next to read.
+                back_to = read
+                if read is None and message.offset > 0:
+                    # Nothing read yet (no committed offset, or one of 0: Faust keeps no read
+                    # offset then), so the first record must be the log's first, or Faust
+                    # commits past the ones before it unread: a second worker joining a replay
+                    # in flight lost the first 1,350 attempts of a partition that way.
+                    back_to = (await consumer.earliest_offsets(tp)).get(tp, 0)
+                    read = back_to - 1
                 if gap_after(read, message.offset):
                     log.warning(
                         "%s[%d]: offsets %d..%d were fetched but never handed on; "
@@ -61,8 +70,7 @@ def guard(consumer: Any, topics: Collection[str], generation: Callable[[], int])
                         message.offset - 1,
                     )
                     rewound.add(tp)
-                    # The read offset itself again too: after a seek it is the next to read.
-                    await consumer.seek(tp, read)
+                    await consumer.seek(tp, back_to)
                     continue
             yield tp, message
 

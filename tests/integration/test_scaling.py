@@ -16,7 +16,11 @@ from parivision.topics import ensure_topics
 from producers.csv_source import CsvSource
 from producers.pacing import MaxPacer
 from producers.replay import replay
-from tests.integration.conftest import attempts_partitions_per_worker, wait_until
+from tests.integration.conftest import (
+    attempts_partitions_per_worker,
+    wait_for_progress,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -103,3 +107,56 @@ def test_two_workers_split_the_partitions_and_score_every_shot_exactly_once(
     wait_until(lambda: _members(settings) == 0, 90, "no worker left in the group")
     assert len(scored) == stats.produced == 4000
     assert set(scored.values()) == {1} and set(labelled.values()) == {1}
+
+
+def test_two_workers_started_on_a_backlog_lose_nothing_to_the_rebalance(
+    services, settings_factory, champion_version, games_csv
+):
+    """A group of two started on shots already waiting (a restart of a scaled-out deployment):
+    the first worker to join takes all four partitions and fetches from them, then the second
+    joins and takes two before anything was committed. Faust committed past the first records
+    of such a partition unread (the first 1,350 attempts of one, in a benchmark run) until
+    streams.offsets made the first record of a partition with nothing committed the log's
+    first. Every shot must be scored and labelled, once."""
+    endpoints, _ = services
+    settings = settings_factory()
+    ensure_topics(settings)
+    (settings.resolved_home() / "logs").mkdir(parents=True, exist_ok=True)
+    shots = 20_000
+    stats = replay(
+        settings, CsvSource(games_csv), pacer=MaxPacer(), limit=shots, show_progress=False
+    )
+    workers = [start_process(settings, endpoints, "stream", f"backlog-{i}.log") for i in (1, 2)]
+    try:
+        topic = settings.topic(schemas.SCORED)
+        consumer = Consumer(
+            {
+                "bootstrap.servers": settings.kafka(),
+                "group.id": uuid.uuid4().hex,
+                "enable.auto.commit": False,
+            }
+        )
+        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        consumer.assign([TopicPartition(topic, p, 0) for p in parts])
+        scored, labelled = Counter(), Counter()
+
+        def read() -> int:
+            for message in consumer.consume(5000, timeout=0.5):
+                if message.error():
+                    continue
+                record = json.loads(message.value())
+                (labelled if record["labelled"] else scored)[record["shot_id"]] += 1
+            return len(labelled)
+
+        wait_for_progress(read, stats.produced, "shots labelled by the group of two")
+        time.sleep(1.0)
+        read()
+        consumer.close()
+    finally:
+        for worker in workers:
+            stop_process(worker)
+    assert len(scored) == stats.produced == shots
+    assert set(labelled.values()) == {1}
+    # A shot scored twice is one a worker published, then lost with its partition before its
+    # table write: the store keeps one. Allow a micro-batch of them, no more.
+    assert sum(n - 1 for n in scored.values()) <= settings.batch_size

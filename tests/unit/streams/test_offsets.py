@@ -45,7 +45,11 @@ class Log:
 
     async def seek(self, tp: TP, offset: int) -> None:
         self.position[tp] = offset
-        self._read_offset[tp] = offset
+        # As Faust: a seek to 0 leaves no read offset.
+        self._read_offset[tp] = offset if offset else None
+
+    async def earliest_offsets(self, *partitions: TP) -> dict[TP, int]:
+        return dict.fromkeys(partitions, 0)
 
     def ack(self, message: Message) -> bool:
         self.acked.append(message)
@@ -116,3 +120,24 @@ def test_gap_rule():
     assert not offsets.gap_after(7, 7)  # after a seek: the next to read
     assert not offsets.gap_after(7, 8)
     assert offsets.gap_after(7, 9)
+
+
+def test_a_partition_with_nothing_read_yet_starts_at_its_first_record():
+    """No committed offset and no read offset (a worker given a partition of a new group): the
+    first records fetched and dropped at a generation change must be read, not committed past.
+    A second worker joining a replay in flight lost the first 1,350 attempts of a partition."""
+    a = TP(TOPIC, 0)
+    log = Log({a: 40})
+    log.drop[a] = range(0, 10)  # the first fetch, dropped
+    offsets.guard(log, [TOPIC], generation=lambda: 1)
+    handed = []
+
+    async def run() -> None:
+        for _ in range(20):
+            async for tp, message in log.getmany(timeout=1.0):
+                handed.append(message.offset)
+                log._read_offset[tp] = message.offset
+            log.drop = {}  # dropped in the first fetch only
+
+    asyncio.run(run())
+    assert handed == list(range(40))
