@@ -6,12 +6,16 @@ are set (the compose stack, say), those are used and nothing is started for them
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import uuid
+from collections import Counter
 
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 
+from parivision import schemas
 from parivision.settings import Settings
 
 
@@ -270,3 +274,44 @@ class BackgroundReplay(threading.Thread):
         assert not self.is_alive(), f"the replay did not finish within {timeout:.0f}s"
         assert self.error is None, f"the replay failed: {self.error!r}"
         return self.stats
+
+
+class ScoredReader:
+    """Every record on ``shots.scored`` from the start, by shot id: how often it was scored and
+    labelled, its probabilities and its features."""
+
+    def __init__(self, settings) -> None:
+        topic = settings.topic(schemas.SCORED)
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": settings.kafka(),
+                "group.id": uuid.uuid4().hex,
+                "enable.auto.commit": False,
+            }
+        )
+        parts = self.consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        self.consumer.assign([TopicPartition(topic, p, 0) for p in parts])
+        self.scored: Counter = Counter()
+        self.labelled: Counter = Counter()
+        self.p_scored: dict[str, float] = {}
+        self.p_labelled: dict[str, float] = {}
+        self.features: dict[str, dict[str, float]] = {}
+
+    def read(self) -> int:
+        """Read what has arrived; return how many shots are labelled."""
+        for message in self.consumer.consume(5000, timeout=0.5):
+            if message.error():
+                continue
+            record = json.loads(message.value())
+            shot_id = record["shot_id"]
+            if record["labelled"]:
+                self.labelled[shot_id] += 1
+                self.p_labelled[shot_id] = record["p_champion"]
+            else:
+                self.scored[shot_id] += 1
+                self.p_scored[shot_id] = record["p_champion"]
+                self.features[shot_id] = record["features"]
+        return len(self.labelled)
+
+    def close(self) -> None:
+        self.consumer.close()

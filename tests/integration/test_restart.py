@@ -2,60 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import threading
-import uuid
-from collections import Counter
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
 from models.data import load_shots
 from models.features import build_features, feature_dict
-from parivision import schemas
 from parivision.demo import start_process, stop_process, wait_for_group
 from parivision.topics import ensure_topics
 from producers.csv_source import CsvSource
 from producers.pacing import MaxPacer
 from producers.replay import replay
-from tests.integration.conftest import wait_until
+from tests.integration.conftest import ScoredReader, wait_until
 
 pytestmark = pytest.mark.integration
 
 SHOTS = 2000
-
-
-class ScoredReader:
-    def __init__(self, settings) -> None:
-        topic = settings.topic(schemas.SCORED)
-        self.consumer = Consumer(
-            {
-                "bootstrap.servers": settings.kafka(),
-                "group.id": uuid.uuid4().hex,
-                "enable.auto.commit": False,
-            }
-        )
-        parts = self.consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        self.consumer.assign([TopicPartition(topic, p, 0) for p in parts])
-        self.scored: Counter = Counter()
-        self.labelled: Counter = Counter()
-        self.p_scored: dict[str, float] = {}
-        self.p_labelled: dict[str, float] = {}
-        self.features: dict[str, dict[str, float]] = {}
-
-    def read(self) -> None:
-        for message in self.consumer.consume(5000, timeout=0.5):
-            if message.error():
-                continue
-            record = json.loads(message.value())
-            shot_id = record["shot_id"]
-            if record["labelled"]:
-                self.labelled[shot_id] += 1
-                self.p_labelled[shot_id] = record["p_champion"]
-            else:
-                self.scored[shot_id] += 1
-                self.p_scored[shot_id] = record["p_champion"]
-                self.features[shot_id] = record["features"]
 
 
 def test_kept_predictions_and_held_attempts_survive_a_worker_restart(

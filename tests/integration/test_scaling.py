@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import time
-import uuid
-from collections import Counter
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
-from parivision import schemas
 from parivision.demo import start_process, stop_process
 from parivision.topics import ensure_topics
 from producers.csv_source import CsvSource
 from producers.pacing import MaxPacer
 from producers.replay import replay
 from tests.integration.conftest import (
+    ScoredReader,
     attempts_partitions_per_worker,
     wait_for_progress,
     wait_until,
@@ -75,30 +71,12 @@ def test_two_workers_split_the_partitions_and_score_every_shot_exactly_once(
             settings, CsvSource(games_csv), pacer=MaxPacer(), limit=4000, show_progress=False
         )
 
-        topic = settings.topic(schemas.SCORED)
-        consumer = Consumer(
-            {
-                "bootstrap.servers": settings.kafka(),
-                "group.id": uuid.uuid4().hex,
-                "enable.auto.commit": False,
-            }
-        )
-        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        consumer.assign([TopicPartition(topic, p, 0) for p in parts])
-        scored, labelled = Counter(), Counter()
-
-        def read() -> bool:
-            for message in consumer.consume(2000, timeout=0.5):
-                if message.error():
-                    continue
-                record = json.loads(message.value())
-                (labelled if record["labelled"] else scored)[record["shot_id"]] += 1
-            return len(labelled) == stats.produced
-
-        wait_until(read, 120, "every shot labelled")
+        shots = ScoredReader(settings)
+        wait_until(lambda: shots.read() == stats.produced, 120, "every shot labelled")
         time.sleep(1.0)  # a duplicate, if there were one, would arrive right behind
-        read()
-        consumer.close()
+        shots.read()
+        shots.close()
+        scored, labelled = shots.scored, shots.labelled
         assert attempts_partitions_per_worker(settings) == [2, 2]  # no rebalance happened meanwhile
     finally:
         for worker in workers:
@@ -128,30 +106,12 @@ def test_two_workers_started_on_a_backlog_lose_nothing_to_the_rebalance(
     )
     workers = [start_process(settings, endpoints, "stream", f"backlog-{i}.log") for i in (1, 2)]
     try:
-        topic = settings.topic(schemas.SCORED)
-        consumer = Consumer(
-            {
-                "bootstrap.servers": settings.kafka(),
-                "group.id": uuid.uuid4().hex,
-                "enable.auto.commit": False,
-            }
-        )
-        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        consumer.assign([TopicPartition(topic, p, 0) for p in parts])
-        scored, labelled = Counter(), Counter()
-
-        def read() -> int:
-            for message in consumer.consume(5000, timeout=0.5):
-                if message.error():
-                    continue
-                record = json.loads(message.value())
-                (labelled if record["labelled"] else scored)[record["shot_id"]] += 1
-            return len(labelled)
-
-        wait_for_progress(read, stats.produced, "shots labelled by the group of two")
+        counted = ScoredReader(settings)
+        wait_for_progress(counted.read, stats.produced, "shots labelled by the group of two")
         time.sleep(1.0)
-        read()
-        consumer.close()
+        counted.read()
+        counted.close()
+        scored, labelled = counted.scored, counted.labelled
     finally:
         for worker in workers:
             stop_process(worker)
