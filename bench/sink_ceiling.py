@@ -1,0 +1,169 @@
+"""How close the MongoDB sink comes to the store's own ceiling, on the same documents.
+
+Builds, from real shots, what the sink receives per shot: the attempt (``shots.attempts``), the
+scored record with its 39 features and the labelled record (``shots.scored``). Then, on the
+local MongoDB server (a fresh database each), it times:
+
+- ``raw insert_many``: the three documents of each shot (raw shot, features, prediction with
+  its outcome) inserted with one ``insert_many`` per collection per batch, into collections with
+  the sink's unique indexes. This is the reference: the fewest round trips that can store them;
+- ``sink, label in the same batch``: :class:`consumers.mongo_sink.MongoSink` given each batch's
+  attempts, scored records and labels, then ``flush``. The label rides along with its
+  prediction's insert;
+- ``sink, label one batch later``: the same, but each label arrives in the batch after its
+  prediction, as it does when outcomes trail their attempts. It is then an upsert by shot id.
+
+Shots per second count a shot once it is stored in all three collections with its outcome.
+Prints a markdown table and one JSON line.
+
+    .venv/bin/python bench/sink_ceiling.py --shots 20000 --batch 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nba_shots.csv"
+
+
+def records(shots: int) -> list[tuple[dict, dict, dict]]:
+    """(attempt, scored, labelled) for the most recent real shots, as the stream sends them."""
+    import numpy as np
+
+    from models.data import load_shots
+    from models.features import build_features, feature_dict
+
+    frame = load_shots(DATA).iloc[-shots:].reset_index(drop=True)
+    matrix = build_features(frame)
+    now = time.time()
+    out = []
+    for row, features in zip(frame.to_dict("records"), matrix, strict=True):
+        made = int(row.pop("made"))
+        shot_id = f"{row['game_id']}-{row['game_event_id']}"
+        attempt = {**row, "shot_id": shot_id, "replay_id": "bench", "produced_at": now}
+        p = float(np.clip(0.3 + 0.4 * (row["shot_distance"] < 10), 0.01, 0.99))
+        head = {"shot_id": shot_id, "game_id": row["game_id"], "player_id": row["player_id"]}
+        scored = {
+            **head,
+            "replay_id": "bench",
+            "model_version": "1",
+            "p_champion": p,
+            "p_online": p,
+            "p_online_by_learner": {"logreg": p, "on_champion": p},
+            "online_learner": "logreg",
+            "fair_odds": 1 / p,
+            "features": feature_dict(features),
+            "produced_at": now,
+            "scored_at": now,
+            "latency_ms": 1.0,
+            "labelled": False,
+        }
+        labelled = {
+            **head,
+            "replay_id": "bench",
+            "model_version": "1",
+            "p_champion": p,
+            "p_online": p,
+            "labelled": True,
+            "outcome": made,
+            "labelled_at": now,
+        }
+        out.append((attempt, scored, labelled))
+    return out
+
+
+def raw_insert_many(db, shots: list[tuple[dict, dict, dict]], batch: int) -> float:
+    from consumers.mongo_sink import PREDICTIONS, RAW, SHOTS, ensure_indexes
+
+    ensure_indexes(db)
+    started = time.perf_counter()
+    for first in range(0, len(shots), batch):
+        chunk = shots[first : first + batch]
+        db[RAW].insert_many([dict(a) for a, _, _ in chunk], ordered=False)
+        db[SHOTS].insert_many(
+            [{"shot_id": s["shot_id"], "features": s["features"]} for _, s, _ in chunk],
+            ordered=False,
+        )
+        db[PREDICTIONS].insert_many(
+            [
+                {**{k: v for k, v in s.items() if k != "features"}, "outcome": lab["outcome"]}
+                for _, s, lab in chunk
+            ],
+            ordered=False,
+        )
+    return time.perf_counter() - started
+
+
+def through_sink(
+    client, database: str, shots: list[tuple[dict, dict, dict]], batch: int, lag: int
+) -> float:
+    """The sink's add/flush per batch; labels ``lag`` batches after their predictions."""
+    from consumers.mongo_sink import MongoSink
+
+    sink = MongoSink(client, database, topic_prefix="b.")
+    chunks = [shots[i : i + batch] for i in range(0, len(shots), batch)]
+    started = time.perf_counter()
+    for index in range(len(chunks) + lag):
+        if index < len(chunks):
+            for attempt, scored, _ in chunks[index]:
+                sink.add("b.shots.attempts", None, dict(attempt))
+                sink.add("b.shots.scored", None, dict(scored))
+        if index - lag >= 0 and index - lag < len(chunks):
+            for _, _, labelled in chunks[index - lag]:
+                sink.add("b.shots.scored", None, dict(labelled))
+        sink.flush()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shots", type=int, default=20_000)
+    parser.add_argument("--batch", type=int, default=1000)
+    args = parser.parse_args()
+
+    from pymongo import MongoClient
+
+    from infra.services import down, up
+    from parivision.settings import Settings
+
+    home = Path(tempfile.mkdtemp(prefix="parivision-sink-bench-"))
+    settings = Settings(home=home)
+    endpoints = up(settings)
+    try:
+        client = MongoClient(endpoints.mongodb)
+        shots = records(args.shots)
+        rows = {}
+        paths = {
+            "raw insert_many": lambda db: raw_insert_many(client[db], shots, args.batch),
+            "sink, label in the same batch": lambda db: through_sink(
+                client, db, shots, args.batch, lag=0
+            ),
+            "sink, label one batch later": lambda db: through_sink(
+                client, db, shots, args.batch, lag=1
+            ),
+        }
+        for name, run in paths.items():
+            database = f"bench{uuid.uuid4().hex[:8]}"
+            seconds = run(database)
+            stored = client[database]["predictions"].count_documents({"outcome": {"$exists": True}})
+            assert stored == len(shots), f"{name}: {stored} of {len(shots)} stored with outcomes"
+            rows[name] = {"seconds": seconds, "shots_per_s": len(shots) / seconds}
+        reference = rows["raw insert_many"]["shots_per_s"]
+        print(f"{len(shots):,} real shots, batches of {args.batch:,}, local MongoDB server\n")
+        print("| path | shots/s (3 documents each) | of raw insert_many |")
+        print("|---|---:|---:|")
+        for name, row in rows.items():
+            print(f"| {name} | {row['shots_per_s']:,.0f} | {row['shots_per_s'] / reference:.2f} |")
+        report = {"bench": "sink_ceiling", "shots": len(shots), "batch": args.batch, "paths": rows}
+        print(json.dumps(report))
+    finally:
+        down(settings)
+
+
+if __name__ == "__main__":
+    main()
