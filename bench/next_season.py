@@ -51,10 +51,8 @@ class Recipe:
     name: str
     label: str
     bulk_since: int | None = None  # None: the whole bulk file; 0: none of it
-    small: bool = True  # with the nba_shots.csv shots before the split
     half_life_days: float | None = None
     original: bool = False
-    recalibrate: bool = True
 
 
 RECIPES = {
@@ -118,14 +116,12 @@ def run_recipe(recipe: Recipe, shots: pd.DataFrame, bulk: pd.DataFrame, split: i
         )
         p_hist = model.predict_raw(matrix[test.index.to_numpy()])
         p_zero = model.predict_raw(zero)
-        note = "not recalibrated"
-        if recipe.recalibrate:
-            found = recalibrate(model.predict_raw(matrix[valid.index.to_numpy()]), y_valid)
-            if found.calibration is not None:
-                raw = (p_hist, p_zero)
-                p_hist = apply_platt(p_hist, found.calibration)
-                p_zero = apply_platt(p_zero, found.calibration)
-            note = "recalibrated" if found.calibration else found.reason
+        found = recalibrate(model.predict_raw(matrix[valid.index.to_numpy()]), y_valid)
+        if found.calibration is not None:
+            raw = (p_hist, p_zero)
+            p_hist = apply_platt(p_hist, found.calibration)
+            p_zero = apply_platt(p_zero, found.calibration)
+        note = "recalibrated" if found.calibration else found.reason
     row = {
         "name": recipe.name,
         "recipe": recipe.label + (", recalibrated" if note == "recalibrated" else ""),
