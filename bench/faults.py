@@ -40,10 +40,10 @@ from rich.console import Console
 from infra import kafka, mongodb
 from infra.services import down, up
 from parivision import schemas
-from parivision.demo import ensure_champion, start_process, stop_process, wait_for_group
+from parivision.cli.demo import ensure_champion, start_process, stop_process, wait_for_group
 from parivision.settings import Settings
+from parivision.sources.csv_source import CsvSource
 from parivision.topics import end_offsets, ensure_topics
-from producers.csv_source import CsvSource
 from producers.pacing import make_pacer
 from producers.replay import replay
 

@@ -56,7 +56,7 @@ from threadpoolctl import threadpool_limits
 
 from infra import mongodb
 from infra.services import down, up
-from parivision.demo import start_process, stop_process
+from parivision.cli.demo import start_process, stop_process
 from parivision.rows import row_to_shot
 from parivision.settings import Settings
 
@@ -119,7 +119,8 @@ def store_history(settings: Settings, shots: list[dict], made: list[int], versio
     """Labelled predictions documents as the sink leaves them (prediction and label merged)."""
     from pymongo import MongoClient
 
-    from consumers.mongo_sink import PREDICTIONS, ensure_indexes, upsert_many
+    from consumers.mongo_sink import ensure_indexes, upsert_many
+    from parivision.store import PREDICTIONS
 
     client = MongoClient(settings.mongodb())
     try:
@@ -494,7 +495,7 @@ def main() -> None:
 
         t0 = time.perf_counter()
         url = f"http://127.0.0.1:{settings.api_port}"
-        if args.omp_threads:  # the child's environment is this one's (parivision.demo)
+        if args.omp_threads:  # the child's environment is this one's (parivision.cli.demo)
             os.environ["OMP_NUM_THREADS"] = str(args.omp_threads)
         api = start_process(settings, endpoints, "serve", "bench-serve.log")
         singles = [orjson.dumps(r) for r in pool_raw]

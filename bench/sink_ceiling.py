@@ -78,7 +78,8 @@ def records(shots: int) -> list[tuple[dict, dict, dict]]:
 
 
 def raw_insert_many(db, shots: list[tuple[dict, dict, dict]], batch: int) -> float:
-    from consumers.mongo_sink import PREDICTIONS, RAW, SHOTS, ensure_indexes
+    from consumers.mongo_sink import ensure_indexes
+    from parivision.store import PREDICTIONS, RAW, SHOTS
 
     ensure_indexes(db)
     started = time.perf_counter()

@@ -1,5 +1,7 @@
 """MongoDB sink: raw shots (bronze), features (silver) and predictions with outcomes (gold).
 
+The collections and their documents are the store's contract (:mod:`parivision.store`).
+
 Every write is keyed on the shot id with a unique index, so reading a record twice (at-least-once
 delivery, a replay of the same shots) leaves one document: the first write inserts, a later one
 updates it in place.  New shots take the fast path (one unordered ``insert_many``); only the
@@ -19,6 +21,7 @@ from pymongo.errors import BulkWriteError
 from consumers.base import Sink
 from parivision import schemas
 from parivision.metrics import SINK, Metrics, for_job
+from parivision.store import PREDICTIONS, RAW, SHOTS, features_document, label_fields
 
 DUPLICATE_KEY = 11000
 # How long one write waits for an unreachable server before it fails and the runner retries
@@ -26,8 +29,6 @@ DUPLICATE_KEY = 11000
 # error logged or counted, and a SIGTERM unanswered for as long.  Only server selection: a
 # socket timeout would also cut a slow bulk write short on a busy server, and retry it forever.
 SERVER_SELECTION_TIMEOUT_MS = 5000
-
-RAW, SHOTS, PREDICTIONS = "shots_raw", "shots", "predictions"
 
 
 def connect(uri: str) -> MongoClient:
@@ -111,16 +112,7 @@ class MongoSink(Sink):
             self._labels.append(value)
         elif topic == self.scored_topic:
             features = value.pop("features", {})
-            self._features.append(
-                {
-                    "shot_id": value["shot_id"],
-                    "game_id": value.get("game_id"),
-                    "player_id": value.get("player_id"),
-                    "replay_id": value.get("replay_id", ""),
-                    "features": features,
-                    "stored_at": now,
-                }
-            )
+            self._features.append(features_document(value, features, now))
             self._predictions.append({**value, "stored_at": now})
 
     def _timed(self, collection: str, write, *args, count: bool = True) -> int:
@@ -141,7 +133,7 @@ class MongoSink(Sink):
 
     def flush(self) -> int:
         now = time.time()
-        labels = {label["shot_id"]: _label_fields(label, now) for label in self._labels}
+        labels = {label["shot_id"]: label_fields(label, now) for label in self._labels}
         predictions = self._predictions
         if labels:
             # A label whose prediction is in this same batch rides along with its insert: one
@@ -178,17 +170,3 @@ def _set_labels(collection: Collection, labels: dict[str, dict[str, Any]]) -> in
         ordered=False,
     )
     return len(labels)
-
-
-def _label_fields(label: dict[str, Any], now: float) -> dict[str, Any]:
-    return {
-        "outcome": label["outcome"],
-        "labelled_at": label["labelled_at"],
-        "replay_id": label.get("replay_id", ""),
-        "model_version": label["model_version"],
-        "p_champion": label["p_champion"],
-        "p_online": label["p_online"],
-        "game_id": label["game_id"],
-        "player_id": label["player_id"],
-        "stored_at": now,
-    }

@@ -35,8 +35,8 @@ from models.reference import STORED, Reference
 from parivision import schemas
 from parivision.metrics import RETRAINER, Metrics, for_job
 from parivision.settings import Settings
+from parivision.store import PREDICTIONS, RAW, RETRAIN_EVENTS, SHOTS
 
-EVENTS = "retrain_events"
 REQUEST_FILE = "retrain.request"
 _IN_CHUNK = 100  # small $in lists: see models.promotion.labelled_window
 
@@ -48,8 +48,6 @@ def _chunks(ids: Sequence[str]):
 
 def labelled_since(db, after: float) -> list[dict[str, Any]]:
     """Labelled predictions with ``labelled_at`` after ``after``, oldest label first."""
-    from consumers.mongo_sink import PREDICTIONS
-
     return list(
         db[PREDICTIONS]
         .find(
@@ -73,8 +71,6 @@ def recent_shots(db, window: int, *, after: float = 0.0, oldest: bool = False) -
     """The last ``window`` shots stored after ``after`` (the first ones when ``oldest``), in the
     order stored: their stored features, and ``outcome`` and ``p_champion`` where known (NaN
     where not)."""
-    from consumers.mongo_sink import PREDICTIONS, SHOTS
-
     cursor = (
         db[SHOTS]
         .find({"stored_at": {"$gt": after}}, {"_id": 0, "shot_id": 1, "features": 1})
@@ -104,8 +100,6 @@ def _number(value: Any) -> float:
 def stored_reference(db, window: int, *, after: float = 0.0, why: str = "") -> Reference | None:
     """The first ``window`` shots stored after ``after``: the reference for a champion without
     a training sample; None until there are two windows that do not overlap."""
-    from consumers.mongo_sink import SHOTS
-
     if db[SHOTS].count_documents({"stored_at": {"$gt": after}}) < 2 * window:
         return None
     frame = recent_shots(db, window, after=after, oldest=True)
@@ -160,8 +154,6 @@ def run_drift_check(
 
     version, reference, why = champion or champion_reference(settings, {})
     if reference is not None:
-        from consumers.mongo_sink import SHOTS
-
         if db[SHOTS].count_documents({"stored_at": {"$gt": after}}) < window:
             return None
     else:
@@ -192,8 +184,6 @@ def export_drift(metrics: Metrics, summary: DriftSummary) -> None:
 def labelled_frame(db, *, holdout: int = 0, limit: int | None = None) -> pd.DataFrame:
     """Labelled shots from the store as a training frame (Shot fields and ``made``), in game
     time order, leaving out the ``holdout`` most recently labelled ones."""
-    from consumers.mongo_sink import PREDICTIONS, RAW
-
     cursor = (
         db[PREDICTIONS]
         .find({"outcome": {"$exists": True}}, {"_id": 0, "shot_id": 1, "outcome": 1})
@@ -239,13 +229,13 @@ def _take_request(settings: Settings) -> str | None:
 def restore_state(db, now: float) -> TriggerState:
     """The triggers' memory from the last retrain recorded, or a fresh start at ``now`` (the
     schedule counts from the start; the labels from the first one stored)."""
-    last = db[EVENTS].find_one({}, sort=[("at", -1)])
+    last = db[RETRAIN_EVENTS].find_one({}, sort=[("at", -1)])
     if last is None:
         return TriggerState(last_retrain_at=now)
     return TriggerState(
         last_retrain_at=float(last["at"]),
         last_labelled_at=float(last.get("labelled_until") or 0.0),
-        retrains=db[EVENTS].count_documents({}),
+        retrains=db[RETRAIN_EVENTS].count_documents({}),
     )
 
 
@@ -334,8 +324,6 @@ class RetrainLoop:
         )
 
     def _drift_check(self, now: float) -> DriftSummary | None:
-        from consumers.mongo_sink import SHOTS
-
         after = self._reference_after()
         newest = self.db[SHOTS].find_one({"stored_at": {"$gt": after}}, sort=[("stored_at", -1)])
         champion = self.champion()
@@ -368,8 +356,6 @@ class RetrainLoop:
         return drift
 
     def _count_since(self, after: float) -> int:
-        from consumers.mongo_sink import PREDICTIONS
-
         return self.db[PREDICTIONS].count_documents(
             {"outcome": {"$exists": True}, "labelled_at": {"$gt": after}}
         )
@@ -402,7 +388,7 @@ class RetrainLoop:
             "labelled_until": check.labelled_until,
             "model": self.settings.model_name,
         }
-        inserted = self.db[EVENTS].insert_one(dict(event)).inserted_id
+        inserted = self.db[RETRAIN_EVENTS].insert_one(dict(event)).inserted_id
         for reason in check.reasons:
             self.metrics["retrains"].labels(trigger=reason).inc()
         self._say(f"[bold magenta]retrain[/] because {event['reason']}: {_summary(check)}")
@@ -446,7 +432,7 @@ class RetrainLoop:
         outcome = {PROMOTED: PROMOTED, FAILED: FAILED}.get(event["status"], KEPT)
         self.metrics["decisions"].labels(outcome=outcome).inc()
         event["finished_at"] = self.clock()
-        self.db[EVENTS].replace_one({"_id": inserted}, event)
+        self.db[RETRAIN_EVENTS].replace_one({"_id": inserted}, event)
         # A failed retrain also restarts the clocks, or every poll would retry it at once.
         self.triggers.retrained(check.at, check.labelled_until)
         return event

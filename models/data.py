@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from parivision.schemas import CSV_COLUMNS
-from producers.base import SourceShot
+from parivision.sources.base import SourceShot
 
 _INT_COLUMNS = {
     "game_id",
@@ -129,8 +129,8 @@ def training_frame(
     through its source (the synthetic generator when ``data`` is None)."""
     if data and (data.endswith(".csv") or data.endswith(".csv.gz")):
         return load_shots(data, limit=limit), Path(data).name
-    from producers.base import SourceShot
-    from producers.sources import open_source
+    from parivision.sources import open_source
+    from parivision.sources.base import SourceShot
 
     # A different seed from the demo's replay, so the first champion has not seen those games.
     source = open_source(data, limit=limit or (None if data else synthetic_shots), seed=20_240)

@@ -31,6 +31,7 @@ from models.form import FORM_NAMES
 from models.metrics import score
 from parivision import schemas
 from parivision.settings import Settings
+from parivision.store import PREDICTIONS, RAW, SHOTS
 
 # What decide() asks when not told (challenge() takes Settings.promotion_margin and
 # Settings.promotion_calibration_margin instead).
@@ -251,8 +252,6 @@ def window_from_documents(
 def labelled_window(db, window: int) -> Window:
     """The most recent ``window`` labelled shots in a PariVision MongoDB database ``db``."""
     from pymongo import DESCENDING
-
-    from consumers.mongo_sink import PREDICTIONS, RAW, SHOTS
 
     # Named, so nothing depends on a generated index name; creating it again is a no-op.
     db[PREDICTIONS].create_index([("labelled_at", DESCENDING)], name="labelled_at")

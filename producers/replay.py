@@ -23,11 +23,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from parivision import schemas
+from parivision.dlq import dead_letter
 from parivision.metrics import REPLAY, Metrics, for_job
 from parivision.settings import Settings
-from producers.base import BadRow, Source, SourceShot
+from parivision.sources.base import BadRow, Source, SourceShot
 from producers.outcomes import GameTimeOutcomes, WallTimeOutcomes
-from streams.validate import dead_letter
 
 log = logging.getLogger("parivision.replay")
 

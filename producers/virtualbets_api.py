@@ -1,7 +1,7 @@
 """A VirtualBets-compatible shot API served from a CSV file, for replays, demos and tests.
 
 The original project served its CSV through ``/reset`` and ``/getdata/{n}/``, every value
-rendered as a string.  This keeps that contract, so :class:`producers.http_source.
+rendered as a string.  This keeps that contract, so :class:`parivision.sources.http_source.
 VirtualBetsApiSource` (or the original client) can read from it, and adds what the original
 lacked: the cursor survives a restart, and concurrent calls, from threads or from several
 server processes sharing one state file, never get the same row twice.

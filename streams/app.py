@@ -38,13 +38,14 @@ from models.online import checkpoint_path
 from models.promotion import SWAP_EVENTS, parse_event
 from models.registry import Champion
 from parivision import schemas
+from parivision.dlq import dead_letter
 from parivision.metrics import STREAM, Metrics, for_job
 from parivision.settings import Settings
 from streams import offsets
 from streams.flow import ShotFlow
 from streams.output import Output
 from streams.scoring import Scorer, load_checkpoint, save_checkpoint
-from streams.validate import InvalidRecord, dead_letter, parse_attempt, parse_outcome
+from streams.validate import InvalidRecord, parse_attempt, parse_outcome
 
 log = logging.getLogger("parivision.stream")
 

@@ -23,8 +23,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from consumers.mongo_sink import PREDICTIONS, RAW
 from models.form import FORM_INPUT_COLUMNS, game_seconds, new_state, record_outcome
+from parivision.store import PREDICTIONS, RAW
 
 _FIELDS = (*FORM_INPUT_COLUMNS, "game_date", "game_event_id")
 

@@ -21,13 +21,13 @@ from starlette.concurrency import run_in_threadpool
 from consumers.api.history import PlayerHistories
 from consumers.api.serving import ModelHolder, Served
 from consumers.api.shots_in import BadShot, parse_shot, shot_input_schema
-from consumers.mongo_sink import PREDICTIONS
 from models.features import build_features, columns_from_records, feature_dict
 from models.form import FORM_NAMES, form_values
 from models.online import learner_features, learner_input
 from models.registry import P_MAX, P_MIN
 from parivision.court import zone_for
 from parivision.schemas import MAX_ID, shot_id_for
+from parivision.store import PREDICTIONS
 
 MAX_BATCH = 10_000
 

@@ -19,9 +19,9 @@ from fastapi.responses import Response
 from consumers.api.history import PlayerHistories, game_order
 from consumers.api.live import SCORED_FIELDS
 from consumers.api.predict import json_response
-from consumers.mongo_sink import PREDICTIONS
 from models.form import form_summary
 from parivision.schemas import MAX_ID
+from parivision.store import PREDICTIONS
 
 # What a listed shot shows: the scored record and its outcome; the features stay in ``shots``.
 SHOT_FIELDS = (*SCORED_FIELDS, "p_online", "outcome", "labelled_at")

@@ -33,12 +33,12 @@ from consumers.api.history import game_order
 from models import registry
 from models.features import CATEGORICAL, FEATURE_NAMES, FEATURE_SET, build_features
 from models.form import FORM_NAMES
+from parivision.cli.serve import build_app
 from parivision.rows import row_to_shot
 from parivision.schemas import CSV_COLUMNS
-from parivision.serve import build_app
 from parivision.settings import Settings
-from producers.base import Source
-from producers.csv_source import CsvSource
+from parivision.sources.base import Source
+from parivision.sources.csv_source import CsvSource
 from producers.pacing import MaxPacer
 from producers.replay import replay
 from tests.conftest import shared_file
@@ -89,7 +89,7 @@ def _boundary_rows(games_csv: Path) -> tuple[int, list[dict[str, str]]]:
 
 @pytest.fixture(scope="module")
 def store(services, champion_version, games_csv) -> Iterator[Store]:
-    from parivision.demo import start_process, stop_process, wait_for_group
+    from parivision.cli.demo import start_process, stop_process, wait_for_group
     from parivision.topics import ensure_topics
 
     endpoints, _ = services

@@ -21,9 +21,9 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
 
-from parivision.serve import build_app
-from producers.base import Source
-from producers.csv_source import CsvSource
+from parivision.cli.serve import build_app
+from parivision.sources.base import Source
+from parivision.sources.csv_source import CsvSource
 from producers.pacing import MaxPacer
 from producers.replay import replay
 from tests.conftest import shared_file

@@ -37,10 +37,10 @@ from models.original import ORIGINAL_FEATURE_NAMES, original_features
 from models.promotion import PROMOTED, Decision, publish_event
 from models.shot_model import ShotModel, log_shot_model
 from parivision import schemas
-from parivision.demo import start_process, stop_process, wait_for_group
+from parivision.cli.demo import start_process, stop_process, wait_for_group
+from parivision.sources.base import Source
+from parivision.sources.csv_source import CsvSource
 from parivision.topics import ensure_topics
-from producers.base import Source
-from producers.csv_source import CsvSource
 from producers.pacing import MaxPacer, RatePacer
 from producers.replay import replay
 from tests.integration.conftest import free_port, wait_for_progress, wait_until

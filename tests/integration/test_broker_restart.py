@@ -24,10 +24,10 @@ from pymongo import MongoClient
 from infra import kafka
 from infra import process as local
 from parivision import schemas
-from parivision.demo import start_process, stop_process, wait_for_group
+from parivision.cli.demo import start_process, stop_process, wait_for_group
+from parivision.sources.base import SourceShot
+from parivision.sources.csv_source import CsvSource
 from parivision.topics import end_offsets, ensure_topics
-from producers.base import SourceShot
-from producers.csv_source import CsvSource
 from tests.integration.conftest import BackgroundReplay, free_port, wait_for_progress, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

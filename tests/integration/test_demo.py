@@ -10,7 +10,7 @@ import sys
 import httpx
 import pytest
 
-from parivision.demo import _child_env
+from parivision.cli.demo import _child_env
 from tests.integration.conftest import monitored_ports
 
 pytestmark = pytest.mark.integration

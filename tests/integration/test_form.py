@@ -7,7 +7,7 @@ from pymongo import MongoClient
 
 from models.data import load_shots
 from models.features import build_features, feature_dict
-from producers.csv_source import CsvSource
+from parivision.sources.csv_source import CsvSource
 from producers.pacing import MaxPacer
 from producers.replay import replay
 from tests.integration.conftest import wait_until

@@ -24,13 +24,14 @@ from confluent_kafka import Consumer, TopicPartition
 from pymongo import MongoClient
 
 from parivision import contracts, schemas
+from parivision.dlq import ORIGINAL_KEPT
 from parivision.rows import row_to_shot
 from parivision.schemas import INT_FIELDS
+from parivision.sources.base import SourceShot
+from parivision.sources.csv_source import CsvSource
 from parivision.topics import end_offsets
-from producers.base import SourceShot
-from producers.csv_source import CsvSource
 from producers.replay import kafka_producer
-from streams.validate import ORIGINAL_KEPT, InvalidRecord, parse_attempt, parse_outcome
+from streams.validate import InvalidRecord, parse_attempt, parse_outcome
 from tests.integration.conftest import wait_for_progress
 
 pytestmark = pytest.mark.integration

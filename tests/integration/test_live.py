@@ -11,7 +11,7 @@ import time
 import pytest
 from pymongo import MongoClient
 
-from producers.csv_source import CsvSource
+from parivision.sources.csv_source import CsvSource
 from producers.pacing import RatePacer
 from producers.replay import replay
 from tests.integration.conftest import wait_until

@@ -95,7 +95,7 @@ def stack(tmp_path_factory):
         }
         with open(home / "alerts-webhook.log", "ab") as log:
             webhook = subprocess.Popen(
-                [sys.executable, "-m", "parivision.cli", "alerts-webhook"],
+                [sys.executable, "-m", "parivision", "alerts-webhook"],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

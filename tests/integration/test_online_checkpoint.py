@@ -11,7 +11,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from models.online import checkpoint_path
 from parivision import schemas
-from producers.csv_source import CsvSource
+from parivision.sources.csv_source import CsvSource
 from producers.pacing import MaxPacer
 from producers.replay import replay
 from tests.integration.conftest import wait_until

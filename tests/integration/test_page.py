@@ -20,7 +20,7 @@ from pymongo import MongoClient
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from producers.csv_source import CsvSource
+from parivision.sources.csv_source import CsvSource
 from producers.pacing import RatePacer
 from producers.replay import replay
 from tests.integration.conftest import wait_until

@@ -9,7 +9,7 @@ from confluent_kafka import Consumer, Producer
 from pymongo import MongoClient
 
 from parivision import schemas
-from producers.csv_source import CsvSource
+from parivision.sources.csv_source import CsvSource
 from producers.pacing import MaxPacer
 from producers.replay import replay
 from tests.integration.conftest import wait_for_progress, wait_until

@@ -22,9 +22,9 @@ from models.features import CATEGORICAL, FEATURE_NAMES, FEATURE_SET, build_featu
 from models.promotion import PromotionError, challenge, rollback
 from parivision import schemas
 from parivision.cli import app
-from parivision.demo import _child_env, start_process, stop_process
-from producers.base import Source
-from producers.csv_source import CsvSource
+from parivision.cli.demo import _child_env, start_process, stop_process
+from parivision.sources.base import Source
+from parivision.sources.csv_source import CsvSource
 from producers.pacing import MaxPacer, RatePacer
 from producers.replay import replay
 from tests.integration.conftest import attempts_partitions_per_worker, wait_until

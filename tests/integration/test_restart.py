@@ -8,9 +8,9 @@ import pytest
 
 from models.data import load_shots
 from models.features import build_features, feature_dict
-from parivision.demo import start_process, stop_process, wait_for_group
+from parivision.cli.demo import start_process, stop_process, wait_for_group
+from parivision.sources.csv_source import CsvSource
 from parivision.topics import ensure_topics
-from producers.csv_source import CsvSource
 from producers.pacing import MaxPacer
 from producers.replay import replay
 from tests.integration.conftest import ScoredReader, wait_until

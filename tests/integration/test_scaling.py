@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from parivision.demo import start_process, stop_process
+from parivision.cli.demo import start_process, stop_process
+from parivision.sources.csv_source import CsvSource
 from parivision.topics import ensure_topics
-from producers.csv_source import CsvSource
 from producers.pacing import MaxPacer
 from producers.replay import replay
 from tests.integration.conftest import (
@@ -26,7 +26,7 @@ def _one_command_two_workers(settings, endpoints):
     import subprocess
     import sys
 
-    from parivision.demo import _child_env
+    from parivision.cli.demo import _child_env
 
     log = open(settings.resolved_home() / "logs" / "scale-workers.log", "ab")  # noqa: SIM115
     return subprocess.Popen(

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from consumers.retrain_trigger import (
-    EVENTS,
     RetrainLoop,
     errors_of,
     labelled_frame,
@@ -23,6 +22,7 @@ from models.drift_report import LATEST_HTML, latest_summary, reports_folder, shi
 from models.features import FEATURE_NAMES, build_features, feature_dict
 from models.reference import CHAMPION, STORED, Reference, reference_sample
 from parivision.settings import Settings
+from parivision.store import RETRAIN_EVENTS
 
 NO_CHAMPION = (None, None, "no champion yet")
 
@@ -229,7 +229,7 @@ def test_drift_starts_a_retrain_that_is_recorded_with_its_numbers(store, tmp_pat
     assert recorder.challenges == [("2", 200)]
     frame, kwargs = recorder.frames[0]
     assert kwargs["make_champion"] is False and kwargs["candidates"] == ["lightgbm"]
-    assert store[EVENTS].docs[0]["status"] == "refused"
+    assert store[RETRAIN_EVENTS].docs[0]["status"] == "refused"
     assert recorder.tags == [
         (
             "2",
@@ -268,7 +268,7 @@ def test_drift_starts_a_retrain_that_is_recorded_with_its_numbers(store, tmp_pat
     assert loop.step() is None
     clock[0] = 6000.0
     assert loop.step() is None
-    assert len(store[EVENTS].docs) == 1
+    assert len(store[RETRAIN_EVENTS].docs) == 1
     assert _metric(loop, "parivision_error_drift_detected") == 0.0
 
 

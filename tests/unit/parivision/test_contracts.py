@@ -119,7 +119,7 @@ def test_the_scored_schema_takes_what_the_scorer_writes_scored_and_labelled():
 
 
 def test_the_dlq_schema_takes_what_dead_letter_writes():
-    from streams.validate import dead_letter
+    from parivision.dlq import dead_letter
 
     dlq = validator(DLQ)
     for raw in (b"\xff\xfe not utf-8", b'{"shot_id": ', b"x" * 1_000_000):

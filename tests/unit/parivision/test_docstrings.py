@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["court", "rows"]
+MODULES = ["court", "rows", "sources.synthetic"]
 
 
 @pytest.mark.parametrize("name", MODULES)

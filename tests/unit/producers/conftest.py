@@ -89,8 +89,8 @@ class RealSummary:
 
     def __init__(self, path: Path) -> None:
         from parivision.court import zone_for
-        from producers.base import SourceShot
-        from producers.csv_source import CsvSource
+        from parivision.sources.base import SourceShot
+        from parivision.sources.csv_source import CsvSource
 
         self.rows = self.bad = self.located = 0
         self.zone_mismatches: dict[str, int] = {}

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from parivision.schemas import CSV_COLUMNS, Shot
-from producers.base import BadRow, SourceShot
-from producers.csv_source import CsvSource
+from parivision.sources.base import BadRow, SourceShot
+from parivision.sources.csv_source import CsvSource
 
 HEADER = ",".join(CSV_COLUMNS)
 GOOD = (

@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["pacing", "synthetic"]
+MODULES = ["pacing"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -8,8 +8,8 @@ from itertools import islice
 import httpx
 import pytest
 
-from producers.csv_source import CsvSource
-from producers.http_source import VirtualBetsApiSource
+from parivision.sources.csv_source import CsvSource
+from parivision.sources.http_source import VirtualBetsApiSource
 
 
 def ids(items) -> list[str]:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from producers.base import BadRow, SourceShot
-from producers.csv_source import CsvSource
-from producers.json_source import VirtualBetsJsonSource
+from parivision.sources.base import BadRow, SourceShot
+from parivision.sources.csv_source import CsvSource
+from parivision.sources.json_source import VirtualBetsJsonSource
 
 
 @pytest.fixture

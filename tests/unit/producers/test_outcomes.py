@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from producers.csv_source import CsvSource
+from parivision.sources.csv_source import CsvSource
 from producers.outcomes import GameTimeOutcomes, WallTimeOutcomes
 from producers.pacing import game_seconds
 

@@ -9,9 +9,9 @@ import pytest
 from confluent_kafka import KafkaError
 
 from parivision.settings import Settings
+from parivision.sources.synthetic import SyntheticSource
 from producers.pacing import make_pacer
 from producers.replay import Delivery, DeliveryError, replay
-from producers.synthetic import SyntheticSource
 
 
 def closed_port() -> int:

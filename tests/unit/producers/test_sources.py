@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from parivision.schemas import CSV_COLUMNS
-from producers.base import BadRow, SourceShot
-from producers.csv_source import CsvSource
-from producers.http_source import VirtualBetsApiSource
-from producers.json_source import VirtualBetsJsonSource
-from producers.sources import Limited, open_source
-from producers.synthetic import SyntheticSource
+from parivision.sources import Limited, open_source
+from parivision.sources.base import BadRow, SourceShot
+from parivision.sources.csv_source import CsvSource
+from parivision.sources.http_source import VirtualBetsApiSource
+from parivision.sources.json_source import VirtualBetsJsonSource
+from parivision.sources.synthetic import SyntheticSource
 
 ROW = (
     "29600027,102,977,Kobe Bryant,1610612747,Los Angeles Lakers,1,0,42,Jump Shot,2PT Field Goal,"
@@ -74,7 +74,7 @@ def test_limit_counts_shots_and_lets_bad_rows_through(tmp_path: Path) -> None:
 
 
 def test_synthetic_source_plays_enough_games_for_the_limit():
-    from producers.base import SourceShot
+    from parivision.sources.base import SourceShot
 
     shots = [item for item in open_source(None, limit=5000) if isinstance(item, SourceShot)]
     assert len(shots) == 5000

@@ -9,8 +9,8 @@ import pytest
 
 from parivision.court import zone_for
 from parivision.schemas import Shot
-from producers.base import SourceShot
-from producers.synthetic import SyntheticSource
+from parivision.sources.base import SourceShot
+from parivision.sources.synthetic import SyntheticSource
 
 from .conftest import action_group
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from parivision.rows import row_to_shot
-from producers.base import BadRow, Source, SourceShot
+from parivision.sources.base import BadRow, Source, SourceShot
 
 __all__ = ["VirtualBetsJsonSource", "record_to_item"]
 

@@ -1,9 +1,9 @@
 """Synthetic live games whose shots look like real NBA ones, for demos and tests without data.
 
 Zone shares, action types per zone and make rates per zone and action come from the real data
-(:mod:`producers.synthetic_tables`); locations are drawn per zone and their zones, shot type
-and distance are then computed by :func:`parivision.court.zone_for`, so X/Y and the zone fields
-always agree the way the NBA's would.
+(:mod:`parivision.sources.synthetic_tables`); locations are drawn per zone and their zones, shot
+type and distance are then computed by :func:`parivision.court.zone_for`, so X/Y and the zone
+fields always agree the way the NBA's would.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any
 
 from parivision.court import Zone, zone_for
 from parivision.schemas import shot_id_for
-from producers.base import BadRow, Source, SourceShot
-from producers.synthetic_tables import (
+from parivision.sources.base import BadRow, Source, SourceShot
+from parivision.sources.synthetic_tables import (
     ACTIONS,
     ANGLE_QUANTILES,
     DISTANCE_QUANTILES,

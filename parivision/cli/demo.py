@@ -27,6 +27,7 @@ from rich.table import Table
 from models import registry
 from parivision import schemas
 from parivision.settings import Settings
+from parivision.store import PREDICTIONS, RAW, RETRAIN_EVENTS, SHOTS
 from parivision.topics import end_offsets, ensure_topics
 
 
@@ -50,11 +51,9 @@ def retrain_settings(settings: Settings) -> Settings:
 
 def challenges_since(settings: Settings, since: float) -> list[dict[str, Any]]:
     """The retrain loop's challenges started after ``since``: why, and what was decided."""
-    from consumers.retrain_trigger import EVENTS
-
     db = MongoClient(settings.mongodb(), serverSelectionTimeoutMS=5000)[settings.mongodb_database]
     out = []
-    for event in db[EVENTS].find({"at": {"$gte": since}}, {"_id": 0}).sort("at", 1):
+    for event in db[RETRAIN_EVENTS].find({"at": {"$gte": since}}, {"_id": 0}).sort("at", 1):
         decision = event.get("decision") or {}
         out.append(
             {
@@ -245,9 +244,9 @@ class ScoredCounter(threading.Thread):
 def stored_counts(settings: Settings, replay_id: str) -> dict[str, int]:
     db = MongoClient(settings.mongodb(), serverSelectionTimeoutMS=5000)[settings.mongodb_database]
     return {
-        "shots_raw": db.shots_raw.count_documents({"replay_id": replay_id}),
-        "shots": db.shots.count_documents({"replay_id": replay_id}),
-        "predictions": db.predictions.count_documents(
+        RAW: db[RAW].count_documents({"replay_id": replay_id}),
+        SHOTS: db[SHOTS].count_documents({"replay_id": replay_id}),
+        PREDICTIONS: db[PREDICTIONS].count_documents(
             {"replay_id": replay_id, "outcome": {"$exists": True}}
         ),
     }
@@ -297,9 +296,9 @@ def run_demo(
     console: Console,
 ) -> dict[str, Any]:
     from parivision.metrics import REPLAY, for_job
+    from parivision.sources import open_source
     from producers.pacing import make_pacer
     from producers.replay import replay
-    from producers.sources import open_source
 
     ensure_topics(settings)
     demo_started = time.time()

@@ -1,4 +1,5 @@
-"""Summary tables behind :mod:`producers.synthetic`, computed once from ``nba_shots.csv``.
+"""Summary tables behind :mod:`parivision.sources.synthetic`, computed once from the real
+``nba_shots.csv``.
 
 Only aggregates are kept (shares, make rates, quantiles), never rows.  They came from the
 232,410 rows of ``../shared/data/nba_shots.csv`` with a one-off pandas script:

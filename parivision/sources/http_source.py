@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import httpx
 
-from producers.base import BadRow, Source, SourceShot
-from producers.json_source import record_to_item
+from parivision.sources.base import BadRow, Source, SourceShot
+from parivision.sources.json_source import record_to_item
 
 __all__ = ["VirtualBetsApiSource"]
 

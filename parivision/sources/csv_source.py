@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TextIO
 
 from parivision.rows import REQUIRED_COLUMNS, row_to_shot
-from producers.base import BadRow, Source, SourceShot
+from parivision.sources.base import BadRow, Source, SourceShot
 
 __all__ = ["CsvSource"]
 

@@ -1,15 +1,20 @@
-"""Pick the source for a ``--data`` value: nothing, a file, or a VirtualBets API URL."""
+"""Reading shots, shared by the replay (producers/) and by training (models/).
+
+A source (:mod:`parivision.sources.base`) yields shots, with their outcome when it knows it, or
+bad rows: a 22-column CSV, VirtualBets JSON, the VirtualBets HTTP API, or synthetic live games.
+:func:`open_source` picks the source for a ``--data`` value: nothing, a file, or an API URL.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
 
-from producers.base import BadRow, Source, SourceShot
-from producers.csv_source import CsvSource
-from producers.http_source import VirtualBetsApiSource
-from producers.json_source import VirtualBetsJsonSource
-from producers.synthetic import SyntheticSource
+from parivision.sources.base import BadRow, Source, SourceShot
+from parivision.sources.csv_source import CsvSource
+from parivision.sources.http_source import VirtualBetsApiSource
+from parivision.sources.json_source import VirtualBetsJsonSource
+from parivision.sources.synthetic import SyntheticSource
 
 __all__ = ["Limited", "open_source"]
 
