@@ -22,7 +22,7 @@ CHAMPION = {"log_loss": 0.640, "roc_auc": 0.660}
 
 
 def test_docstring_examples():
-    result = doctest.testmod(promotion, optionflags=doctest.ELLIPSIS)
+    result = doctest.testmod(promotion.decision, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
 
 
