@@ -34,6 +34,7 @@ class Log:
         self._read_offset: dict[TP, int] = {}
         self.acked: list[Message] = []
         self.drop: dict[TP, range] = {}
+        self.committed: dict[TP, int | None] = dict.fromkeys(sizes)
 
     async def getmany(self, timeout: float):
         for tp, size in self.sizes.items():
@@ -50,6 +51,13 @@ class Log:
 
     async def earliest_offsets(self, *partitions: TP) -> dict[TP, int]:
         return dict.fromkeys(partitions, 0)
+
+    async def seek_to_committed(self) -> dict[TP, int | None]:
+        """As aiokafka: seek where an offset above 0 is committed, leave the rest where they are."""
+        for tp, offset in self.committed.items():
+            if offset and offset > 0:
+                self.position[tp] = offset
+        return dict(self.committed)
 
     def ack(self, message: Message) -> bool:
         self.acked.append(message)
@@ -141,3 +149,23 @@ def test_a_partition_with_nothing_read_yet_starts_at_its_first_record():
 
     asyncio.run(run())
     assert handed == list(range(40))
+
+
+def test_a_partition_with_no_committed_offset_goes_back_to_its_first_record_at_a_rebalance():
+    """Records fetched in the old generation and dropped, with nothing after them to show the gap:
+    the seek to the committed offsets after the rebalance must not leave them behind.  A second
+    worker joining a backlog left all 1,050 outcomes of one partition unread that way."""
+    outcomes, attempts, other = TP("shots.outcomes", 3), TP(TOPIC, 3), TP("changelog", 3)
+    log = Log({outcomes: 10, attempts: 10, other: 10})
+    log.committed = {outcomes: None, attempts: 10, other: None}
+    log.drop = {outcomes: range(0, 10), attempts: range(0, 10), other: range(0, 10)}
+    offsets.guard(log, ["shots.outcomes", TOPIC], generation=lambda: 1)
+    assert log.drain(rounds=1) == []  # all fetched, none handed on: the generation changed
+    log.drop = {}
+
+    committed = asyncio.run(log.seek_to_committed())  # what Faust does after the rebalance
+
+    assert committed == {outcomes: None, attempts: 10, other: None}  # Faust sees what it did
+    handed = log.drain()
+    assert [offset for tp, offset in handed if tp == outcomes] == list(range(10))
+    assert [tp for tp, _ in handed if tp != outcomes] == []  # committed, or not a shot topic
