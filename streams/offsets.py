@@ -19,8 +19,8 @@ After a broker restart a worker lost 229 of 3,000 shots that way (58 consecutive
 each partition, all in the log).  :func:`guard` wraps the consumer of one app: a record that
 comes after a gap sends its partition back to the first offset not read, a partition with no
 committed offset goes back to its first record at every seek to the committed offsets, and an
-event the stream skipped is not acknowledged.  Reading a few records twice is harmless (the flow drops copies);
-reading none of them loses shots.
+event the stream skipped is not acknowledged.  Reading a few records twice is harmless (the
+flow drops copies); reading none of them loses shots.
 """
 
 from __future__ import annotations
@@ -48,37 +48,56 @@ def guard(consumer: Any, topics: Collection[str], generation: Callable[[], int])
     acknowledged.
     """
     topics = frozenset(topics)
-    getmany, ack = consumer.getmany, consumer.ack
+    getmany, ack, seek = consumer.getmany, consumer.ack, consumer.seek
     read_offset = consumer._read_offset
+    # Per partition: how many seeks so far, and where the last one went.  Records a fetch
+    # returns for a partition sought after the fetch began come from before the seek: handing
+    # them on moves Faust's read offset past the records the seek is about to deliver again,
+    # and Faust then drops those as already read (two workers lost 300-550 attempts that way).
+    seeks: dict[Any, int] = {}
+    sought: dict[Any, int] = {}
+
+    async def seek_marked(tp: Any, offset: int) -> None:
+        seeks[tp] = seeks.get(tp, 0) + 1
+        sought[tp] = offset
+        await seek(tp, offset)
 
     async def contiguous(timeout: float) -> AsyncIterator[tuple[Any, Any]]:
-        rewound: set = set()
+        before = dict(seeks)
+        again: set = set()
         async for tp, message in getmany(timeout=timeout):
-            if tp in rewound:
-                continue  # read again from the offset it went back to
-            if tp.topic in topics:
-                read = read_offset.get(tp)
-                # The read offset itself again too: after a seek it is the next to read.
-                back_to = read
-                if read is None and message.offset > 0:
-                    # Nothing read yet (no committed offset, or one of 0: Faust keeps no read
-                    # offset then), so the first record must be the log's first, or Faust
-                    # commits past the ones before it unread: a second worker joining a replay
-                    # in flight lost the first 1,350 attempts of a partition that way.
-                    back_to = (await consumer.earliest_offsets(tp)).get(tp, 0)
-                    read = back_to - 1
-                if gap_after(read, message.offset):
-                    log.warning(
-                        "%s[%d]: offsets %d..%d were fetched but never handed on; "
-                        "reading them again",
-                        tp.topic,
-                        tp.partition,
-                        read + 1,
-                        message.offset - 1,
-                    )
-                    rewound.add(tp)
-                    await consumer.seek(tp, back_to)
-                    continue
+            if tp.topic not in topics:
+                yield tp, message
+                continue
+            if tp in again:
+                continue  # read again from where it was sent back
+            if seeks.get(tp, 0) != before.get(tp, 0):
+                # Fetched before a seek (or, if the fetch raced it, after: either way the seek's
+                # own position is read from again).
+                again.add(tp)
+                await seek_marked(tp, sought[tp])
+                continue
+            read = read_offset.get(tp)
+            # The read offset itself again too: after a seek it is the next to read.
+            back_to = read
+            if read is None and message.offset > 0:
+                # Nothing read yet (no committed offset, or one of 0: Faust keeps no read
+                # offset then), so the first record must be the log's first, or Faust
+                # commits past the ones before it unread: a second worker joining a replay
+                # in flight lost the first 1,350 attempts of a partition that way.
+                back_to = (await consumer.earliest_offsets(tp)).get(tp, 0)
+                read = back_to - 1
+            if gap_after(read, message.offset):
+                log.warning(
+                    "%s[%d]: offsets %d..%d were fetched but never handed on; reading them again",
+                    tp.topic,
+                    tp.partition,
+                    read + 1,
+                    message.offset - 1,
+                )
+                again.add(tp)
+                await seek_marked(tp, back_to)
+                continue
             yield tp, message
 
     def ack_current(message: Any) -> bool:
@@ -91,16 +110,21 @@ def guard(consumer: Any, topics: Collection[str], generation: Callable[[], int])
 
     async def seek_to_committed_or_first() -> Any:
         committed = await seek_to_committed()
-        fresh = [
-            tp
-            for tp, offset in committed.items()
-            if tp.topic in topics and not (offset is not None and offset > 0)
-        ]
+        fresh = []
+        for tp, offset in committed.items():
+            if tp.topic not in topics:
+                continue
+            if offset is not None and offset > 0:
+                seeks[tp] = seeks.get(tp, 0) + 1  # aiokafka has sought it
+                sought[tp] = offset
+            else:
+                fresh.append(tp)
         if fresh:
             for tp, first in (await consumer.earliest_offsets(*fresh)).items():
-                await consumer.seek(tp, first or 0)
+                await seek_marked(tp, first or 0)
         return committed
 
     consumer.getmany = contiguous
     consumer.ack = ack_current
+    consumer.seek = seek_marked
     consumer.seek_to_committed = seek_to_committed_or_first
