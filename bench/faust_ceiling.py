@@ -1,22 +1,23 @@
-"""How many events per second Faust itself delivers here, with Faust's defaults and with the
-stream's settings, next to a plain confluent-kafka consume loop on the same messages.
+"""How many events per second Faust itself delivers here, with Faust's defaults, with the
+stream's settings and tuned, next to a plain confluent-kafka consume loop on the same messages.
 
 Fills two fresh 4-partition topics with ``--events`` small JSON messages (half each, like
 attempts and outcomes), then, each in its own process and consumer group, reads all of them:
 
 - ``confluent``: a ``Consumer.consume(1000)`` loop that decodes each message (the near-limit
   reference);
-- ``faust default``: a Faust agent over both topics, ``take_events(500, within=0.05)`` as the
-  stream's, decoding each event, with Faust's default consumer settings;
-- ``faust stream settings``: the same agent with the fetch and buffer settings
-  :func:`streams.app.create_app` uses (``broker_max_poll_records``, ``stream_buffer_maxsize``,
-  ``consumer_max_fetch_size``).
+- a Faust agent over both topics, ``take_events(500, within=0.05)`` as the stream's, decoding
+  each event, with the settings of ``--variants`` (:func:`variants`): Faust's defaults
+  (``faust_default``), the stream's fetch and buffer settings
+  (:func:`streams.app.consumer_settings`, ``faust_settings``), and those with the stream's eager
+  hand-off of each message (:mod:`streams.handoff`, ``faust_tuned``: what the worker runs on).
 
 Each reader's rate is from its first event to its last.  The stream worker does two events per
 shot, so its shots/s ceiling is half the Faust rate.  Uses the local broker (``parivision up``).
 Prints a markdown table and one JSON line.
 
     .venv/bin/python bench/faust_ceiling.py --events 200000
+    .venv/bin/python bench/faust_ceiling.py --variants faust_settings faust_tuned faust_no_crc
 """
 
 from __future__ import annotations
@@ -79,21 +80,36 @@ def read_confluent(bootstrap: str, topics: list[str], events: int) -> dict:
     return {"events": seen, "seconds": seconds}
 
 
-def read_faust(bootstrap: str, topics: list[str], events: int, tuned: bool) -> dict:
+def variants() -> dict[str, tuple[str, dict, bool]]:
+    """Faust settings to read with: name -> (what it is, the settings, whether messages are
+    handed on eagerly as the stream does, :mod:`streams.handoff`)."""
+    from streams.app import consumer_settings
+
+    stream = consumer_settings(BATCH)
+    return {
+        "faust_default": ("Faust agent, default settings", {}, False),
+        "faust_settings": ("Faust agent, the stream's settings", stream, False),
+        "faust_tuned": ("Faust agent, the stream's settings and eager hand-off", stream, True),
+        "faust_poll_cap": (
+            "the stream's, a 2,000-record poll cap (before)",
+            {**stream, "broker_max_poll_records": 2000},
+            False,
+        ),
+        "faust_no_crc": (
+            "the stream's, eager hand-off, no CRC check",
+            {**stream, "broker_check_crcs": False},
+            True,
+        ),
+    }
+
+
+def read_faust(bootstrap: str, topics: list[str], events: int, variant: str) -> dict:
     """Run a Faust worker in this process until it has read ``events``; print and exit."""
     import os
 
     import faust
 
-    options: dict = {}
-    if tuned:
-        from streams.app import MAX_ENTRY_BYTES
-
-        options = {
-            "consumer_max_fetch_size": MAX_ENTRY_BYTES + 64 * 1024,
-            "broker_max_poll_records": max(4 * BATCH, 2000),
-            "stream_buffer_maxsize": max(8 * BATCH, 8192),
-        }
+    _label, options, eager = variants()[variant]
     app = faust.App(
         f"ceiling-{uuid.uuid4().hex[:8]}",
         broker=f"kafka://{bootstrap}",
@@ -105,6 +121,10 @@ def read_faust(bootstrap: str, topics: list[str], events: int, tuned: bool) -> d
         topic_disable_leader=True,
         **options,
     )
+    if eager:
+        from streams.handoff import eager as hand_on_eagerly
+
+        hand_on_eagerly(app.consumer)
     source = app.topic(*topics, value_serializer="raw")
     state = {"seen": 0, "first": None}
 
@@ -157,7 +177,13 @@ def in_child(reader: str, bootstrap: str, topics: list[str], events: int) -> dic
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
-    parser.add_argument("--child", choices=["confluent", "faust_default", "faust_tuned"])
+    parser.add_argument("--child")
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=["faust_default", "faust_settings", "faust_tuned"],
+        help=f"Faust settings to read with, of: {', '.join(variants())}",
+    )
     parser.add_argument("--bootstrap")
     parser.add_argument("--topics", nargs="+")
     args = parser.parse_args()
@@ -165,7 +191,7 @@ def main() -> None:
         print(json.dumps(read_confluent(args.bootstrap, args.topics, args.events)))
         return
     if args.child:
-        read_faust(args.bootstrap, args.topics, args.events, tuned=args.child == "faust_tuned")
+        read_faust(args.bootstrap, args.topics, args.events, args.child)
         return
 
     from infra.services import up
@@ -176,11 +202,10 @@ def main() -> None:
     topics = [f"ceiling{tag}.a", f"ceiling{tag}.b"]
     fill(bootstrap, topics, args.events)
     rows = {}
-    for reader, label in (
-        ("confluent", "confluent-kafka consume loop"),
-        ("faust_default", "Faust agent, default settings"),
-        ("faust_tuned", "Faust agent, the stream's settings"),
-    ):
+    known = variants()
+    readers = [("confluent", "confluent-kafka consume loop")]
+    readers += [(name, known[name][0]) for name in args.variants]
+    for reader, label in readers:
         result = in_child(reader, bootstrap, topics, args.events)
         rows[reader] = {"label": label, **result, "per_s": result["events"] / result["seconds"]}
     reference = rows["confluent"]["per_s"]

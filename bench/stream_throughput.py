@@ -47,7 +47,7 @@ def count_labelled(settings: Settings, n: int, timeout: float) -> float:
     labelled, deadline = 0, time.monotonic() + timeout
     while labelled < n and time.monotonic() < deadline:
         for message in consumer.consume(5000, timeout=0.2):
-            if not message.error() and b'"labelled": true' in message.value():
+            if not message.error() and json.loads(message.value()).get("labelled"):
                 labelled += 1
     consumer.close()
     if labelled < n:

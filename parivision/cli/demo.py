@@ -226,13 +226,15 @@ class ScoredCounter(threading.Thread):
     def run(self) -> None:
         import json
 
-        needle = f'"replay_id": "{self.replay_id}"'.encode()
+        needle = self.replay_id.encode()  # skips other replays' records before parsing
         while not self.stop_event.is_set():
             for message in self.consumer.consume(1000, timeout=0.2):
                 value = message.value()
                 if message.error() or not value or needle not in value:
                     continue
                 record = json.loads(value)
+                if record.get("replay_id") != self.replay_id:
+                    continue
                 if record.get("labelled"):
                     self.labelled.add(record["shot_id"])
                 else:
