@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -359,7 +358,7 @@ def main() -> None:
         print(json.dumps(raw_loop(Settings(), args.shots)), flush=True)
         return
 
-    from infra.services import down, up
+    from infra.services import up
 
     home = Path(tempfile.mkdtemp(prefix="parivision-bench-compare-"))
     settings = Settings(
@@ -429,14 +428,7 @@ def main() -> None:
         e2e = end_to_end(settings, endpoints, data, args)
         rows[f"end-to-end demo at {args.rate:,.0f} shots/s (produce -> stored)"] = e2e
     finally:
-        try:
-            down(settings)
-        except Exception as error:  # noqa: BLE001 - report and keep cleaning up
-            console.print(f"[red]could not stop the local services: {error}[/]")
-        if args.keep_home:
-            console.print(f"kept {home}")
-        else:
-            shutil.rmtree(home, ignore_errors=True)
+        serve.clean_up(settings, home, keep=args.keep_home)
     report(args, rows)
 
 

@@ -72,6 +72,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def clean_up(settings: Settings, home: Path, *, keep: bool) -> None:
+    """Stop the throw-away services and remove their home (or say where it was kept)."""
+    try:
+        down(settings)
+    except Exception as error:  # noqa: BLE001 - report and keep cleaning up
+        console.print(f"[red]could not stop the local services: {error}[/]")
+    if keep:
+        console.print(f"kept {home}")
+    else:
+        shutil.rmtree(home, ignore_errors=True)
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (all its threads), from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -570,14 +582,7 @@ def main() -> None:
     finally:
         if api is not None:
             stop_process(api)
-        try:
-            down(settings)
-        except Exception as error:  # noqa: BLE001 - report and keep cleaning up
-            console.print(f"[red]could not stop the local services: {error}[/]")
-        if args.keep_home:
-            console.print(f"kept {home}")
-        else:
-            shutil.rmtree(home, ignore_errors=True)
+        clean_up(settings, home, keep=args.keep_home)
 
     served = {"learners": sorted(first["online"]), "model": first["model"]}
     report(args, modes, inproc, timings, load_start, stored, learners, served)
