@@ -7,20 +7,24 @@ offsets have no gaps and a worker must see each one.  Faust (0.15) can skip some
   and drops the rest of the batch when the consumer generation changes or the flow stops; the
   next record of that partition then looks like a *gap*, which Faust takes for compaction and
   marks as acknowledged, so the skipped offsets are committed unread;
-- the stream skips events fetched in an older generation, and acknowledges them as it skips.
-
+- the stream skips events fetched in an older generation, and acknowledges them as it skips;
 - after a rebalance it seeks each partition it keeps to its committed offset, but aiokafka
   seeks only where one above 0 is committed: a partition with none stays where the fetcher left
   it, past records fetched in the old generation and never handed on.  When nothing more comes
   to that partition, no gap ever shows: a second worker joining a backlog left 1,050 outcomes of
-  one partition unread, and their shots unlabelled, with no error.
+  one partition unread, and their shots unlabelled, with no error;
+- that seek happens while its drain loop still hands on a batch fetched before it, and the
+  first of those records follows the committed offset without a gap: handed on, it moves the
+  read offset past the committed record, which Faust then drops as already read when the seek
+  delivers it again.
 
-After a broker restart a worker lost 229 of 3,000 shots that way (58 consecutive offsets in
+After a broker restart a worker lost 229 of 3,000 shots to the first (58 consecutive offsets in
 each partition, all in the log).  :func:`guard` wraps the consumer of one app: a record that
 comes after a gap sends its partition back to the first offset not read, a partition with no
-committed offset goes back to its first record at every seek to the committed offsets, and an
-event the stream skipped is not acknowledged.  Reading a few records twice is harmless (the
-flow drops copies); reading none of them loses shots.
+committed offset goes back to its first record at every seek to the committed offsets, records
+fetched before a seek of their partition are not handed on, and an event the stream skipped is
+not acknowledged.  Reading a few records twice is harmless (the flow drops copies); reading
+none of them loses shots.
 """
 
 from __future__ import annotations
