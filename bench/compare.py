@@ -135,7 +135,7 @@ def raw_loop(settings: Settings, shots: int) -> dict[str, Any]:
                 flow.outcome(record, message.key(), message.partition(), at)
         for key, record in flow.finish():
             labelled += record["labelled"]
-            output.send(scored_topic, key, json.dumps(record).encode())
+            output.send(scored_topic, key, orjson.dumps(record))  # as the worker encodes
         output.flush()
         consumer.commit(asynchronous=True)
         batches.append(time.perf_counter() - started)
