@@ -11,7 +11,9 @@ local MongoDB server (a fresh database each), it times:
   attempts, scored records and labels, then ``flush``. The label rides along with its
   prediction's insert;
 - ``sink, label one batch later``: the same, but each label arrives in the batch after its
-  prediction, as it does when outcomes trail their attempts. It is then an upsert by shot id.
+  prediction, as it does when outcomes trail their attempts. With the sink's default
+  ``label_wait_s`` the prediction waits for it and both go in one insert; with ``label_wait_s=0``
+  (the sink before it held predictions) the label is an upsert by shot id.
 
 Shots per second count a shot once it is stored in all three collections with its outcome.
 Prints a markdown table and one JSON line.
@@ -101,12 +103,17 @@ def raw_insert_many(db, shots: list[tuple[dict, dict, dict]], batch: int) -> flo
 
 
 def through_sink(
-    client, database: str, shots: list[tuple[dict, dict, dict]], batch: int, lag: int
+    client,
+    database: str,
+    shots: list[tuple[dict, dict, dict]],
+    batch: int,
+    lag: int,
+    label_wait_s: float,
 ) -> float:
     """The sink's add/flush per batch; labels ``lag`` batches after their predictions."""
     from consumers.mongo_sink import MongoSink
 
-    sink = MongoSink(client, database, topic_prefix="b.")
+    sink = MongoSink(client, database, topic_prefix="b.", label_wait_s=label_wait_s)
     chunks = [shots[i : i + batch] for i in range(0, len(shots), batch)]
     started = time.perf_counter()
     for index in range(len(chunks) + lag):
@@ -118,6 +125,8 @@ def through_sink(
             for _, _, labelled in chunks[index - lag]:
                 sink.add("b.shots.scored", None, dict(labelled))
         sink.flush()
+    sink.release()
+    sink.flush()
     return time.perf_counter() - started
 
 
@@ -134,6 +143,7 @@ def main() -> None:
 
     home = Path(tempfile.mkdtemp(prefix="parivision-sink-bench-"))
     settings = Settings(home=home)
+    wait = settings.sink_label_wait_s
     endpoints = up(settings)
     try:
         client = MongoClient(endpoints.mongodb)
@@ -142,10 +152,13 @@ def main() -> None:
         paths = {
             "raw insert_many": lambda db: raw_insert_many(client[db], shots, args.batch),
             "sink, label in the same batch": lambda db: through_sink(
-                client, db, shots, args.batch, lag=0
+                client, db, shots, args.batch, lag=0, label_wait_s=wait
             ),
-            "sink, label one batch later": lambda db: through_sink(
-                client, db, shots, args.batch, lag=1
+            f"sink, label one batch later (prediction waits up to {wait:g} s)": lambda db: (
+                through_sink(client, db, shots, args.batch, lag=1, label_wait_s=wait)
+            ),
+            "sink, label one batch later (label_wait_s=0: an update)": lambda db: through_sink(
+                client, db, shots, args.batch, lag=1, label_wait_s=0.0
             ),
         }
         for name, run in paths.items():

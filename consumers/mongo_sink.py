@@ -6,6 +6,12 @@ Every write is keyed on the shot id with a unique index, so reading a record twi
 delivery, a replay of the same shots) leaves one document: the first write inserts, a later one
 updates it in place.  New shots take the fast path (one unordered ``insert_many``); only the
 duplicates it reports are turned into updates.
+
+A prediction waits up to ``label_wait_s`` for its outcome (which follows it on the same
+partition), so the two are stored with one insert: an update costs the store far more than an
+insert (the local server does about 1,400 updates/s against 20,000 inserts/s).  While it waits the
+runner commits no offset past it (:meth:`MongoSink.holding`).  An outcome that comes later is set
+on the stored prediction by an upsert.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from pymongo import ASCENDING, MongoClient, UpdateOne
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError
 
-from consumers.base import Sink
+from consumers.base import Position, Sink
 from parivision import schemas
 from parivision.metrics import SINK, Metrics, for_job
 from parivision.store import PREDICTIONS, RAW, SHOTS, features_document, label_fields
@@ -86,8 +92,10 @@ class MongoSink(Sink):
         *,
         topic_prefix: str = "",
         metrics: Metrics | None = None,
+        label_wait_s: float = 0.0,
     ) -> None:
         self.db = client[database]
+        self.label_wait_s = label_wait_s
         self.metrics = metrics or for_job(SINK)
         self.attempts_topic = f"{topic_prefix}{schemas.ATTEMPTS}"
         self.scored_topic = f"{topic_prefix}{schemas.SCORED}"
@@ -96,9 +104,14 @@ class MongoSink(Sink):
         self._features: list[dict[str, Any]] = []
         self._predictions: list[dict[str, Any]] = []
         self._labels: list[dict[str, Any]] = []
+        # Predictions waiting for their outcome, oldest first: shot id -> (document, where it
+        # was read, when it came).
+        self._held: dict[str, tuple[dict[str, Any], Position | None, float]] = {}
         self.written = 0
 
-    def add(self, topic: str, key: bytes | None, value: dict[str, Any]) -> None:
+    def add(
+        self, topic: str, key: bytes | None, value: dict[str, Any], position: Position | None = None
+    ) -> None:
         if "shot_id" not in value:
             return  # the stream dead-letters malformed attempts; nothing here to key on
         now = time.time()
@@ -109,11 +122,42 @@ class MongoSink(Sink):
                 return  # dead-lettered by the stream; a broken copy must not overwrite a shot
             self._raw.append({**value, "received_at": now})
         elif topic == self.scored_topic and value.get("labelled"):
+            held = self._held.pop(value["shot_id"], None)
+            if held is not None:
+                self._predictions.append(held[0])  # the label rides along with its insert
             self._labels.append(value)
         elif topic == self.scored_topic:
             features = value.pop("features", {})
             self._features.append(features_document(value, features, now))
-            self._predictions.append({**value, "stored_at": now})
+            if self.label_wait_s > 0:
+                self._held.pop(value["shot_id"], None)  # read again: keep its place fresh
+                self._held[value["shot_id"]] = (value, position, now)
+            else:
+                self._predictions.append(value)
+
+    def _due(self, now: float) -> int:
+        """How many held predictions have waited ``label_wait_s`` (they are the oldest)."""
+        due = 0
+        for _doc, _position, since in self._held.values():
+            if now - since < self.label_wait_s:
+                break
+            due += 1
+        return due
+
+    def holding(self) -> dict[tuple[str, int], int]:
+        earliest: dict[tuple[str, int], int] = {}
+        for _doc, position, _since in self._held.values():
+            if position is not None:
+                topic, partition, offset = position
+                at = earliest.get((topic, partition))
+                if at is None or offset < at:
+                    earliest[(topic, partition)] = offset
+        return earliest
+
+    def release(self) -> None:
+        self.label_wait_s = 0.0
+        self._predictions.extend(doc for doc, _position, _since in self._held.values())
+        self._held.clear()
 
     def _timed(self, collection: str, write, *args, count: bool = True) -> int:
         """Run one bulk write, timing it and counting what it stored by collection."""
@@ -129,12 +173,16 @@ class MongoSink(Sink):
         return written
 
     def pending(self) -> int:
-        return len(self._raw) + len(self._features) + len(self._predictions) + len(self._labels)
+        buffered = len(self._raw) + len(self._features) + len(self._predictions)
+        return buffered + len(self._labels) + (self._due(time.time()) if self._held else 0)
 
     def flush(self) -> int:
         now = time.time()
+        for _ in range(self._due(now) if self._held else 0):
+            shot_id = next(iter(self._held))
+            self._predictions.append(self._held.pop(shot_id)[0])
         labels = {label["shot_id"]: label_fields(label, now) for label in self._labels}
-        predictions = self._predictions
+        predictions = [{**p, "stored_at": now} for p in self._predictions]
         if labels:
             # A label whose prediction is in this same batch rides along with its insert: one
             # write instead of two, which is what keeps the store up with a fast replay.

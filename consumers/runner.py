@@ -1,7 +1,8 @@
 """Running a sink: consume in batches, flush, then commit offsets (at-least-once).
 
-A failed flush is retried with backoff and never committed past; the error names the service so
-an operator knows what to fix.
+Offsets are committed after a flush, and never past a record the sink still holds back
+(:meth:`consumers.base.Sink.holding`).  A failed flush is retried with backoff and never
+committed past; the error names the service so an operator knows what to fix.
 """
 
 from __future__ import annotations
@@ -76,7 +77,10 @@ def run_sink(
                 except (TypeError, ValueError, RecursionError):
                     continue  # malformed attempts are the stream's to dead-letter
                 if isinstance(value, dict):
-                    sink.add(message.topic(), message.key(), value)
+                    topic = message.topic()
+                    sink.add(
+                        topic, message.key(), value, (topic, message.partition(), message.offset())
+                    )
             due = time.monotonic() - last_flush >= settings.sink_flush_s
             if sink.pending() and (
                 sink.pending() >= settings.sink_batch_size or due or not messages
@@ -84,30 +88,44 @@ def run_sink(
                 written = _flush_with_retry(sink, stop, describe_target, metrics=metrics)
                 if written is None:
                     break
-                _commit(consumer)
+                _commit(consumer, sink.holding())
                 total += written
                 last_flush = time.monotonic()
                 if on_flush:
                     on_flush(written)
+        sink.release()
         if (
             sink.pending()
             and _flush_with_retry(sink, stop, describe_target, attempts=3, metrics=metrics)
             is not None
         ):
-            _commit(consumer)
+            _commit(consumer, sink.holding())
     finally:
         consumer.close()
     return total
 
 
-def _commit(consumer: Consumer) -> None:
+def _commit(consumer: Consumer, held: dict[tuple[str, int], int]) -> None:
     """Commit what was written; if the broker is away, the next commit carries it.
 
+    ``held`` caps a partition's commit at the earliest record the sink holds back from it.
     The records are in the sink already and writing them again changes nothing, so a commit
     that fails (the broker restarting, its coordinator not known yet) is no reason to stop.
     """
     try:
-        consumer.commit(asynchronous=False)
+        if not held:
+            consumer.commit(asynchronous=False)
+            return
+        offsets = []
+        for tp in consumer.position(consumer.assignment()):
+            at = tp.offset
+            cap = held.get((tp.topic, tp.partition))
+            if cap is not None and (at < 0 or cap < at):
+                at = cap
+            if at >= 0:
+                offsets.append(TopicPartition(tp.topic, tp.partition, at))
+        if offsets:
+            consumer.commit(offsets=offsets, asynchronous=False)
     except KafkaException as error:
         log.warning(
             "committing the sink's offsets failed (%s); the next commit carries them",

@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     # Sink behaviour.
     sink_batch_size: int = 5000
     sink_flush_s: float = 0.5
+    # A prediction waits up to this long for its outcome, so both are stored in one insert
+    # (0: store each prediction at once, and set its outcome later with an update).
+    sink_label_wait_s: float = 2.5
     sink_group: str = "parivision-sink"
 
     # Training (`parivision train`, the retrain loop): a shot this many days older than the

@@ -173,6 +173,7 @@ def sink_command() -> None:
         settings.mongodb_database,
         topic_prefix=settings.topic_prefix,
         metrics=serve_metrics(settings, "sink"),
+        label_wait_s=settings.sink_label_wait_s,
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -8,6 +8,7 @@ import threading
 from typing import Any
 
 import pytest
+from confluent_kafka import TopicPartition
 from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
 
 from consumers import runner
@@ -46,7 +47,7 @@ class FlakySink(Sink):
         self.stored: list[dict[str, Any]] = []
         self.flushes = 0
 
-    def add(self, topic: str, key: bytes | None, value: dict[str, Any]) -> None:
+    def add(self, topic: str, key: bytes | None, value: dict[str, Any], position=None) -> None:
         self.buffer.append(value)
 
     def pending(self) -> int:
@@ -87,8 +88,14 @@ def test_a_bounded_retry_gives_up_after_its_attempts():
 
 
 class Message:
-    def __init__(self, topic: str, value: dict[str, Any]) -> None:
-        self._topic, self._value = topic, json.dumps(value).encode()
+    def __init__(self, topic: str, value: dict[str, Any], offset: int = 0) -> None:
+        self._topic, self._value, self._offset = topic, json.dumps(value).encode(), offset
+
+    def partition(self) -> int:
+        return 0
+
+    def offset(self) -> int:
+        return self._offset
 
     def error(self):
         return None
@@ -110,6 +117,7 @@ class FakeConsumer:
         self.messages, self.sink, self.stop = messages, sink, stop
         self.read = 0
         self.commits: list[tuple[int, int]] = []  # (records read, records stored) at a commit
+        self.committed: list[int] = []  # the offset each commit committed
         self.closed = False
 
     def consume(self, num_messages: int, timeout: float) -> list[Message]:
@@ -119,8 +127,15 @@ class FakeConsumer:
             self.stop.set()  # everything read and written: the test is over
         return batch
 
-    def commit(self, asynchronous: bool = True) -> None:
+    def commit(self, offsets=None, asynchronous: bool = True) -> None:
         self.commits.append((self.read, len(self.sink.stored)))
+        self.committed.append(self.read if offsets is None else offsets[0].offset)
+
+    def assignment(self) -> list[TopicPartition]:
+        return [TopicPartition(self.messages[0].topic(), 0)]
+
+    def position(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
+        return [TopicPartition(tp.topic, tp.partition, self.read) for tp in partitions]
 
     def close(self) -> None:
         self.closed = True
@@ -129,7 +144,7 @@ class FakeConsumer:
 def _run(monkeypatch, sink: FlakySink, stop: Stop, shots: int) -> tuple[int, FakeConsumer]:
     settings = Settings(sink_batch_size=5, sink_flush_s=0.0, topic_prefix="u.")
     attempts = settings.topic(schemas.ATTEMPTS)
-    messages = [Message(attempts, {"shot_id": f"s{n}"}) for n in range(shots)]
+    messages = [Message(attempts, {"shot_id": f"s{n}"}, offset=n) for n in range(shots)]
     consumer = FakeConsumer(messages, sink, stop)
     monkeypatch.setattr(runner, "sink_consumer", lambda settings: consumer)
     metrics = {"write_errors": Counter(), "lag": None}
@@ -163,3 +178,44 @@ def test_a_sink_stopped_while_its_database_is_away_commits_nothing(monkeypatch):
     total, consumer = _run(monkeypatch, sink, stop, shots=12)
     assert total == 0 and not sink.stored
     assert consumer.commits == [] and consumer.closed
+
+
+class HoldingSink(FlakySink):
+    """Holds back the records marked ``wait`` until it is released, as the MongoDB sink holds
+    a prediction until its outcome comes."""
+
+    def __init__(self) -> None:
+        super().__init__(failures=0)
+        self.held: list[tuple[dict[str, Any], int]] = []
+
+    def add(self, topic: str, key: bytes | None, value: dict[str, Any], position=None) -> None:
+        if value.get("wait"):
+            self.held.append((value, position[2]))
+        else:
+            self.buffer.append(value)
+
+    def holding(self) -> dict[tuple[str, int], int]:
+        return {("u.shots.attempts", 0): min(o for _, o in self.held)} if self.held else {}
+
+    def release(self) -> None:
+        self.buffer += [value for value, _ in self.held]
+        self.held = []
+
+
+def test_the_runner_never_commits_past_a_record_the_sink_holds(monkeypatch):
+    sink, stop = HoldingSink(), Stop()
+    settings = Settings(sink_batch_size=5, sink_flush_s=0.0, topic_prefix="u.")
+    attempts = settings.topic(schemas.ATTEMPTS)
+    messages = [
+        Message(attempts, {"shot_id": f"s{n}", "wait": n == 7}, offset=n) for n in range(20)
+    ]
+    consumer = FakeConsumer(messages, sink, stop)
+    monkeypatch.setattr(runner, "sink_consumer", lambda settings: consumer)
+    metrics = {"write_errors": Counter(), "lag": None}
+    total = runner.run_sink(settings, sink, stop=stop, metrics=metrics)
+    # Offset 7 is held from the second batch on: no commit goes past it until the sink stops
+    # and writes it.
+    assert consumer.committed[0] == 5
+    assert set(consumer.committed[1:-1]) == {7}, consumer.committed
+    assert consumer.committed[-1] == 20 and total == 19
+    assert {s["shot_id"] for s in sink.stored} == {f"s{n}" for n in range(20)}
