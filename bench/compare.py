@@ -20,7 +20,7 @@ form).  The shots measured are the ``--shots`` that follow, in game order.  The 
   (``bench/stream_throughput.py``);
 - ``end-to-end``: ``parivision demo`` (API, stream, sink, retrain loop) paced at ``--rate``
   shots/s over the first ``--demo-shots`` shots; produce -> scored from the scored records,
-  produce -> stored from when each prediction becomes visible in MongoDB.
+  produce -> stored from each stored prediction's ``stored_at`` less its ``produced_at``.
 
 The end-to-end row also reads each process's CPU time from /proc: what a shot costs where, so
 what a rate would need.  Its retrain loop counts the stored history as new labelled shots and
@@ -230,7 +230,7 @@ class CpuSampler(threading.Thread):
 
     def _kind(self, pid: int) -> str | None:
         if pid == os.getpid():
-            return "replay and watchers (this process)"
+            return "replay and the demo (this process)"
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
@@ -265,40 +265,32 @@ class CpuSampler(threading.Thread):
         return totals
 
 
-class StoredWatcher(threading.Thread):
-    """When each new prediction becomes visible in MongoDB, less its produce time (only the
-    demo's sink writes predictions while this watches)."""
+def stored_latencies(settings: Settings, replay_id: str) -> list[float]:
+    """Produce -> stored of each of a replay's predictions: its ``stored_at`` (stamped by the
+    sink as it writes the batch that completes it with its outcome) less its ``produced_at``.
 
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(daemon=True)
-        from pymongo import MongoClient
+    Read once, after the run: watching the store while it runs would load the very server
+    whose latency is measured (polling it every 50 ms took more of its CPU than the writes)."""
+    from pymongo import MongoClient
 
-        self.client = MongoClient(settings.mongodb())
-        self.collection = self.client[settings.mongodb_database]["predictions"]
-        newest = self.collection.find_one({}, {"_id": 1}, sort=[("_id", -1)])
-        self.last = newest["_id"] if newest else None
-        self.seen: set[str] = set()
-        self.latencies: list[float] = []
-        self.stop_event = threading.Event()
-
-    def run(self) -> None:
-        fields = {"shot_id": 1, "produced_at": 1}
-        while not self.stop_event.wait(0.05):
-            query = {} if self.last is None else {"_id": {"$gt": self.last}}
-            now = time.time()
-            for doc in self.collection.find(query, fields).sort("_id"):
-                self.last = doc["_id"]
-                if doc["shot_id"] not in self.seen and doc.get("produced_at"):
-                    self.seen.add(doc["shot_id"])
-                    self.latencies.append(now - doc["produced_at"])
-        self.client.close()
+    client = MongoClient(settings.mongodb())
+    try:
+        fields = {"_id": 0, "produced_at": 1, "stored_at": 1}
+        return [
+            doc["stored_at"] - doc["produced_at"]
+            for doc in client[settings.mongodb_database]["predictions"].find(
+                {"replay_id": replay_id}, fields
+            )
+            if isinstance(doc.get("produced_at"), int | float)
+            and isinstance(doc.get("stored_at"), int | float)
+        ]
+    finally:
+        client.close()
 
 
 def end_to_end(settings, endpoints, data: Path, args) -> dict[str, Any]:
     from parivision.cli.demo import run_demo
 
-    watcher = StoredWatcher(settings)
-    watcher.start()
     cpu = CpuSampler()
     cpu.start()
     try:
@@ -313,11 +305,10 @@ def end_to_end(settings, endpoints, data: Path, args) -> dict[str, Any]:
             console=console,
         )
     finally:
-        watcher.stop_event.set()
-        watcher.join(5)
         cpu.stop_event.set()
         cpu.join(5)
-    p50, p99 = percentiles_ms(watcher.latencies)
+    stored = stored_latencies(settings, summary["replay_id"])
+    p50, p99 = percentiles_ms(stored)
     produced = summary["produced"] or 1
     cpu_ms = {kind: 1000.0 * seconds / produced for kind, seconds in cpu.by_kind().items()}
     scored = summary["scoring_latency_ms"]
@@ -327,7 +318,7 @@ def end_to_end(settings, endpoints, data: Path, args) -> dict[str, Any]:
         "scored_p99_ms": scored.get("p99"),
         "p50_ms": p50,
         "p99_ms": p99,
-        "stored_seen": len(watcher.seen),
+        "stored_seen": len(stored),
         "complete": summary["complete"],
         "latency": "produce -> stored",
         "cpu_ms_per_shot": cpu_ms,
@@ -347,6 +338,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=1_000, help="shots a /predict/batch")
     parser.add_argument("--rate", type=float, default=1_000.0, help="end-to-end shots/s")
     parser.add_argument("--demo-shots", type=int, default=10_000)
+    parser.add_argument(
+        "--only",
+        default="api,raw,faust,worker,e2e",
+        help="comma-separated rows to run (api, raw, faust, worker, e2e); the ratios need raw",
+    )
     parser.add_argument("--keep-home", action="store_true")
     parser.add_argument("--child", choices=["raw"], help=argparse.SUPPRESS)
     return parser.parse_args()
@@ -384,34 +380,38 @@ def main() -> None:
         data = home / "shots.csv"
         pd.DataFrame(pool).to_csv(data, index=False)
 
-        console.print("[bold]the API[/]")
-        rows.update(api_rows(settings, endpoints, pool, args))
+        only = set(args.only.split(","))
+        if "api" in only:
+            console.print("[bold]the API[/]")
+            rows.update(api_rows(settings, endpoints, pool, args))
 
-        console.print("[bold]the raw loop[/]")
-        prefix = f"raw{uuid.uuid4().hex[:6]}."
-        raw_settings = settings.model_copy(update={"topic_prefix": prefix})
-        _fill(raw_settings, data, args.shots)
-        raw = raw_loop_child(raw_settings, endpoints, args.shots)
-        rows["raw loop (confluent-kafka, same work)"] = {
-            "shots_per_s": raw["shots"] / raw["seconds"],
-            "p50_ms": raw["p50_ms"],
-            "p99_ms": raw["p99_ms"],
-            "latency": "a batch, consumed -> produced",
-        }
+        if "raw" in only:
+            console.print("[bold]the raw loop[/]")
+            prefix = f"raw{uuid.uuid4().hex[:6]}."
+            raw_settings = settings.model_copy(update={"topic_prefix": prefix})
+            _fill(raw_settings, data, args.shots)
+            raw = raw_loop_child(raw_settings, endpoints, args.shots)
+            rows[RAW_LOOP] = {
+                "shots_per_s": raw["shots"] / raw["seconds"],
+                "p50_ms": raw["p50_ms"],
+                "p99_ms": raw["p99_ms"],
+                "latency": "a batch, consumed -> produced",
+            }
 
-        console.print("[bold]bare Faust[/]")
-        tag = uuid.uuid4().hex[:8]
-        topics = [f"ceiling{tag}.a", f"ceiling{tag}.b"]
-        faust_ceiling.fill(endpoints.kafka, topics, 2 * args.shots)
-        for reader, name in (
-            ("faust_default", "bare Faust, default settings (decode only)"),
-            ("faust_settings", "bare Faust, the stream's settings (decode only)"),
-            ("faust_tuned", "bare Faust, tuned: the stream's settings + eager hand-off"),
-        ):
-            result = faust_ceiling.in_child(reader, endpoints.kafka, topics, 2 * args.shots)
-            rows[name] = {"shots_per_s": result["events"] / 2 / result["seconds"]}
+        if "faust" in only:
+            console.print("[bold]bare Faust[/]")
+            tag = uuid.uuid4().hex[:8]
+            topics = [f"ceiling{tag}.a", f"ceiling{tag}.b"]
+            faust_ceiling.fill(endpoints.kafka, topics, 2 * args.shots)
+            for reader, name in (
+                ("faust_default", "bare Faust, default settings (decode only)"),
+                ("faust_settings", "bare Faust, the stream's settings (decode only)"),
+                ("faust_tuned", "bare Faust, tuned: the stream's settings + eager hand-off"),
+            ):
+                result = faust_ceiling.in_child(reader, endpoints.kafka, topics, 2 * args.shots)
+                rows[name] = {"shots_per_s": result["events"] / 2 / result["seconds"]}
 
-        for workers in (1, 2):
+        for workers in (1, 2) if "worker" in only else ():
             console.print(f"[bold]the worker, {workers} process(es)[/]")
             result = stream_throughput.run(
                 settings,
@@ -424,9 +424,10 @@ def main() -> None:
                 "shots_per_s": result["shots_per_second"]
             }
 
-        console.print(f"[bold]end to end at {args.rate:,.0f} shots/s[/]")
-        e2e = end_to_end(settings, endpoints, data, args)
-        rows[f"end-to-end demo at {args.rate:,.0f} shots/s (produce -> stored)"] = e2e
+        if "e2e" in only:
+            console.print(f"[bold]end to end at {args.rate:,.0f} shots/s[/]")
+            e2e = end_to_end(settings, endpoints, data, args)
+            rows[f"end-to-end demo at {args.rate:,.0f} shots/s (produce -> stored)"] = e2e
     finally:
         serve.clean_up(settings, home, keep=args.keep_home)
     report(args, rows)
@@ -443,8 +444,11 @@ def _fill(settings: Settings, data: Path, shots: int) -> None:
     replay(settings, CsvSource(str(data)), pacer=MaxPacer(), limit=shots, outcome_delay_s=0.0)
 
 
+RAW_LOOP = "raw loop (confluent-kafka, same work)"
+
+
 def report(args, rows: dict[str, dict]) -> None:
-    reference = rows["raw loop (confluent-kafka, same work)"]["shots_per_s"]
+    reference = rows[RAW_LOOP]["shots_per_s"] if RAW_LOOP in rows else None
     fmt = lambda v: "" if v is None else f"{v:,.1f}"  # noqa: E731
     print(
         f"\n{args.shots:,} real shots (nba_shots.csv, game order); end to end: the first "
@@ -456,9 +460,12 @@ def report(args, rows: dict[str, dict]) -> None:
         print(
             f"| {name} | {row['shots_per_s']:,.0f} | {fmt(row.get('p50_ms'))} | "
             f"{fmt(row.get('p99_ms'))} | {row.get('latency', '')} | "
-            f"{row['shots_per_s'] / reference:.3f} |"
+            f"{'' if reference is None else format(row['shots_per_s'] / reference, '.3f')} |"
         )
-    e2e = next(row for name, row in rows.items() if name.startswith("end-to-end"))
+    e2e = next((row for name, row in rows.items() if name.startswith("end-to-end")), None)
+    if e2e is None:
+        print(json.dumps({"bench": "compare", "shots": args.shots, "rows": rows}))
+        return
     print(
         f"\nend to end, produce -> scored: p50 {fmt(e2e['scored_p50_ms'])} ms, "
         f"p99 {fmt(e2e['scored_p99_ms'])} ms"
