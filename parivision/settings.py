@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     # Stream behaviour.
     app_id: str = "parivision-stream"
     batch_size: int = 500
-    batch_within_s: float = 0.05
+    batch_within_s: float = 0.01
     # A shot's outcome follows its attempt this many seconds later in replays: of game time
     # (outcome_timing "game": scaled by --speed, and always before the player's next attempt),
     # or of wall time ("wall": the late-label drill, whatever comes in between).
@@ -80,7 +80,7 @@ class Settings(BaseSettings):
 
     # Sink behaviour.
     sink_batch_size: int = 5000
-    sink_flush_s: float = 0.5
+    sink_flush_s: float = 0.1
     # A prediction waits up to this long for its outcome, so both are stored in one insert
     # (0: store each prediction at once, and set its outcome later with an update).
     sink_label_wait_s: float = 2.5
