@@ -281,12 +281,23 @@ class StoredCounts:
         """Seconds until the next look."""
         return max(1.0, 4 * self.took)
 
+    def latencies_ms(self) -> list[float]:
+        """Produce -> stored of each of the replay's predictions: the ``stored_at`` the sink
+        stamped on the write that stored it with its outcome, less its ``produced_at``."""
+        fields = {"_id": 0, "produced_at": 1, "stored_at": 1}
+        return [
+            1000.0 * (doc["stored_at"] - doc["produced_at"])
+            for doc in self.db[PREDICTIONS].find({"replay_id": self.replay_id}, fields)
+            if isinstance(doc.get("produced_at"), int | float)
+            and isinstance(doc.get("stored_at"), int | float)
+        ]
+
     def close(self) -> None:
         self.client.close()
 
 
 def _percentiles(values: list[float]) -> dict[str, float]:
-    """p50 / p99 of produce -> scored latency (dominated by queueing when replaying at --max)."""
+    """p50 / p99 of a latency in ms (dominated by queueing when replaying at --max)."""
     if not values:
         return {}
     ordered = sorted(values)
@@ -398,6 +409,7 @@ def run_demo(
         if min(stored_counts.counts.values()) < produced:
             stored_counts.look(0)  # gave up: every collection's count, for the summary
         counts = stored_counts.counts
+        stored_latency_ms = _percentiles(stored_counts.latencies_ms())
         stored_counts.close()
         seen_live = live_messages_seen(page, want=2 * produced)
         challenges = wait_for_challenge(
@@ -437,6 +449,7 @@ def run_demo(
         "bad_rows": stats.bad_rows,
         "seconds": round(seconds, 2),
         "scoring_latency_ms": _percentiles(counter.latencies_ms),
+        "stored_latency_ms": stored_latency_ms,
         "shots_per_second": round(produced / seconds, 1) if seconds else 0.0,
         "outcome_delay_s": settings.outcome_delay_s,
         "outcome_timing": settings.outcome_timing,
@@ -459,6 +472,9 @@ def run_demo(
         "page",
     ):
         table.add_row(key, str(summary[key]))
+    for key in ("scoring_latency_ms", "stored_latency_ms"):
+        if summary[key]:
+            table.add_row(key, f"p50 {summary[key]['p50']:,}, p99 {summary[key]['p99']:,}")
     for challenge in challenges:
         table.add_row(
             "challenge",

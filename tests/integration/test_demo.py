@@ -53,6 +53,11 @@ def test_demo_until_done_reports_every_shot_produced_scored_and_stored(
     assert summary["dead_lettered"] == 0
     assert summary["model_version"] == champion_version
     assert summary["shots_per_second"] > 0 and summary["seconds"] > 0
+    # Produce -> scored and produce -> stored, from the timestamps the records carry: a shot is
+    # stored after it is scored.
+    scored, stored = summary["scoring_latency_ms"], summary["stored_latency_ms"]
+    assert 0 < scored["p50"] <= scored["p99"] and 0 < stored["p50"] <= stored["p99"]
+    assert stored["p50"] > scored["p50"]
     assert "replay csv:nba_shots.csv" in result.stderr  # the progress bar was shown
     # A newcomer is told where the live page is, and it was up while the shots went by.
     assert summary["page"] == f"http://127.0.0.1:{settings.api_port}/"
