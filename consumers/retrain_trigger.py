@@ -267,6 +267,7 @@ class RetrainLoop:
         *,
         window: int = 2000,
         holdout: int = 2000,
+        drift_every: int | None = None,
         data: str | None = None,
         candidates: Sequence[str] | None = ("lightgbm",),
         console: Console | None = None,
@@ -279,6 +280,10 @@ class RetrainLoop:
     ) -> None:
         self.settings, self.db = settings, db
         self.window, self.holdout = window, holdout
+        # A drift report costs seconds of CPU (Evidently's drift preset and its HTML): one
+        # every ``drift_every`` new stored shots (default the window, so reports do not
+        # overlap), not one every poll.
+        self.drift_every = window if drift_every is None else drift_every
         self.data, self.candidates = data, list(candidates) if candidates else None
         self.console = console or Console(stderr=True)
         self.metrics = metrics or for_job(RETRAINER)
@@ -293,6 +298,7 @@ class RetrainLoop:
         # label and the same champion reuses it rather than writing the same report again.
         self.drift: DriftSummary | None = None
         self._drift_key: tuple[Any, ...] | None = None
+        self._newest_polled: float | None = None
 
     def check(self, *, manual: str | None = None) -> Check:
         """Read what arrived since the last check, run the drift report, ask the triggers."""
@@ -325,17 +331,18 @@ class RetrainLoop:
 
     def _drift_check(self, now: float) -> DriftSummary | None:
         after = self._reference_after()
-        newest = self.db[SHOTS].find_one({"stored_at": {"$gt": after}}, sort=[("stored_at", -1)])
-        champion = self.champion()
-        key = (
-            after,
-            newest and newest["stored_at"],
-            self.fed_until,
-            champion[0],
-            champion[1] is None,
+        newest = self.db[SHOTS].find_one(
+            {"stored_at": {"$gt": after}}, {"_id": 0, "stored_at": 1}, sort=[("stored_at", -1)]
         )
+        newest_at = newest and newest["stored_at"]
+        champion = self.champion()
+        key = (after, newest_at, self.fed_until, champion[0], champion[1] is None)
         if key == self._drift_key:
             return self.drift
+        quiet, self._newest_polled = newest_at == self._newest_polled, newest_at
+        if not quiet and self._too_soon(key):
+            return self.drift
+        share = self.triggers.config.drift_share or DRIFT_SHARE
         share = self.triggers.config.drift_share or DRIFT_SHARE
         try:
             drift = run_drift_check(
@@ -354,6 +361,19 @@ class RetrainLoop:
         if drift is not None:
             export_drift(self.metrics, drift)
         return drift
+
+    def _too_soon(self, key: tuple[Any, ...]) -> bool:
+        """Whether the last report still stands: same reference and champion, and fewer than
+        ``drift_every`` shots stored since it.  While shots arrive, a report every
+        ``drift_every`` of them; once they stop (nothing new since the last poll), one more
+        on the last window, with its labels."""
+        last = self._drift_key
+        if self.drift is None or last is None or (last[0], *last[3:]) != (key[0], *key[3:]):
+            return False
+        if last[1] is None or self.drift_every <= 0:
+            return False
+        stored = self.db[SHOTS].count_documents({"stored_at": {"$gt": last[1]}})
+        return stored < self.drift_every
 
     def _count_since(self, after: float) -> int:
         return self.db[PREDICTIONS].count_documents(
@@ -543,6 +563,7 @@ def loop_from_settings(
         config,
         window=given(window, settings.retrain_window),
         holdout=given(holdout, settings.retrain_holdout),
+        drift_every=settings.retrain_drift_every,
         data=data,
         candidates=list(candidates or [])
         or [c.strip() for c in settings.retrain_candidates.split(",") if c.strip()],

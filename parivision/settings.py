@@ -110,6 +110,13 @@ class Settings(BaseSettings):
     retrain_window: int = 2000
     retrain_holdout: int = 2000
     retrain_poll_s: float = 30.0
+    # An Evidently drift report costs seconds of CPU: the loop makes one every this many new
+    # stored shots (unset: the window), and one more when shots stop arriving; 0: every poll
+    # that finds a new shot or label.
+    retrain_drift_every: int | None = None
+    # The running loop lowers its CPU priority by this much (os.nice): its reports and
+    # retrains yield to the stream, the sink and the store; 0 keeps it.
+    retrain_nice: int = Field(10, ge=0, le=19)
     # Comma-separated, like online_learners: the candidates a retrain fits.
     retrain_candidates: str = "lightgbm"
 

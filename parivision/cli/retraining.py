@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import threading
 from typing import Annotated
@@ -89,6 +90,9 @@ def retrain_loop_command(
             typer.echo(json.dumps(event or {"retrained": False}, default=str))
             return
         expose(settings, loop.metrics)
+        # Drift reports and training are background work: the stream, the sink and the store
+        # come first for the CPU (a retrain still runs, only slower on a busy machine).
+        os.nice(settings.retrain_nice)
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())

@@ -6,6 +6,7 @@ its reason, registers and challenges a new version, and exports the drift on its
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from itertools import islice
 from pathlib import Path
@@ -153,6 +154,9 @@ def test_shifted_shots_are_a_data_drift_the_retrain_loop_answers(
             return (event is not None and decisions >= 1) or f"{decisions} decision(s)"
 
         wait_until(decided, 600, "the running loop to retrain and decide", interval=1.0)
+        # Its reports and retrains yield the CPU to the stream, the sink and the store.
+        ours = os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getpriority(os.PRIO_PROCESS, loop.pid) == min(19, ours + settings.retrain_nice)
         seen = _metrics(port)
         wait_until(
             lambda: _firing(settings, "PariVisionDataDrift"),

@@ -68,7 +68,7 @@ class Collection:
     def find(self, query=None, projection=None):
         return Cursor([d for d in self.docs if _matches(d, query or {})])
 
-    def find_one(self, query=None, sort=None):
+    def find_one(self, query=None, projection=None, sort=None):
         found = self.find(query)
         for key, order in sort or []:
             found = found.sort(key, order)
@@ -309,6 +309,54 @@ def test_real_shots_against_the_champion_s_sample_start_no_retrain(shots_frame, 
     assert loop.drift.dataset_drift is False and loop.drift.recent_rows == 1000
     assert not {"x", "y", "distance_m", "zone_range"} & set(loop.drift.drifted)
     assert _metric(loop, "parivision_drift_detected") == 0.0
+
+
+def test_a_drift_report_every_window_of_new_shots_and_one_when_they_stop(shots_frame, tmp_path):
+    # A report costs seconds of CPU: a poll finding fewer new shots than the window keeps the
+    # last one; the window's worth makes a new one; a poll finding nothing new after some
+    # arrived reports on them (the stream stopped: the tail is not left unchecked).
+    db = Database()
+    _store(db, shots_frame.iloc[205_000:207_000], start=1000.0, p=0.45)
+    recorder, clock = Recorder(), [5000.0]
+    champion = _champion(shots_frame)
+    loop = _loop(db, tmp_path, recorder, clock, champion, window=1000, error_drift=False)
+    checks = lambda: _metric(loop, "parivision_drift_checks_total")  # noqa: E731
+
+    def poll():
+        clock[0] += 30.0  # reports are named by the time of their check
+        loop.step()
+
+    poll()
+    first = loop.drift
+    assert checks() == 1.0
+
+    _store(db, shots_frame.iloc[207_000:207_600], start=3000.0, p=0.45)
+    poll()
+    assert checks() == 1.0 and loop.drift is first
+    _store(db, shots_frame.iloc[207_600:208_000], start=3600.0, p=0.45)
+    poll()
+    assert checks() == 2.0 and loop.drift is not first
+    assert len(list(reports_folder(tmp_path).glob("drift-*.html"))) == 2
+
+    _store(db, shots_frame.iloc[208_000:208_300], start=4000.0, p=0.45)
+    poll()
+    assert checks() == 2.0
+    poll()  # nothing new since the last poll: the last 300 shots get their report
+    assert checks() == 3.0 and loop.drift.recent_rows == 1000
+    poll()
+    assert checks() == 3.0
+
+
+def test_drift_every_zero_reports_at_every_poll_with_new_shots(shots_frame, tmp_path):
+    db = Database()
+    _store(db, shots_frame.iloc[205_000:207_000], start=1000.0, p=0.45)
+    recorder, clock = Recorder(), [5000.0]
+    loop = _loop(db, tmp_path, recorder, clock, _champion(shots_frame), window=1000)
+    loop.drift_every = 0
+    loop.step()
+    _store(db, shots_frame.iloc[207_000:207_100], start=3000.0, p=0.45)
+    loop.step()
+    assert _metric(loop, "parivision_drift_checks_total") == 2.0
 
 
 def test_a_restarted_loop_remembers_the_last_retrain(store, tmp_path):
