@@ -299,12 +299,18 @@ def test_the_champion_s_training_sample_is_the_reference_and_a_new_drift_fires_a
     assert _metric(loop, 'parivision_retrains_total{trigger="data_drift"}') == 2.0
 
 
-def test_real_shots_against_the_champion_s_sample_start_no_retrain(shots_frame, tmp_path):
+def _real_shots_loop(shots_frame, tmp_path):
+    """2,000 real shots stored, a loop with a window of 1,000 against the champion's sample."""
     db = Database()
     _store(db, shots_frame.iloc[205_000:207_000], start=1000.0, p=0.45)
-    recorder, clock = Recorder(), [5000.0]
+    clock = [5000.0]
     champion = _champion(shots_frame)
-    loop = _loop(db, tmp_path, recorder, clock, champion, window=1000, error_drift=False)
+    loop = _loop(db, tmp_path, Recorder(), clock, champion, window=1000, error_drift=False)
+    return db, loop, clock
+
+
+def test_real_shots_against_the_champion_s_sample_start_no_retrain(shots_frame, tmp_path):
+    _, loop, _ = _real_shots_loop(shots_frame, tmp_path)
     assert loop.step() is None
     assert loop.drift.dataset_drift is False and loop.drift.recent_rows == 1000
     assert not {"x", "y", "distance_m", "zone_range"} & set(loop.drift.drifted)
@@ -315,11 +321,7 @@ def test_a_drift_report_every_window_of_new_shots_and_one_when_they_stop(shots_f
     # A report costs seconds of CPU: a poll finding fewer new shots than the window keeps the
     # last one; the window's worth makes a new one; a poll finding nothing new after some
     # arrived reports on them (the stream stopped: the tail is not left unchecked).
-    db = Database()
-    _store(db, shots_frame.iloc[205_000:207_000], start=1000.0, p=0.45)
-    recorder, clock = Recorder(), [5000.0]
-    champion = _champion(shots_frame)
-    loop = _loop(db, tmp_path, recorder, clock, champion, window=1000, error_drift=False)
+    db, loop, clock = _real_shots_loop(shots_frame, tmp_path)
     checks = lambda: _metric(loop, "parivision_drift_checks_total")  # noqa: E731
 
     def poll():
@@ -348,10 +350,7 @@ def test_a_drift_report_every_window_of_new_shots_and_one_when_they_stop(shots_f
 
 
 def test_drift_every_zero_reports_at_every_poll_with_new_shots(shots_frame, tmp_path):
-    db = Database()
-    _store(db, shots_frame.iloc[205_000:207_000], start=1000.0, p=0.45)
-    recorder, clock = Recorder(), [5000.0]
-    loop = _loop(db, tmp_path, recorder, clock, _champion(shots_frame), window=1000)
+    db, loop, _ = _real_shots_loop(shots_frame, tmp_path)
     loop.drift_every = 0
     loop.step()
     _store(db, shots_frame.iloc[207_000:207_100], start=3000.0, p=0.45)
