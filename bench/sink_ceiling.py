@@ -6,7 +6,8 @@ local MongoDB server (a fresh database each), it times:
 
 - ``raw insert_many``: the three documents of each shot (raw shot, features, prediction with
   its outcome) inserted with one ``insert_many`` per collection per batch, into collections with
-  the sink's unique indexes. This is the reference: the fewest round trips that can store them;
+  the sink's indexes. This is the reference: the fewest round trips that can store them; and
+  the same without the two indexes the retrain loop polls on, to show what they cost;
 - ``sink, label in the same batch``: :class:`consumers.mongo_sink.MongoSink` given each batch's
   attempts, scored records and labels, then ``flush``. The label rides along with its
   prediction's insert;
@@ -79,22 +80,38 @@ def records(shots: int) -> list[tuple[dict, dict, dict]]:
     return out
 
 
-def raw_insert_many(db, shots: list[tuple[dict, dict, dict]], batch: int) -> float:
+def raw_insert_many(
+    db, shots: list[tuple[dict, dict, dict]], batch: int, *, poll_indexes: bool = True
+) -> float:
+    """Without ``poll_indexes``, the indexes the retrain loop polls on (``shots.stored_at``,
+    ``predictions.labelled_at``) are dropped first: what they cost the inserts."""
     from consumers.mongo_sink import ensure_indexes
     from parivision.store import PREDICTIONS, RAW, SHOTS
 
     ensure_indexes(db)
+    if not poll_indexes:
+        db[SHOTS].drop_index("stored_at")
+        db[PREDICTIONS].drop_index("labelled_at")
     started = time.perf_counter()
     for first in range(0, len(shots), batch):
         chunk = shots[first : first + batch]
+        now = time.time()
         db[RAW].insert_many([dict(a) for a, _, _ in chunk], ordered=False)
         db[SHOTS].insert_many(
-            [{"shot_id": s["shot_id"], "features": s["features"]} for _, s, _ in chunk],
+            [
+                {"shot_id": s["shot_id"], "features": s["features"], "stored_at": now}
+                for _, s, _ in chunk
+            ],
             ordered=False,
         )
         db[PREDICTIONS].insert_many(
             [
-                {**{k: v for k, v in s.items() if k != "features"}, "outcome": lab["outcome"]}
+                {
+                    **{k: v for k, v in s.items() if k != "features"},
+                    "outcome": lab["outcome"],
+                    "labelled_at": lab["labelled_at"],
+                    "stored_at": now,
+                }
                 for _, s, lab in chunk
             ],
             ordered=False,
@@ -151,6 +168,9 @@ def main() -> None:
         rows = {}
         paths = {
             "raw insert_many": lambda db: raw_insert_many(client[db], shots, args.batch),
+            "raw insert_many, without the retrain loop's poll indexes": lambda db: raw_insert_many(
+                client[db], shots, args.batch, poll_indexes=False
+            ),
             "sink, label in the same batch": lambda db: through_sink(
                 client, db, shots, args.batch, lag=0, label_wait_s=wait
             ),

@@ -48,12 +48,15 @@ def connect(uri: str) -> MongoClient:
 
 
 def ensure_indexes(db) -> None:
-    """Unique shot ids everywhere; replay and game indexes for the queries people run."""
+    """Unique shot ids everywhere; replay and game indexes for the queries people run; and the
+    times the retrain loop polls on (what was stored, what was labelled since it last looked),
+    so a poll reads what is new rather than the whole store."""
     for name in (RAW, SHOTS, PREDICTIONS):
         db[name].create_index([("shot_id", ASCENDING)], unique=True, name="shot_id_unique")
         db[name].create_index([("replay_id", ASCENDING)], name="replay_id")
-    for field in ("game_id", "player_id", "team_id", "scored_at"):
+    for field in ("game_id", "player_id", "team_id", "scored_at", "labelled_at"):
         db[PREDICTIONS].create_index([(field, ASCENDING)], name=field)
+    db[SHOTS].create_index([("stored_at", ASCENDING)], name="stored_at")
 
 
 def upsert_many(collection: Collection, docs: Iterable[dict[str, Any]]) -> int:

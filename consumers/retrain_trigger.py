@@ -47,11 +47,15 @@ def _chunks(ids: Sequence[str]):
 
 
 def labelled_since(db, after: float) -> list[dict[str, Any]]:
-    """Labelled predictions with ``labelled_at`` after ``after``, oldest label first."""
+    """Labelled predictions with ``labelled_at`` after ``after``, oldest label first.
+
+    ``labelled_at`` is set with the outcome, so a range on it alone (its index) finds them: the
+    server's planner scans the whole collection when ``outcome: {$exists}`` is asked too.
+    """
     return list(
         db[PREDICTIONS]
         .find(
-            {"outcome": {"$exists": True}, "labelled_at": {"$gt": after}},
+            {"labelled_at": {"$gt": after}},
             {"_id": 0, "shot_id": 1, "outcome": 1, "p_champion": 1, "labelled_at": 1},
         )
         .sort("labelled_at", 1)
@@ -292,8 +296,10 @@ class RetrainLoop:
         self.champion = champion or (lambda: champion_reference(settings, references))
         self.clock = clock
         self.triggers = Triggers(config, restore_state(db, clock()), ErrorDrift())
-        # ADWIN catches up from the last retrain on the first check.
+        # ADWIN catches up from the last retrain on the first check, and the labels since it
+        # are counted from there.
         self.fed_until = self.triggers.state.last_labelled_at
+        self._labelled = 0
         # The last drift check, and what it was run on: a poll that finds no new shot, no new
         # label and the same champion reuses it rather than writing the same report again.
         self.drift: DriftSummary | None = None
@@ -304,11 +310,13 @@ class RetrainLoop:
         """Read what arrived since the last check, run the drift report, ask the triggers."""
         now = self.clock()
         request = manual or _take_request(self.settings)
-        state = self.triggers.state
         fresh = labelled_since(self.db, self.fed_until)
         if fresh:
             self.fed_until = max(float(p["labelled_at"]) for p in fresh)
-        new_labelled = self._count_since(state.last_labelled_at)
+        # Counted as they are read, not by the server: a count of every label since the last
+        # retrain would read more of the store at every poll.
+        self._labelled += len(fresh)
+        new_labelled = self._labelled
         drift = self._drift_check(now)
         reasons = self.triggers.check(
             now,
@@ -331,18 +339,12 @@ class RetrainLoop:
 
     def _drift_check(self, now: float) -> DriftSummary | None:
         after = self._reference_after()
-        newest = self.db[SHOTS].find_one(
-            {"stored_at": {"$gt": after}}, {"_id": 0, "stored_at": 1}, sort=[("stored_at", -1)]
-        )
-        newest_at = newest and newest["stored_at"]
+        newest_at = self._newest_stored(after)
         champion = self.champion()
-        key = (after, newest_at, self.fed_until, champion[0], champion[1] is None)
-        if key == self._drift_key:
-            return self.drift
         quiet, self._newest_polled = newest_at == self._newest_polled, newest_at
-        if not quiet and self._too_soon(key):
+        key = (after, newest_at, self.fed_until, champion[0], champion[1] is None)
+        if key == self._drift_key or (not quiet and self._too_soon(key)):
             return self.drift
-        share = self.triggers.config.drift_share or DRIFT_SHARE
         share = self.triggers.config.drift_share or DRIFT_SHARE
         try:
             drift = run_drift_check(
@@ -362,6 +364,18 @@ class RetrainLoop:
             export_drift(self.metrics, drift)
         return drift
 
+    def _newest_stored(self, after: float) -> float | None:
+        """When the newest shot stored after ``after`` was stored.  Only the shots stored since
+        the last poll are read (a range on the ``stored_at`` index; a sort of the whole
+        collection for its last one costs the server a scan of every shot at every poll)."""
+        polled = self._newest_polled
+        since = after if polled is None else max(after, polled)
+        new = self.db[SHOTS].find({"stored_at": {"$gt": since}}, {"_id": 0, "stored_at": 1})
+        newest = max((float(d["stored_at"]) for d in new), default=None)
+        if newest is None and since > after:
+            return polled
+        return newest
+
     def _too_soon(self, key: tuple[Any, ...]) -> bool:
         """Whether the last report still stands: same reference and champion, and fewer than
         ``drift_every`` shots stored since it.  While shots arrive, a report every
@@ -374,11 +388,6 @@ class RetrainLoop:
             return False
         stored = self.db[SHOTS].count_documents({"stored_at": {"$gt": last[1]}})
         return stored < self.drift_every
-
-    def _count_since(self, after: float) -> int:
-        return self.db[PREDICTIONS].count_documents(
-            {"outcome": {"$exists": True}, "labelled_at": {"$gt": after}}
-        )
 
     def _reference_after(self) -> float:
         # A retrain answers the drift seen so far: after one, only shots stored since count.
@@ -455,6 +464,7 @@ class RetrainLoop:
         self.db[RETRAIN_EVENTS].replace_one({"_id": inserted}, event)
         # A failed retrain also restarts the clocks, or every poll would retry it at once.
         self.triggers.retrained(check.at, check.labelled_until)
+        self._labelled = 0  # the labels read after this check, counted from the next one
         return event
 
     def _tag(self, version: str, check: Check) -> None:
