@@ -27,7 +27,14 @@ from pymongo.errors import BulkWriteError
 from consumers.base import Position, Sink
 from parivision import schemas
 from parivision.metrics import SINK, Metrics, for_job
-from parivision.store import PREDICTIONS, RAW, SHOTS, features_document, label_fields
+from parivision.store import (
+    LABELLED_AT_INDEX,
+    PREDICTIONS,
+    RAW,
+    SHOTS,
+    features_document,
+    label_fields,
+)
 
 DUPLICATE_KEY = 11000
 # How long one write waits for an unreachable server before it fails and the runner retries
@@ -54,8 +61,9 @@ def ensure_indexes(db) -> None:
     for name in (RAW, SHOTS, PREDICTIONS):
         db[name].create_index([("shot_id", ASCENDING)], unique=True, name="shot_id_unique")
         db[name].create_index([("replay_id", ASCENDING)], name="replay_id")
-    for field in ("game_id", "player_id", "team_id", "scored_at", "labelled_at"):
+    for field in ("game_id", "player_id", "team_id", "scored_at"):
         db[PREDICTIONS].create_index([(field, ASCENDING)], name=field)
+    db[PREDICTIONS].create_index(**LABELLED_AT_INDEX)
     db[SHOTS].create_index([("stored_at", ASCENDING)], name="stored_at")
 
 

@@ -20,6 +20,10 @@ from typing import Any
 
 RAW, SHOTS, PREDICTIONS = "shots_raw", "shots", "predictions"
 RETRAIN_EVENTS = "retrain_events"
+# Predictions by when their outcome came, newest first: the promotion window reads the newest
+# labels, the retrain loop's polls a range since its last look.  One definition for both, as
+# the server refuses a second index of that name with other keys.
+LABELLED_AT_INDEX: dict[str, Any] = {"keys": [("labelled_at", -1)], "name": "labelled_at"}
 
 
 def features_document(scored: dict[str, Any], features: dict[str, Any], now: float) -> dict:

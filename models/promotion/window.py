@@ -15,7 +15,7 @@ from models.form import FORM_NAMES
 from models.promotion.decision import PromotionError
 from parivision import schemas
 from parivision.settings import Settings
-from parivision.store import PREDICTIONS, RAW, SHOTS
+from parivision.store import LABELLED_AT_INDEX, PREDICTIONS, RAW, SHOTS
 
 _IN_CHUNK = 100
 
@@ -129,7 +129,7 @@ def labelled_window(db, window: int) -> Window:
     from pymongo import DESCENDING
 
     # Named, so nothing depends on a generated index name; creating it again is a no-op.
-    db[PREDICTIONS].create_index([("labelled_at", DESCENDING)], name="labelled_at")
+    db[PREDICTIONS].create_index(**LABELLED_AT_INDEX)
     predictions = list(
         db[PREDICTIONS]
         .find(

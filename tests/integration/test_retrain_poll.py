@@ -12,6 +12,7 @@ from consumers.mongo_sink import ensure_indexes
 from consumers.retrain_trigger import RetrainLoop
 from models.drift import TriggerConfig
 from models.features import build_features, feature_dict
+from models.promotion.window import labelled_window
 from models.reference import CHAMPION, Reference, reference_sample
 from parivision.store import PREDICTIONS, SHOTS
 from tests.integration.conftest import make_settings
@@ -101,3 +102,11 @@ def test_a_poll_reads_what_arrived_since_the_last_one(loop_on_a_full_store):
         for c in asked
     }
     assert max(examined.values()) <= 2 * NEW, examined
+
+
+def test_the_sink_s_indexes_and_the_promotion_window_s_agree(loop_on_a_full_store):
+    # Both ask for the labelled_at index; the server refuses a second one of that name with
+    # other keys, which failed every challenge on a store the sink had made.
+    _, db, _, _ = loop_on_a_full_store
+    window = labelled_window(db, WINDOW)
+    assert window.labelled_found == WINDOW
