@@ -38,6 +38,8 @@ def server_cpu_s(pid: int) -> float:
 
 
 def documents(frame, matrix, start: int) -> tuple[list[dict], list[dict]]:
+    """``shots`` and ``predictions`` documents of real shots as the sink stores them (features,
+    outcome, times; the i-th stored at ``1000 + start + i``); the poll test stores them too."""
     from models.features import feature_dict
 
     shots, predictions = [], []

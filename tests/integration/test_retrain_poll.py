@@ -8,10 +8,11 @@ from __future__ import annotations
 import pytest
 from pymongo import MongoClient, monitoring
 
+from bench.retrain_poll import documents
 from consumers.mongo_sink import ensure_indexes
 from consumers.retrain_trigger import RetrainLoop
 from models.drift import TriggerConfig
-from models.features import build_features, feature_dict
+from models.features import build_features
 from models.promotion.window import labelled_window
 from models.reference import CHAMPION, Reference, reference_sample
 from parivision.store import PREDICTIONS, SHOTS
@@ -37,21 +38,8 @@ class Commands(monitoring.CommandListener):
 
 
 def _store(db, frame, start: int) -> None:
-    x = build_features(frame)
-    shots, predictions = [], []
-    for i, (row, features) in enumerate(zip(frame.to_dict("records"), x, strict=True)):
-        shot_id, at = f"{row['game_id']}-{row['game_event_id']}", 1000.0 + start + i
-        shots.append({"shot_id": shot_id, "features": feature_dict(features), "stored_at": at})
-        predictions.append(
-            {
-                "shot_id": shot_id,
-                "p_champion": 0.45,
-                "outcome": int(row["made"]),
-                "scored_at": at - 0.1,
-                "labelled_at": at + 0.5,
-                "stored_at": at,
-            }
-        )
+    """Real shots as the sink stores them, one a second from ``1000 + start``."""
+    shots, predictions = documents(frame, build_features(frame), start)
     db[SHOTS].insert_many(shots)
     db[PREDICTIONS].insert_many(predictions)
 
