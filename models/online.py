@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -158,12 +158,32 @@ class OnTopOfChampion(Classifier):
             self._m2[name] += delta * (value - self._mean[name])
 
 
-def learner_input(model: Any, seen: dict[str, float], p_champion: float) -> dict[str, float]:
-    """What ``model`` is given for a shot: its :func:`learner_features`, and the champion's
-    logit as well when the model works on top of the champion."""
+# The keys under which a learner that corrects the champion per player and per team gets the
+# shooter's ids (not features: no model is trained on an id).
+PLAYER_ID, TEAM_ID = "player_id", "team_id"
+
+
+def learner_input(
+    model: Any,
+    seen: dict[str, float],
+    p_champion: float,
+    shot: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """What ``model`` is given for a shot: its :func:`learner_features`, the champion's logit
+    as well when the model works on top of the champion, and the shooter's player and team ids
+    (from ``shot``, the scored record) when it learns per player or team (``uses_ids``).
+
+    Example:
+        >>> learner_input(OnTopOfChampion(), {"x": 1.0}, 0.5)
+        {'x': 1.0, 'champion_logit': 0.0}
+    """
+    x: dict[str, Any] = seen
     if getattr(model, "uses_champion", False):
-        return {**seen, CHAMPION_LOGIT: _logit(p_champion)}
-    return seen
+        x = {**x, CHAMPION_LOGIT: _logit(p_champion)}
+    if getattr(model, "uses_ids", False):
+        shot = shot or {}
+        x = {**x, PLAYER_ID: shot.get(PLAYER_ID), TEAM_ID: shot.get(TEAM_ID)}
+    return x
 
 
 LEARNERS: dict[str, Callable[[], Classifier]] = {

@@ -108,7 +108,8 @@ class Scorer:
             by_learner = {
                 name: min(
                     max(
-                        model.predict_proba_one(learner_input(model, seen, p)).get(True, 0.5), P_MIN
+                        model.predict_proba_one(learner_input(model, seen, p, shot)).get(True, 0.5),
+                        P_MIN,
                     ),
                     P_MAX,
                 )
@@ -159,7 +160,7 @@ class Scorer:
         }
         for name, model in self.learners.items():
             # Each learner predicted this shot when it was scored; only now may it learn from it.
-            model.learn_one(learner_input(model, features, kept["p_champion"]), y)
+            model.learn_one(learner_input(model, features, kept["p_champion"], kept), y)
             self.learned[name] += 1
             p = by_learner.get(name)
             if p is not None:

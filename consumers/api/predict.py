@@ -77,7 +77,8 @@ def score(
             "online": {
                 name: min(
                     max(
-                        model.predict_proba_one(learner_input(model, seen, p)).get(True, 0.5), P_MIN
+                        model.predict_proba_one(learner_input(model, seen, p, shot)).get(True, 0.5),
+                        P_MIN,
                     ),
                     P_MAX,
                 )
