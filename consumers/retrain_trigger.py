@@ -29,21 +29,27 @@ from typing import Any
 import pandas as pd
 from rich.console import Console
 
+from consumers.retrain_data import (
+    NotReady,
+    _chunks,
+    coverage,
+    labelled_frame,
+    recent_labelled,
+    training_data,
+)
 from models.drift import MANUAL, ErrorDrift, TriggerConfig, Triggers, TriggerState, shot_error
 from models.drift_report import DRIFT_SHARE, DriftSummary, feature_frame
+from models.promotion.gate import coverage_problem
 from models.reference import STORED, Reference
-from parivision import schemas
 from parivision.metrics import RETRAINER, Metrics, for_job
 from parivision.settings import Settings
-from parivision.store import PREDICTIONS, RAW, RETRAIN_EVENTS, SHOTS
+from parivision.store import PREDICTIONS, RETRAIN_EVENTS, SHOTS
 
 REQUEST_FILE = "retrain.request"
-_IN_CHUNK = 100  # small $in lists: see models.promotion.labelled_window
-
-
-def _chunks(ids: Sequence[str]):
-    for start in range(0, len(ids), _IN_CHUNK):
-        yield list(ids[start : start + _IN_CHUNK])
+# Decisions as the retrainer's metrics count them.
+PROMOTED, KEPT, FAILED = "promoted", "kept", "failed"
+SHADOWING, WAITING = "shadowing", "waiting"
+__all__ = ["RetrainLoop", "labelled_frame", "labelled_since", "loop_from_settings"]
 
 
 def labelled_since(db, after: float) -> list[dict[str, Any]]:
@@ -53,13 +59,22 @@ def labelled_since(db, after: float) -> list[dict[str, Any]]:
     server's planner scans the whole collection when ``outcome: {$exists}`` is asked too.
     """
     return list(
-        db[PREDICTIONS]
-        .find(
-            {"labelled_at": {"$gt": after}},
-            {"_id": 0, "shot_id": 1, "outcome": 1, "p_champion": 1, "labelled_at": 1},
-        )
-        .sort("labelled_at", 1)
+        db[PREDICTIONS].find({"labelled_at": {"$gt": after}}, LABEL_FIELDS).sort("labelled_at", 1)
     )
+
+
+# What a poll reads of each new label: the champion's error for ADWIN, the shadow's evidence.
+LABEL_FIELDS = {
+    "_id": 0,
+    "shot_id": 1,
+    "outcome": 1,
+    "p_champion": 1,
+    "labelled_at": 1,
+    "model_version": 1,
+    "p_shadow": 1,
+    "shadow_version": 1,
+    "scored_at": 1,
+}
 
 
 def errors_of(predictions: Sequence[dict[str, Any]]) -> list[float]:
@@ -185,33 +200,6 @@ def export_drift(metrics: Metrics, summary: DriftSummary) -> None:
         metrics["recent_quality"].labels(metric=name).set(value)
 
 
-def labelled_frame(db, *, holdout: int = 0, limit: int | None = None) -> pd.DataFrame:
-    """Labelled shots from the store as a training frame (Shot fields and ``made``), in game
-    time order, leaving out the ``holdout`` most recently labelled ones."""
-    cursor = (
-        db[PREDICTIONS]
-        .find({"outcome": {"$exists": True}}, {"_id": 0, "shot_id": 1, "outcome": 1})
-        .sort("labelled_at", -1)
-        .skip(holdout)
-    )
-    if limit:
-        cursor = cursor.limit(limit)
-    outcome = {p["shot_id"]: int(p["outcome"]) for p in cursor}
-    rows = []
-    for ids in _chunks(list(outcome)):
-        for raw in db[RAW].find({"shot_id": {"$in": ids}}, {"_id": 0}):
-            try:
-                shot = schemas.Shot.model_validate(raw).model_dump()
-            except schemas.ValidationError:
-                continue
-            rows.append({**shot, "made": outcome[shot["shot_id"]]})
-    frame = pd.DataFrame(rows)
-    if frame.empty:
-        return frame
-    order = [c for c in ("game_date", "game_id", "game_event_id") if c in frame.columns]
-    return frame.sort_values(order, kind="stable").reset_index(drop=True)
-
-
 def request_retrain(settings: Settings, reason: str = MANUAL) -> Path:
     """Ask a running loop to retrain at its next poll (a file it picks up and removes)."""
     path = settings.resolved_home() / REQUEST_FILE
@@ -233,13 +221,15 @@ def _take_request(settings: Settings) -> str | None:
 def restore_state(db, now: float) -> TriggerState:
     """The triggers' memory from the last retrain recorded, or a fresh start at ``now`` (the
     schedule counts from the start; the labels from the first one stored)."""
-    last = db[RETRAIN_EVENTS].find_one({}, sort=[("at", -1)])
-    if last is None:
+    # A challenge that waited (a narrow window, nothing to train on) was not a retrain.
+    done = [e for e in db[RETRAIN_EVENTS].find({}).sort("at", -1) if e.get("status") != WAITING]
+    if not done:
         return TriggerState(last_retrain_at=now)
+    last = done[0]
     return TriggerState(
         last_retrain_at=float(last["at"]),
         last_labelled_at=float(last.get("labelled_until") or 0.0),
-        retrains=db[RETRAIN_EVENTS].count_documents({}),
+        retrains=len(done),
     )
 
 
@@ -254,10 +244,6 @@ class Check:
     drift: DriftSummary | None
     adwin: dict[str, Any]
     request: str | None = None
-
-
-# Decisions as the retrainer's metrics count them.
-PROMOTED, KEPT, FAILED = "promoted", "kept", "failed"
 
 
 class RetrainLoop:
@@ -280,6 +266,8 @@ class RetrainLoop:
         challenge: Callable[..., Any] | None = None,
         champion: Callable[[], tuple[str | None, Reference | None, str]] | None = None,
         tag_version: Callable[..., Any] | None = None,
+        judge: Any | None = None,
+        reference_ids: Callable[[str | None], set[str]] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings, self.db = settings, db
@@ -296,6 +284,12 @@ class RetrainLoop:
         self.champion = champion or (lambda: champion_reference(settings, references))
         self.clock = clock
         self.triggers = Triggers(config, restore_state(db, clock()), ErrorDrift())
+        # Shadows (a challenger before its promotion, a champion watched after one) are judged
+        # on the labels each poll reads (models.promotion.judge).
+        self.judge = judge or self._make_judge()
+        self.reference_ids = reference_ids or self._reference_ids
+        # Why the last challenge waited (a narrow window, no lineage), and when it was checked.
+        self._waiting: tuple[str, float] | None = None
         # ADWIN catches up from the last retrain on the first check, and the labels since it
         # are counted from there.
         self.fed_until = self.triggers.state.last_labelled_at
@@ -316,6 +310,7 @@ class RetrainLoop:
         # Counted as they are read, not by the server: a count of every label since the last
         # retrain would read more of the store at every poll.
         self._labelled += len(fresh)
+        self._judge(fresh)
         new_labelled = self._labelled
         drift = self._drift_check(now)
         reasons = self.triggers.check(
@@ -394,9 +389,10 @@ class RetrainLoop:
         return self.triggers.state.last_retrain_at if self.triggers.state.retrains else 0.0
 
     def retrain(self, check: Check) -> dict[str, Any]:
-        """Train a challenger on the stored labelled shots (and ``data``), challenge the
-        champion with it, and record both in ``retrain_events``; returns the document."""
-        from models.data import training_frame
+        """Train a challenger on what the champion learned plus the stored labelled shots (and
+        ``data``), challenge the champion with it, and record both in ``retrain_events``;
+        returns the document.  A recent window too narrow to judge on, or nothing to train on,
+        makes it wait instead (a ``waiting`` document; the trigger stays pending)."""
         from models.promotion import PromotionError
         from models.promotion import challenge as default_challenge
         from models.train import train_and_register
@@ -417,27 +413,38 @@ class RetrainLoop:
             "labelled_until": check.labelled_until,
             "model": self.settings.model_name,
         }
+        window = recent_labelled(self.db, self.holdout)
+        event["window"] = {"shots": len(window), **coverage(window)}
+        champion = self.champion()[0]
+        try:
+            narrow = coverage_problem(event["window"], self.settings)
+            if narrow:
+                raise NotReady(f"{narrow}; the challenge waits for a wider window")
+            data = training_data(
+                self.settings,
+                self.db,
+                champion=champion,
+                leave_out={p["shot_id"] for p in window} | self.reference_ids(champion),
+                data=self.data,
+            )
+        except NotReady as why:
+            return self._wait(check, event, str(why))
+        self._waiting = None
         inserted = self.db[RETRAIN_EVENTS].insert_one(dict(event)).inserted_id
         for reason in check.reasons:
             self.metrics["retrains"].labels(trigger=reason).inc()
         self._say(f"[bold magenta]retrain[/] because {event['reason']}: {_summary(check)}")
         try:
-            frame = labelled_frame(self.db, holdout=self.holdout)
-            stored_rows = len(frame)
-            name = f"mongodb:{self.settings.mongodb_database}"
-            if self.data:
-                extra, extra_name = training_frame(self.data)
-                frame = pd.concat([extra, frame], ignore_index=True)
-                order = [c for c in ("game_date", "game_id", "game_event_id") if c in frame]
-                frame = frame.sort_values(order, kind="stable").reset_index(drop=True)
-                name = f"{extra_name}+{name}"
-            event["counts"] |= {"training_rows": len(frame), "stored_rows": stored_rows}
+            event["counts"] |= {"training_rows": len(data.frame), "sources": data.counts}
+            event["lineage"] = data.lineage.to_json()
             result = train(
                 self.settings,
-                frame,
-                data_name=name,
+                data.frame,
+                data_name=data.name,
                 make_champion=False,
                 candidates=self.candidates,
+                half_life_days=data.lineage.half_life_days,
+                lineage=data.lineage,
                 console=self.console,
             )
             event["training"] = {
@@ -458,7 +465,9 @@ class RetrainLoop:
         except (ValueError, LookupError, PromotionError, ConnectionError) as error:
             event["status"], event["error"] = "failed", str(error)
             self._say(f"[bold red]retrain failed[/]: {error}")
-        outcome = {PROMOTED: PROMOTED, FAILED: FAILED}.get(event["status"], KEPT)
+        outcome = {PROMOTED: PROMOTED, FAILED: FAILED, SHADOWING: SHADOWING}.get(
+            event["status"], KEPT
+        )
         self.metrics["decisions"].labels(outcome=outcome).inc()
         event["finished_at"] = self.clock()
         self.db[RETRAIN_EVENTS].replace_one({"_id": inserted}, event)
@@ -466,6 +475,87 @@ class RetrainLoop:
         self.triggers.retrained(check.at, check.labelled_until)
         self._labelled = 0  # the labels read after this check, counted from the next one
         return event
+
+    def _wait(self, check: Check, event: dict[str, Any], why: str) -> dict[str, Any]:
+        """Record that the challenge waits, and why: one document per reason (updated while the
+        reason stands, so a waiting loop does not write one every poll); the triggers stay
+        pending and the next poll that reads new labels looks again."""
+        event |= {"status": WAITING, "waiting": why, "finished_at": self.clock()}
+        if self._waiting is not None and self._waiting[0] == why:
+            self.db[RETRAIN_EVENTS].update_one(
+                {"status": WAITING, "waiting": why, "at": self._waiting[1]},
+                {"$set": {"checked_at": check.at, "counts": event["counts"]}},
+            )
+            return event
+        self._waiting = (why, check.at)
+        self.db[RETRAIN_EVENTS].insert_one(dict(event))
+        self.metrics["decisions"].labels(outcome=WAITING).inc()
+        self._say(f"[bold yellow]challenge waits[/] ({event['reason']}): {why}")
+        return event
+
+    def _reference_ids(self, champion: str | None) -> set[str]:
+        """The champion's validation shots: the challenger must not learn them, as it is
+        judged on them (models.promotion.gate)."""
+        from mlflow.exceptions import MlflowException
+
+        from models.reference import validation_set
+
+        if champion is None:
+            return set()
+        try:
+            found = validation_set(self.settings, champion)
+        except MlflowException as error:
+            self._say(f"[yellow]could not read champion v{champion}'s validation set[/]: {error}")
+            return set()
+        return set(found.all_ids) if found is not None else set()
+
+    def _make_judge(self):
+        from models.promotion.judge import ShadowJudge
+
+        def progress(shadow, evidence) -> None:
+            self.metrics["shadow_labelled"].set(evidence.n if shadow is not None else 0)
+            for side, values in evidence.metrics().items() if shadow is not None else ():
+                self.metrics["shadow_log_loss"].labels(model=side).set(values["log_loss"])
+
+        return ShadowJudge(self.settings, self.db, on_decision=self._judged, on_progress=progress)
+
+    def _judge(self, fresh: Sequence[dict[str, Any]]) -> None:
+        """Let the judge of the shadow look at this poll's labels; never stops the loop."""
+        from mlflow.exceptions import MlflowException
+
+        from models.promotion import PromotionError
+
+        try:
+            self.judge.poll(fresh)
+        except (MlflowException, PromotionError, LookupError, ValueError) as error:
+            self._say(f"[yellow]shadow not judged this poll[/]: {error}")
+
+    def _judged(self, action: str, decision) -> None:
+        """A shadow decided: count it, say it, and record it on the retrain that trained it."""
+        from models.promotion.judge import OUTCOMES
+        from models.promotion.shadow import ROLL_BACK
+
+        outcome = OUTCOMES[action]
+        self.metrics["decisions"].labels(outcome=outcome).inc()
+        if action == ROLL_BACK:
+            self.metrics["rollbacks"].inc()
+        colour = "red" if action == ROLL_BACK else "green"
+        self._say(f"[bold {colour}]{outcome.replace('_', ' ')}[/]: {decision.reason}")
+        shadow = decision.shadow or {}
+        watched = shadow.get("champion") if shadow.get("role") == "watch" else shadow.get("version")
+        field = "watch" if shadow.get("role") == "watch" else "shadow"
+        self.db[RETRAIN_EVENTS].update_many(
+            {"training.version": watched},
+            {
+                "$set": {
+                    field: {
+                        "decision": decision.event,
+                        "reason": decision.reason,
+                        "at": decision.at,
+                    }
+                }
+            },
+        )
 
     def _tag(self, version: str, check: Check) -> None:
         """Say on the registered challenger why it was trained (and which report said so)."""

@@ -104,10 +104,15 @@ def combine_shots(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
 
 
 def training_frames(
-    data: Sequence[str] | None, *, limit: int | None = None, since: int | None = None
+    data: Sequence[str] | None,
+    *,
+    limit: int | None = None,
+    since: int | None = None,
+    until: int | None = None,
 ) -> tuple[pd.DataFrame, str]:
     """Labelled shots from one or several sources as one frame (:func:`combine_shots`), with
-    only the shots on or after game date ``since`` when given; the name joins the sources'."""
+    only the shots on or after game date ``since`` and on or before ``until`` when given; the
+    name joins the sources'.  :func:`models.lineage.lineage_of` records the same arguments."""
     if not data:
         frame, name = training_frame(None, limit=limit)
     else:
@@ -119,11 +124,20 @@ def training_frames(
         if frame.empty:
             raise ValueError(f"{name}: no shots on or after {since}")
         name = f"{name} since {since}"
+    if until is not None:
+        frame = frame[frame["game_date"] <= until].reset_index(drop=True)
+        if frame.empty:
+            raise ValueError(f"{name}: no shots on or before {until}")
+        name = f"{name} until {until}"
     return frame, name
 
 
 def training_frame(
-    data: str | None, *, limit: int | None = None, synthetic_shots: int = 60_000
+    data: str | None,
+    *,
+    limit: int | None = None,
+    synthetic_shots: int = 60_000,
+    seed: int = 20_240,
 ) -> tuple[pd.DataFrame, str]:
     """Labelled shots to train on, and a name for the data: a CSV as it is, anything else
     through its source (the synthetic generator when ``data`` is None)."""
@@ -133,7 +147,7 @@ def training_frame(
     from parivision.sources.base import SourceShot
 
     # A different seed from the demo's replay, so the first champion has not seen those games.
-    source = open_source(data, limit=limit or (None if data else synthetic_shots), seed=20_240)
+    source = open_source(data, limit=limit or (None if data else synthetic_shots), seed=seed)
     items = [item for item in source if isinstance(item, SourceShot)]
     frame = frame_from_source_shots(items)
     sort = [c for c in ("game_date", "game_id", "game_event_id") if c in frame.columns]
@@ -154,3 +168,34 @@ def warm_form(data: Sequence[str] | str) -> tuple[dict[str, dict[str, Any]], int
 
     frame, _ = training_frames(data)
     return form_states(frame), len(frame)
+
+
+def shot_ids(frame: pd.DataFrame) -> pd.Series:
+    """Each shot's id as the stream and the store key it (:func:`parivision.schemas.shot_id_for`):
+    ``{game}-{event}``, or a stable hash of the shot's moment where a source has no event id.
+
+    Example:
+        >>> shot_ids(pd.DataFrame({"game_id": [21800001], "game_event_id": [7]})).tolist()
+        ['21800001-7']
+    """
+    from parivision.schemas import shot_id_for
+
+    if "shot_id" in frame.columns:
+        return frame["shot_id"].astype(str)
+    events = frame["game_event_id"] if "game_event_id" in frame.columns else None
+    if events is None:
+        events = pd.Series(pd.NA, index=frame.index)
+    known = events.notna()
+    out = pd.Series("", index=frame.index, dtype=object)
+    if known.any():
+        games = frame.loc[known, "game_id"].astype("int64").astype(str)
+        out[known] = games + "-" + events[known].astype("int64").astype(str)
+    if not known.all():
+        fields = ("period", "minutes_remaining", "seconds_remaining", "player_id", "x", "y")
+        rest = frame.loc[~known]
+        columns = [rest[k].tolist() if k in rest.columns else [""] * len(rest) for k in fields]
+        out[~known] = [
+            shot_id_for(game, None, **dict(zip(fields, values, strict=True)))
+            for game, *values in zip(rest["game_id"].tolist(), *columns, strict=True)
+        ]
+    return out

@@ -99,3 +99,98 @@ def champion_reference(settings: Settings, version: str) -> Reference | None:
         description=f"champion v{version}'s training sample ({len(frame):,}{of} rows)",
         version=str(version),
     )
+
+
+# The champion's validation window, logged with it: the fixed reference set a challenger must not
+# be worse on (models.promotion.reference), whatever the recent window holds.
+VALIDATION_ARTIFACT = "reference/validation.parquet"
+VALIDATION_ROWS = 50_000
+# Every validation shot's id (the features above may be a sample): a retrain leaves them out, so
+# the challenger is measured there on shots it never learned from.
+VALIDATION_IDS_ARTIFACT = "reference/validation_ids.parquet"
+
+
+@dataclass
+class ValidationSet:
+    """A version's validation shots: their features, outcomes and shot ids, and the ids of all
+    of them (``all_ids``; the features may be of a sample)."""
+
+    version: str
+    features: np.ndarray
+    outcomes: np.ndarray
+    shot_ids: np.ndarray
+    game_dates: np.ndarray
+    all_ids: frozenset[str] = frozenset()
+
+    @property
+    def rows(self) -> int:
+        return len(self.outcomes)
+
+    def describe(self) -> str:
+        if not self.rows:
+            return f"v{self.version}'s validation window (empty)"
+        return (
+            f"v{self.version}'s validation window ({self.rows:,} shots, "
+            f"{int(self.game_dates.min())}-{int(self.game_dates.max())})"
+        )
+
+
+def log_validation(
+    matrix: np.ndarray,
+    made: np.ndarray,
+    shot_ids: np.ndarray,
+    game_dates: np.ndarray,
+    rows: int = VALIDATION_ROWS,
+) -> int:
+    """Log up to ``rows`` validation shots (drawn uniformly, kept in order) in the active run."""
+    import mlflow
+
+    frame = reference_sample(matrix, made, rows)
+    keep = np.arange(len(matrix))
+    if len(matrix) > rows:
+        keep = np.sort(np.random.default_rng(7).choice(len(matrix), rows, replace=False))
+    frame["shot_id"] = np.asarray(shot_ids, dtype=object)[keep].astype(str)
+    frame["game_date"] = np.asarray(game_dates, dtype=np.int64)[keep]
+    ids = pd.DataFrame({"shot_id": np.asarray(shot_ids, dtype=object).astype(str)})
+    with tempfile.TemporaryDirectory(prefix="parivision-validation-") as folder:
+        for data, artifact in ((frame, VALIDATION_ARTIFACT), (ids, VALIDATION_IDS_ARTIFACT)):
+            path = Path(folder) / Path(artifact).name
+            data.to_parquet(path, index=False)
+            mlflow.log_artifact(str(path), artifact_path=str(Path(artifact).parent))
+    mlflow.set_tags({"validation_rows_logged": len(frame)})
+    return len(frame)
+
+
+def validation_set(settings: Settings, version: str) -> ValidationSet | None:
+    """The validation shots logged with ``version``; None for a version trained before they
+    were logged (or by hand).
+
+    Raises:
+        MlflowException: the registry or its artifact store did not answer.
+    """
+    from mlflow.exceptions import MlflowException
+
+    from models import registry
+
+    client = registry.client(settings)
+    run_id = client.get_model_version(settings.model_name, str(version)).run_id
+    if not run_id:
+        return None
+    with tempfile.TemporaryDirectory(prefix="parivision-validation-") as folder:
+        try:
+            path = client.download_artifacts(run_id, VALIDATION_ARTIFACT, folder)
+            ids_path = client.download_artifacts(run_id, VALIDATION_IDS_ARTIFACT, folder)
+        except (MlflowException, OSError):
+            return None
+        frame = pd.read_parquet(path)
+        all_ids = frozenset(pd.read_parquet(ids_path)["shot_id"].astype(str))
+    if any(name not in frame.columns for name in (*FEATURE_NAMES, "made", "shot_id")):
+        return None
+    return ValidationSet(
+        version=str(version),
+        features=frame[list(FEATURE_NAMES)].to_numpy(dtype=np.float64),
+        outcomes=frame["made"].to_numpy(dtype=np.int64),
+        shot_ids=frame["shot_id"].to_numpy(dtype=object),
+        game_dates=frame["game_date"].to_numpy(dtype=np.int64),
+        all_ids=all_ids,
+    )

@@ -328,7 +328,10 @@ def reference_log_loss(settings: Settings, version: str) -> float | None:
     """The log loss a version earned its place with: on the promotion window when a challenge
     promoted it, else on its validation window; None when neither was recorded."""
     tags = version_tags(settings, version)
-    promoted = tags.get("challenge.decision") == "promoted"
+    # Promoted after a challenge (at once, or after its shadow): the window it won on.
+    promoted = tags.get("challenge.decision") in ("promoted", "shadowing") and (
+        tags.get("promoted.how") in (None, "challenge", "shadow", "first")
+    )
     for name in (("challenge.challenger_log_loss",) if promoted else ()) + ("log_loss",):
         try:
             value = float(tags[name])

@@ -26,9 +26,11 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from models import plots, registry
 from models.calibration import Recalibration, recalibrate
 from models.candidates import Candidate, make_candidates
+from models.data import shot_ids
 from models.features import FEATURE_NAMES, FEATURE_SET, build_features
+from models.lineage import LINEAGE_TAG, Lineage
 from models.metrics import METRIC_NAMES, base_rate_log_loss, score
-from models.reference import log_reference
+from models.reference import log_reference, log_validation
 from models.shot_model import ShotModel, log_shot_model
 from parivision.settings import Settings
 
@@ -224,6 +226,12 @@ def _recalibration_metrics(found: Recalibration) -> dict[str, float]:
     return out
 
 
+def _game_dates(frame: pd.DataFrame, rows: int) -> np.ndarray:
+    if "game_date" in frame.columns:
+        return frame["game_date"].to_numpy(dtype=np.int64)
+    return np.zeros(rows, dtype=np.int64)
+
+
 def _progress(console: Console | None) -> Progress:
     return Progress(
         TextColumn("{task.description}"),
@@ -244,6 +252,7 @@ def train_and_register(
     make_champion: bool | None = None,
     candidates: Sequence[str] | None = None,
     half_life_days: float | None = None,
+    lineage: Lineage | None = None,
     console: Console | None = None,
 ) -> TrainResult:
     """Fit the candidates on ``frame`` (time-sorted, with ``made``), register the best.
@@ -255,6 +264,13 @@ def train_and_register(
     and a challenger belongs to promotion).  ``half_life_days`` weights the training shots by
     recency (:func:`recency_weights`; None: ``settings.train_half_life_days``, 0: no
     weighting); validation shots all count the same.
+
+    ``lineage`` says which sources and filters ``frame`` came from; it is recorded on the version
+    (tag ``lineage``), so a retrain can learn the same shots again (:mod:`models.lineage`).  A
+    version without one (a frame built by hand) is retrained from the store only when asked
+    (``PARIVISION_RETRAIN_STORE_ONLY``).  The validation window is logged with the version
+    (:func:`models.reference.log_validation`): the fixed set a challenger of it must not be
+    worse on.
     """
     import mlflow
 
@@ -319,6 +335,10 @@ def train_and_register(
             info = log_shot_model(best.model, x_valid, registered_model_name=settings.model_name)
             # What drift checks compare recent shots with while this version is champion.
             log_reference(x_train, y_train)
+            # What a challenger of this version must not be worse on.
+            log_validation(
+                x_valid, y_valid, shot_ids(valid).to_numpy(), _game_dates(valid, len(valid))
+            )
 
     version = str(info.registered_model_version)
     tags = {
@@ -329,6 +349,10 @@ def train_and_register(
         **{name: f"{best.metrics[name]:.6f}" for name in METRIC_NAMES},
         **{key: str(value) for key, value in window.items()},
     }
+    if lineage is not None:
+        if half_life_days and not lineage.half_life_days:
+            lineage = Lineage(lineage.sources, half_life_days)
+        tags[LINEAGE_TAG] = lineage.to_json()
     client = registry.client(settings)
     for key, value in tags.items():
         client.set_model_version_tag(settings.model_name, version, key, value)

@@ -113,6 +113,8 @@ SPECS = (
          (STREAM,), ("outcome",)),
     Spec("model_swaps", "counter", "parivision_model_swaps",
          "Champion swaps without a restart.", (STREAM,)),
+    Spec("shadow_version", "gauge", "parivision_shadow_version",
+         "The version scored in shadow beside the champion, not served (0: none).", (STREAM,)),
     # The MongoDB sink.
     Spec("stored", "counter", "parivision_stored",
          "Documents written to MongoDB, by collection.", (SINK,), ("collection",)),
@@ -142,7 +144,17 @@ SPECS = (
          "Retrains started, by trigger (count, schedule, error_drift, data_drift, manual).",
          (RETRAINER,), ("trigger",)),
     Spec("decisions", "counter", "parivision_promotion_decisions",
-         "Challenges decided, by outcome (promoted, kept, failed).", (RETRAINER,), ("outcome",)),
+         "Challenges and shadows decided, by outcome (promoted, shadowing, kept, waiting, "
+         "failed; refused_live, confirmed, rolled_back).", (RETRAINER,), ("outcome",)),
+    Spec("shadow_labelled", "gauge", "parivision_shadow_labelled_shots",
+         "Labelled shots both the shadow and the champion scored, in the shadow being judged.",
+         (RETRAINER,)),
+    Spec("shadow_log_loss", "gauge", "parivision_shadow_log_loss",
+         "Live log loss in the shadow being judged, by model (shadow, champion, base_rate).",
+         (RETRAINER,), ("model",)),
+    Spec("rollbacks", "counter", "parivision_champion_rollbacks",
+         "Champions rolled back automatically: worse live than the one they replaced, or than "
+         "the base rate.", (RETRAINER,)),
     Spec("drift_share", "gauge", "parivision_drift_share",
          "Share of features Evidently finds drifted, recent shots against the reference.",
          (RETRAINER,)),

@@ -211,6 +211,10 @@ class ScoredShot(TypedDict, total=False):
     p_online_by_learner: dict[str, float]
     online_learner: str
     fair_odds: Required[float]
+    # The version scored in shadow beside the champion and its probability (not served); null
+    # when none shadows it (models.promotion.shadow).
+    shadow_version: str | None
+    p_shadow: float | None
     features: dict[str, float]
     latency_ms: float
     produced_at: float

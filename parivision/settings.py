@@ -97,6 +97,24 @@ class Settings(BaseSettings):
     # than chance gives on the window, whichever is larger).
     promotion_calibration_margin: float = 0.01
     promotion_window: int = 5000
+    # ... and on the champion's own validation window (logged with it in MLflow: shots of the
+    # league it was trained for), its log loss no more than this above the champion's: a recent
+    # window of one player or one team cannot buy a model that is worse everywhere else.
+    promotion_reference_margin: float = 0.001
+    # A recent window from fewer distinct players, teams or games than these says little about
+    # the league: the challenge waits (and says why) until the window covers more; 0: no check.
+    promotion_min_players: int = Field(30, ge=0)
+    promotion_min_teams: int = Field(6, ge=0)
+    promotion_min_games: int = Field(3, ge=0)
+    # Shadow: a challenger that passes offline is scored live beside the champion (not served)
+    # and promoted only if its live log loss on this many labelled shots is lower than the
+    # champion's by more than shadow_margin; after any promotion the previous champion shadows
+    # the new one as long, and the new one is rolled back when its live log loss is above the
+    # previous one's by more than rollback_margin, or above the base rate's.  0: promote at once,
+    # and no watch after a promotion.
+    shadow_shots: int = Field(1000, ge=0)
+    shadow_margin: float = Field(0.0, ge=0)
+    rollback_margin: float = Field(0.005, ge=0)
 
     # Retrain loop (`parivision retrain-loop`); a threshold of 0 turns its trigger off.
     retrain_min_new_labelled: int = 5000
@@ -119,6 +137,10 @@ class Settings(BaseSettings):
     retrain_nice: int = Field(10, ge=0, le=19)
     # Comma-separated, like online_learners: the candidates a retrain fits.
     retrain_candidates: str = "lightgbm"
+    # A retrain learns what the champion learned (its recorded lineage) plus the newly labelled
+    # stored shots; true: from the store alone (a store of one player makes a model of one
+    # player: only when that is what you want).
+    retrain_store_only: bool = False
 
     # The live API (`parivision serve`): REST predictions, the WebSocket feed and the court page.
     api_host: str = "127.0.0.1"

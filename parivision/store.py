@@ -47,6 +47,8 @@ def label_fields(label: dict[str, Any], now: float) -> dict[str, Any]:
         "model_version": label["model_version"],
         "p_champion": label["p_champion"],
         "p_online": label["p_online"],
+        "shadow_version": label.get("shadow_version"),
+        "p_shadow": label.get("p_shadow"),
         "game_id": label["game_id"],
         "player_id": label["player_id"],
         "stored_at": now,

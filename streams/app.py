@@ -22,6 +22,7 @@ takes whatever was saved last.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -37,7 +38,8 @@ from faust.types import TP
 
 from models import registry
 from models.online import checkpoint_path
-from models.promotion import SWAP_EVENTS, parse_event
+from models.promotion import parse_event
+from models.promotion.shadow import SHADOW_ALIAS
 from models.registry import Champion
 from parivision import schemas
 from parivision.dlq import dead_letter
@@ -193,6 +195,8 @@ class ChampionWatcher:
         self.swaps: list[tuple[str, str]] = []
         # Versions refused, and why; tried again only by the periodic registry check.
         self.refused: dict[str, str] = {}
+        # The champion the last swap replaced: after a promotion it shadows the new one.
+        self._replaced: Champion | None = None
 
     async def run(self) -> None:
         while True:
@@ -236,13 +240,68 @@ class ChampionWatcher:
 
     async def on_event(self, value: bytes | None) -> None:
         event = parse_event(value, self.settings.model_name)
-        if event is None or event["event"] not in SWAP_EVENTS:
+        if event is None:
             return
-        if str(event.get("version")) == self.scorer.champion.version:
-            return  # already scoring with it (a redelivered or stale event)
+        # Every decision may move the champion or the shadow alias; the aliases say which.
         await self.check_registry(f"{event['event']} event for v{event.get('version')}")
 
     async def check_registry(self, why: str, *, retry_refused: bool = False) -> None:
+        """Follow both aliases: the champion's, then the shadow's."""
+        await self.check_champion(why, retry_refused=retry_refused)
+        await self.check_shadow(why, retry_refused=retry_refused)
+
+    async def _load(self, version: str) -> Champion:
+        """A version loaded from the registry (checked, in a thread), or the one in hand: after a
+        promotion the shadow becomes the champion, and the champion replaced its shadow."""
+        for model in (self.scorer.shadow, self.scorer.champion, self._replaced):
+            if model is not None and model.version == version:
+                return model
+        return await asyncio.to_thread(registry.load_version, self.settings, version)
+
+    async def check_shadow(self, why: str, *, retry_refused: bool = False) -> None:
+        """Score beside the champion the version holding the shadow alias (none: no shadow).
+
+        The shadow is never served: a version that cannot be loaded is logged and not
+        shadowed, and the champion scores on as before.
+        """
+        name, scorer = self.settings.model_name, self.scorer
+        try:
+            version = await asyncio.to_thread(registry.alias_version, self.settings, SHADOW_ALIAS)
+        except Exception as error:  # the registry is down: the next event or check asks again
+            log.error("could not read the shadow alias of %s (%s): %s", name, why, error)
+            return
+        if version == scorer.champion.version:
+            version = None  # the champion is not its own shadow
+        current = scorer.shadow.version if scorer.shadow is not None else None
+        if version == current:
+            return
+        if version is None:
+            scorer.set_shadow(None)
+            self.metrics["shadow_version"].set(0)
+            log.info("no shadow of %s any more (%s); v%s was shadowing", name, why, current)
+            return
+        if version in self.refused and not retry_refused:
+            return
+        try:
+            shadow = await self._load(version)
+        except Exception as error:
+            if isinstance(error, registry.BadModelError):
+                self.refused[version] = error.reason
+            log.error(
+                "could not load v%s of %s to score in shadow (%s): %s", version, name, why, error
+            )
+            return
+        scorer.set_shadow(shadow)
+        self.metrics["shadow_version"].set(_number(version))
+        log.info(
+            "v%s of %s scores in shadow beside champion v%s (%s), not served",
+            version,
+            name,
+            scorer.champion.version,
+            why,
+        )
+
+    async def check_champion(self, why: str, *, retry_refused: bool = False) -> None:
         """Load the version holding the champion alias, if it is not the one scoring, and swap.
 
         A version refused before is not loaded again unless ``retry_refused``.
@@ -276,7 +335,7 @@ class ChampionWatcher:
             )
             return
         try:
-            champion = await asyncio.to_thread(registry.load_version, self.settings, version)
+            champion = await self._load(version)
         except registry.BadModelError as error:
             self.refused[version] = error.reason
             self.metrics["model_loads"].labels(outcome="error").inc()
@@ -302,6 +361,7 @@ class ChampionWatcher:
             return
         self.refused.pop(version, None)
         previous = self.scorer.swap(champion)
+        self._replaced = previous
         self.swaps.append((previous.version, champion.version))
         self.metrics["model_loads"].labels(outcome="ok").inc()
         self.metrics["model_swaps"].inc()
@@ -314,6 +374,13 @@ class ChampionWatcher:
             why,
             self.scorer.scored,
         )
+
+
+def _number(version: str) -> float:
+    try:
+        return float(version)
+    except ValueError:
+        return 0.0
 
 
 async def describe_champion(settings: Settings, champion: Champion, metrics: Metrics) -> None:
@@ -577,7 +644,11 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
     @app.timer(interval=2.0)
     async def update_gauges() -> None:
         metrics["held"].set(flow.held_count())
-        for model, quality in scorer.recent.items():
+        if "shadow" not in scorer.recent:
+            for gauge in ("live_log_loss", "live_roc_auc", "live_brier", "live_window"):
+                with contextlib.suppress(KeyError):  # no shadow: no line on the graphs
+                    metrics[gauge].remove("shadow")
+        for model, quality in list(scorer.recent.items()):
             summary = quality.summary()
             if summary["n"]:
                 for name in ("log_loss", "roc_auc", "brier"):

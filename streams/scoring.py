@@ -61,12 +61,16 @@ class Scorer:
         names += [name for name in (learners or []) if name not in names]
         names = names or ["logreg"]
         self.champion = champion
+        # A version scored beside the champion on the same shots, not served (a challenger
+        # before its promotion, or the champion a promotion replaced, watching the new one).
+        self.shadow: Champion | None = None
         self.learners = {name: make_learner(name) for name in names}
         self.learner_metrics = {name: LiveMetrics() for name in names}
         self.learned = dict.fromkeys(names, 0)
         self.champion_metrics = LiveMetrics()
         # The same scores over the most recent labelled shots, by model, for the metrics.
         self.recent = {name: RollingQuality(window) for name in ("champion", *names)}
+        self._window = window
         self.scored = 0
         self.labelled = 0
 
@@ -93,16 +97,22 @@ class Scorer:
         """
         if not shots:
             return []
-        # One champion for the whole batch, even if another is swapped in right after.
-        champion = self.champion
+        # One champion (and shadow) for the whole batch, even if another is swapped in after.
+        champion, shadow = self.champion, self.shadow
         matrix = build_features(columns_from_records(shots), form=form)
         p_champion = np.clip(champion.predict(matrix), P_MIN, P_MAX).tolist()
+        p_shadow = (
+            np.clip(shadow.predict(matrix), P_MIN, P_MAX).tolist()
+            if shadow is not None
+            else [None] * len(shots)
+        )
+        shadow_version = shadow.version if shadow is not None else None
         now = time.time()
         version = champion.version
         learners = list(self.learners.items())
         first = self.learner_name
         out = []
-        for shot, row, p in zip(shots, matrix, p_champion, strict=True):
+        for shot, row, p, p_in_shadow in zip(shots, matrix, p_champion, p_shadow, strict=True):
             features = feature_dict(row)
             seen = learner_features(features)
             by_learner = {
@@ -130,6 +140,8 @@ class Scorer:
                     "p_online_by_learner": by_learner,
                     "online_learner": first,
                     "fair_odds": 1.0 / p,
+                    "shadow_version": shadow_version,
+                    "p_shadow": p_in_shadow,
                     "features": features,
                     "produced_at": produced_at,
                     "scored_at": now,
@@ -147,6 +159,16 @@ class Scorer:
         once, by the old champion or the new, and its record names which.
         """
         previous, self.champion = self.champion, champion
+        return previous
+
+    def set_shadow(self, shadow: Champion | None) -> Champion | None:
+        """Score from the next batch on beside ``shadow`` (None: no shadow); return the one it
+        replaces.  Like :meth:`swap`, call it between two batches."""
+        previous, self.shadow = self.shadow, shadow
+        if (previous and previous.version) != (shadow and shadow.version):
+            self.recent.pop("shadow", None)  # another model: its window starts afresh
+            if shadow is not None:
+                self.recent["shadow"] = RollingQuality(self._window)
         return previous
 
     def label(self, kept: dict[str, Any], made: int) -> dict[str, Any]:
@@ -168,6 +190,10 @@ class Scorer:
                 self.recent[name].update(made, p)
         self.champion_metrics.update(made, kept["p_champion"])
         self.recent["champion"].update(made, kept["p_champion"])
+        p_shadow, shadow_version = kept.get("p_shadow"), kept.get("shadow_version")
+        in_shadow = self.shadow is not None and shadow_version == self.shadow.version
+        if p_shadow is not None and in_shadow and "shadow" in self.recent:
+            self.recent["shadow"].update(made, p_shadow)
         self.labelled += 1
         return {
             "shot_id": kept["shot_id"],
@@ -182,6 +208,9 @@ class Scorer:
             "p_online_by_learner": by_learner,
             "online_learner": kept.get("online_learner", self.learner_name),
             "fair_odds": kept["fair_odds"],
+            # Kept records from before shadows existed lack them.
+            "shadow_version": shadow_version,
+            "p_shadow": p_shadow,
             "scored_at": kept["scored_at"],
             "labelled": True,
             "outcome": int(made),
@@ -193,6 +222,12 @@ class Scorer:
             "scored": self.scored,
             "labelled": self.labelled,
             "champion": {"version": self.champion.version, **self.champion_metrics.as_dict()},
+            "shadow": {
+                "version": self.shadow.version,
+                **self.recent["shadow"].summary(),
+            }
+            if self.shadow is not None and "shadow" in self.recent
+            else None,
             "online": {"learner": self.learner_name, **self.online_metrics.as_dict()},
             "learners": {
                 name: {"learned": self.learned[name], **metrics.as_dict()}

@@ -73,13 +73,33 @@ def router(settings: Settings, db, holder: ModelHolder) -> APIRouter:
         version: str,
         window: Annotated[int | None, Query(ge=1)] = None,
         margin: Annotated[float | None, Query(ge=0)] = None,
+        now: Annotated[
+            bool, Query(description="Promote at once if it passes, without a shadow first.")
+        ] = False,
+        force: Annotated[
+            bool,
+            Query(
+                description="Promote without a check; the previous champion still watches it "
+                "and it is rolled back if it does worse live."
+            ),
+        ] = False,
     ) -> Response:
         from models.promotion import PromotionError, challenge
+        from models.promotion import promote as promote_now
+        from models.registry import resolve_version
+
+        def run():
+            if force:
+                return promote_now(
+                    settings,
+                    resolve_version(settings, version),
+                    reason="promoted through the API with force, without a challenge",
+                    how="forced",
+                )
+            return challenge(settings, version, window=window, margin=margin, now=now)
 
         try:
-            decision = await run_in_threadpool(
-                challenge, settings, version, window=window, margin=margin
-            )
+            decision = await run_in_threadpool(run)
         except (PromotionError, LookupError, ValueError) as error:
             raise HTTPException(409, detail=str(error)) from None
         await run_in_threadpool(holder.refresh)

@@ -121,7 +121,7 @@ def create_app(
     app.include_router(api_metrics_router(metrics, hub))
     app.include_router(predict.router(holder, histories, db, hub.last_seen, metrics["predictions"]))
     app.include_router(queries.router(db, histories))
-    app.include_router(registry_routes.router(settings))
+    app.include_router(registry_routes.router(settings, db))
     app.include_router(health.router(settings, db, holder, feed, hub))
     app.include_router(admin.router(settings, db, holder))
     app.include_router(reports.router(settings))

@@ -40,6 +40,8 @@ SCORED_FIELDS = (
     "shot_value",
     "p_champion",
     "p_online_by_learner",
+    "shadow_version",
+    "p_shadow",
     "fair_odds",
     "model_version",
     "replay_id",

@@ -45,6 +45,7 @@ def describe_version(version: Any, aliases: list[str]) -> dict[str, Any]:
         "replaced_by": tags.get("replaced_by"),
         "replaced_at": tags.get("replaced_at"),
         "restored_at": tags.get("restored_at"),
+        "shadow": {k[len("shadow.") :]: v for k, v in tags.items() if k.startswith("shadow.")},
         "tags": tags,
     }
 
@@ -53,6 +54,15 @@ def _promoted(described: dict[str, Any]) -> dict[str, Any]:
     challenge = described["challenge"]
     if described.get("restored_at"):
         return {"how": "rolled back to", "at": described["restored_at"]}
+    tags = described["tags"]
+    if tags.get("promoted.how") in ("forced", "shadow"):
+        return {
+            "how": "promoted after its shadow" if tags["promoted.how"] == "shadow" else "forced",
+            "at": tags.get("promoted.at"),
+            "reason": tags.get("promoted.reason"),
+            "replaced": challenge.get("champion_version"),
+            "window_shots": challenge.get("window_shots"),
+        }
     if challenge.get("decision") == "promoted":
         return {
             "how": "promoted",
@@ -64,7 +74,20 @@ def _promoted(described: dict[str, Any]) -> dict[str, Any]:
     return {"how": "trained as champion", "at": described["created_at"]}
 
 
-def router(settings: Settings) -> APIRouter:
+def _shadow(settings: Settings, db) -> dict[str, Any] | None:
+    """The version in shadow, its terms and its live log loss beside the champion's so far
+    (from the store); None when none shadows."""
+    from pymongo.errors import PyMongoError
+
+    from models.promotion.shadow import progress
+
+    try:
+        return progress(settings, db)
+    except PyMongoError as error:  # the registry's answer stands without the evidence
+        return {"error": f"MongoDB ({settings.mongodb_database!r}) did not answer: {error}"}
+
+
+def router(settings: Settings, db=None) -> APIRouter:
     api = APIRouter(tags=["models"])
 
     def versions() -> list[dict[str, Any]]:
@@ -85,6 +108,7 @@ def router(settings: Settings) -> APIRouter:
             {
                 "name": settings.model_name,
                 "champion_alias": settings.champion_alias,
+                "shadow": _shadow(settings, db) if db is not None else None,
                 "versions": versions(),
             }
         )

@@ -1,35 +1,44 @@
-"""Challenge and rollback: measure a challenger against the champion on the same window, move
-the aliases, tag both versions and publish the decision.
+"""The offline challenge: measure a challenger against the champion on the recent window and on
+the champion's validation window, then promote it, start its shadow, or refuse it.
+
+The order of the checks is the order of what a user would ask: is there a champion to beat
+(none, or one that cannot be served: promote), are there enough labelled shots, does the recent
+window cover the league (else wait), does the challenger beat the champion on it
+(:func:`~models.promotion.decision.decide`), and is it no worse on the champion's own validation
+window (:func:`~models.promotion.gate.reference_verdict`).  A challenger that passes shadows the
+champion live (:mod:`~models.promotion.shadow`) before it is promoted, unless shadows are off
+(``shadow_shots`` 0) or ``now`` is asked.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 
 from models import registry
 from models.metrics import score
-from models.promotion.decision import MIN_LABELLED, PromotionError, Verdict, decide
+from models.promotion import shadow as shadows
+from models.promotion.decision import MIN_LABELLED, Verdict, decide
 from models.promotion.events import (
     PROMOTED,
     REFUSED,
-    ROLLED_BACK,
+    SHADOWING,
     Decision,
     Publisher,
     finite,
     publish_event,
 )
+from models.promotion.gate import coverage_problem, measure_reference, reference_verdict
+from models.promotion.moves import iso, promote
 from models.promotion.window import Window, read_window
+from models.reference import validation_set
 from parivision.settings import Settings
 
 # Tags written on the challenger; a later challenge of the same version overwrites them.
 TAG_PREFIX = "challenge."
-
-
-def _iso(ts: float | None) -> str | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
 def _measure(model: registry.Champion, window: Window) -> dict[str, float]:
@@ -52,13 +61,15 @@ def challenge(
     margin: float | None = None,
     min_labelled: int = MIN_LABELLED,
     db=None,
+    now: bool = False,
     publish: Publisher | None = None,
 ) -> Decision:
-    """Measure a registered version against the champion on recent labelled shots; promote it
-    if :func:`decide` says so.
+    """Measure a registered version against the champion; promote it, or start its shadow, if
+    it passes every check.
 
     Args:
-        settings: where the registry, MongoDB and Kafka are, and the model name.
+        settings: where the registry, MongoDB and Kafka are, the model name and the gate's
+            settings (``promotion_*``, ``shadow_shots``).
         challenger_version: a version number (``3`` or ``v3``) or an alias.
         window: how many of the most recently labelled shots to measure on (default
             ``settings.promotion_window``).
@@ -66,10 +77,12 @@ def challenge(
             ``settings.promotion_margin``).
         min_labelled: refuse when the window holds fewer labelled shots than this.
         db: the MongoDB database to read (default: the one the settings name).
+        now: promote at once when the checks pass, without a shadow first.
         publish: sends the event (default :func:`publish_event` to ``models.events``).
 
     Returns:
-        The decision; it is also tagged on the versions and published.
+        The decision (``promoted``, ``shadowing`` or ``refused``); it is also tagged on the
+        versions and published.
 
     Raises:
         LookupError: there is no such version.
@@ -110,6 +123,7 @@ def challenge(
     }
 
     stale = registry.stale_feature_set(settings, before) if before is not None else None
+    first = before is None or bool(stale)
     if before is None:
         verdict = Verdict(True, "there is no champion yet")
     elif stale:
@@ -123,25 +137,12 @@ def challenge(
             "made and missed are needed to compare: replay shots through the stream and sink "
             "until their outcomes arrive, then run promote again",
         )
+    elif narrow := coverage_problem(data.coverage(), settings):
+        verdict = Verdict(False, f"{narrow}; the challenge waits for a wider window")
     else:
-        try:
-            champion_model = registry.load_version(settings, before)
-        except registry.BadModelError as error:
-            # A champion that cannot be served any more (its artifact lost or damaged) is no
-            # bar to clear: the workers already refuse it and score with an older one.
-            champion_model = None
-            verdict = Verdict(True, f"the champion cannot be served any more: {error.reason}")
-        if champion_model is not None:
-            metrics["champion"] = _measure(champion_model, data)
-            in_training["champion"] = _dated_within(
-                registry.version_tags(settings, before), data.game_dates
-            )
-            verdict = decide(
-                metrics["champion"],
-                metrics["challenger"],
-                margin,
-                settings.promotion_calibration_margin,
-            )
+        verdict, first = _against_champion(
+            settings, before, challenger_model, data, metrics, in_training, margin, described
+        )
     described["dated_in_training_window"] = in_training
 
     if verdict.promote and registry.champion_version(settings) != before:
@@ -151,103 +152,137 @@ def challenge(
             f"the champion changed from v{before} to v{current} while this challenge ran; "
             "run promote again",
         )
-    decision = Decision(
-        PROMOTED if verdict.promote else REFUSED,
-        version=challenger if verdict.promote else before,
-        reason=verdict.reason,
-        metrics=metrics,
-        window=described,
-        **base,
+    watching = shadows.current_shadow(settings) if verdict.promote else None
+    shadowing = verdict.promote and not first and not now and settings.shadow_shots > 0
+    if shadowing and watching is not None and watching.version != challenger:
+        verdict = Verdict(
+            False,
+            f"{verdict.reason}; but v{watching.version} is in shadow ({watching.role}, since "
+            f"{iso(watching.started_at)}): one shadow at a time, challenge again after it ends",
+        )
+        shadowing = False
+    tags = _challenge_tags(
+        settings, before, data, window, margin, metrics, verdict, shadowing=shadowing
     )
-    stamp = _iso(decision.at)
-    if verdict.promote:
-        # previous-champion always names the version this promotion replaced (or none).
-        if before is not None:
-            registry.set_alias(settings, registry.PREVIOUS_CHAMPION_ALIAS, before)
-        else:
-            registry.delete_alias(settings, registry.PREVIOUS_CHAMPION_ALIAS)
-        registry.set_champion(settings, challenger)
-        if before is not None:
-            registry.tag_version(
-                settings, before, {"replaced_by": challenger, "replaced_at": stamp}
-            )
-    champion_metrics, challenger_metrics = (
-        metrics.get("champion", {}),
-        metrics.get("challenger", {}),
-    )
-    registry.tag_version(
-        settings,
-        challenger,
-        {
-            f"{TAG_PREFIX}decision": decision.event,
-            f"{TAG_PREFIX}reason": decision.reason[:4000],
-            f"{TAG_PREFIX}champion_version": before or "none",
-            **{
-                f"{TAG_PREFIX}{side}_{name}": _tag_number(values.get(name))
-                for side, values in (
-                    ("champion", champion_metrics),
-                    ("challenger", challenger_metrics),
-                )
-                for name in ("log_loss", "roc_auc")
-            },
-            f"{TAG_PREFIX}window_shots": data.rows,
-            f"{TAG_PREFIX}window_requested": window,
-            f"{TAG_PREFIX}window_first_labelled_at": _iso(data.first_labelled_at),
-            f"{TAG_PREFIX}window_last_labelled_at": _iso(data.last_labelled_at),
-            f"{TAG_PREFIX}margin": f"{margin:g}",
-            f"{TAG_PREFIX}decided_at": stamp,
-            # Champion again: no longer replaced by anyone.
-            **({"replaced_by": None, "replaced_at": None} if verdict.promote else {}),
-        },
-    )
+    if verdict.promote and not shadowing:
+        how = "first" if first else "challenge"
+        return promote(
+            settings,
+            challenger,
+            reason=verdict.reason,
+            how=how,
+            metrics=metrics,
+            window=described,
+            margin=margin,
+            publish=publish,
+            tags=tags,
+        )
+    registry.tag_version(settings, challenger, tags)
+    if shadowing:
+        started = shadows.begin(settings, challenger, shadows.CHALLENGER, str(before))
+        decision = Decision(
+            SHADOWING,
+            version=before,
+            reason=f"{verdict.reason}; now in shadow for {started.shots:,} labelled shots",
+            metrics=metrics,
+            window=described,
+            shadow=started.describe(),
+            **base,
+        )
+    else:
+        decision = Decision(
+            REFUSED,
+            version=before,
+            reason=verdict.reason,
+            metrics=metrics,
+            window=described,
+            **base,
+        )
     publish(settings, decision.as_event())
     return decision
+
+
+def _against_champion(
+    settings: Settings,
+    before: str,
+    challenger_model: registry.Champion,
+    data: Window,
+    metrics: dict[str, dict[str, float]],
+    in_training: dict[str, Any],
+    margin: float,
+    described: dict[str, Any],
+) -> tuple[Verdict, bool]:
+    """The recent window, then the champion's validation window; and whether the champion is
+    no bar at all (it cannot be served)."""
+    try:
+        champion_model = registry.load_version(settings, before)
+    except registry.BadModelError as error:
+        # A champion that cannot be served any more (its artifact lost or damaged) is no
+        # bar to clear: the workers already refuse it and score with an older one.
+        return Verdict(True, f"the champion cannot be served any more: {error.reason}"), True
+    metrics["champion"] = _measure(champion_model, data)
+    in_training["champion"] = _dated_within(
+        registry.version_tags(settings, before), data.game_dates
+    )
+    verdict = decide(
+        metrics["champion"],
+        metrics["challenger"],
+        margin,
+        settings.promotion_calibration_margin,
+    )
+    if not verdict.promote:
+        return verdict, False
+    reference = validation_set(settings, before)
+    if reference is None or not reference.rows:
+        described["reference"] = f"champion v{before} has no validation window logged"
+        return Verdict(True, f"{verdict.reason}; {described['reference']}"), False
+    measured = measure_reference(reference, champion_model, challenger_model)
+    metrics["reference_champion"] = measured["champion"]
+    metrics["reference_challenger"] = measured["challenger"]
+    described["reference"] = reference.describe()
+    held = reference_verdict(
+        measured["champion"],
+        measured["challenger"],
+        settings.promotion_reference_margin,
+        settings.promotion_calibration_margin,
+    )
+    if not held.promote:
+        return held, False
+    return Verdict(True, f"{verdict.reason}; {held.reason}"), False
+
+
+def _challenge_tags(
+    settings: Settings,
+    before: str | None,
+    data: Window,
+    window: int,
+    margin: float,
+    metrics: dict[str, dict[str, float]],
+    verdict: Verdict,
+    *,
+    shadowing: bool,
+) -> dict[str, Any]:
+    decision = PROMOTED if verdict.promote and not shadowing else REFUSED
+    if shadowing:
+        decision = SHADOWING
+    return {
+        f"{TAG_PREFIX}decision": decision,
+        f"{TAG_PREFIX}reason": verdict.reason[:4000],
+        f"{TAG_PREFIX}champion_version": before or "none",
+        **{
+            f"{TAG_PREFIX}{side}_{name}": _tag_number(metrics.get(side, {}).get(name))
+            for side in ("champion", "challenger", "reference_champion", "reference_challenger")
+            for name in ("log_loss", "roc_auc")
+        },
+        f"{TAG_PREFIX}window_shots": data.rows,
+        f"{TAG_PREFIX}window_requested": window,
+        f"{TAG_PREFIX}window_first_labelled_at": iso(data.first_labelled_at),
+        f"{TAG_PREFIX}window_last_labelled_at": iso(data.last_labelled_at),
+        f"{TAG_PREFIX}margin": f"{margin:g}",
+        f"{TAG_PREFIX}decided_at": iso(time.time()),
+    }
 
 
 def _tag_number(value: float | None) -> str | None:
     value = finite(value) if value is not None else None
     return None if value is None else f"{value:.6f}"
-
-
-def rollback(settings: Settings, *, publish: Publisher | None = None) -> Decision:
-    """Give the champion alias back to the version the last promotion replaced.
-
-    One level deep: the ``previous-champion`` alias is removed by the rollback, so a second
-    rollback in a row is refused rather than undoing the first.
-
-    Raises:
-        PromotionError: there is no previous champion to restore.
-    """
-    publish = publish or publish_event
-    current = registry.champion_version(settings)
-    previous = registry.alias_version(settings, registry.PREVIOUS_CHAMPION_ALIAS)
-    if previous is None or previous == current:
-        if previous is not None:
-            registry.delete_alias(settings, registry.PREVIOUS_CHAMPION_ALIAS)
-        raise PromotionError(
-            f"{settings.model_name!r} has no previous champion to roll back to (only the last "
-            f"promotion can be undone, once); the champion is "
-            f"{'v' + current if current else 'not set'}: `parivision promote VERSION` names one"
-        )
-    decision = Decision(
-        ROLLED_BACK,
-        model=settings.model_name,
-        version=previous,
-        previous_version=current,
-        challenger_version=None,
-        reason=f"rolled back from v{current} to v{previous}",
-    )
-    stamp = _iso(decision.at)
-    registry.set_champion(settings, previous)
-    registry.delete_alias(settings, registry.PREVIOUS_CHAMPION_ALIAS)
-    if current is not None:
-        registry.tag_version(
-            settings,
-            current,
-            {"replaced_by": previous, "replaced_at": stamp, "rolled_back_at": stamp},
-        )
-    registry.tag_version(
-        settings, previous, {"replaced_by": None, "replaced_at": None, "restored_at": stamp}
-    )
-    publish(settings, decision.as_event())
-    return decision

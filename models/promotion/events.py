@@ -16,7 +16,10 @@ from parivision import schemas
 from parivision.settings import Settings
 
 PROMOTED, REFUSED, ROLLED_BACK = "promoted", "refused", "rolled_back"
-EVENTS = (PROMOTED, REFUSED, ROLLED_BACK)
+# A challenger that passed offline starts scoring in shadow; a watch after a promotion ends with
+# the new champion kept.
+SHADOWING, CONFIRMED = "shadowing", "confirmed"
+EVENTS = (PROMOTED, REFUSED, ROLLED_BACK, SHADOWING, CONFIRMED)
 # The events after which the champion alias names another version.
 SWAP_EVENTS = (PROMOTED, ROLLED_BACK)
 
@@ -38,6 +41,10 @@ class Decision:
     window: dict[str, Any] = field(default_factory=dict)
     margin: float | None = None
     at: float = field(default_factory=time.time)
+    # The shadow this decision starts, judges or ends (models.promotion.shadow), if any.
+    shadow: dict[str, Any] | None = None
+    # Made by the retrain loop's judge of a shadow, not by a person or a challenge.
+    automatic: bool = False
 
     @property
     def promoted(self) -> bool:
@@ -59,6 +66,8 @@ class Decision:
             "window": self.window,
             "margin": self.margin,
             "at": self.at,
+            "shadow": self.shadow,
+            "automatic": self.automatic,
         }
 
 

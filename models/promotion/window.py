@@ -35,6 +35,21 @@ class Window:
     last_labelled_at: float | None = None
     # Where player form came from: "stream" (stored with the shots) or "window" (recomputed).
     form_source: str = "stream"
+    # Who shot them, for whom, in which games: how much of the league the window covers.
+    player_ids: np.ndarray | None = None
+    team_ids: np.ndarray | None = None
+    game_ids: np.ndarray | None = None
+
+    def coverage(self) -> dict[str, int]:
+        """How many distinct players, teams and games the window's shots come from."""
+        return {
+            name: len(np.unique(ids)) if ids is not None else 0
+            for name, ids in (
+                ("players", self.player_ids),
+                ("teams", self.team_ids),
+                ("games", self.game_ids),
+            )
+        }
 
     @property
     def rows(self) -> int:
@@ -52,6 +67,7 @@ class Window:
             "form_source": self.form_source,
             "first_game_date": int(dates.min()) if len(dates) else None,
             "last_game_date": int(dates.max()) if len(dates) else None,
+            **self.coverage(),
         }
 
 
@@ -121,6 +137,9 @@ def window_from_documents(
         first_labelled_at=min(labelled_at) if labelled_at else None,
         last_labelled_at=max(labelled_at) if labelled_at else None,
         form_source=form_source,
+        player_ids=np.asarray([s["player_id"] for s in shots], dtype=np.int64),
+        team_ids=np.asarray([s["team_id"] for s in shots], dtype=np.int64),
+        game_ids=np.asarray([s["game_id"] for s in shots], dtype=np.int64),
     )
 
 

@@ -312,13 +312,19 @@ def ensure_champion(settings: Settings, data: str | None, console: Console) -> s
     stale = registry.stale_feature_set(settings, current) if current else None
     if current is None or stale:
         from models.data import training_frame
+        from models.lineage import lineage_of
         from models.train import train_and_register
 
         why = f"{stale}, so" if stale else "no champion yet:"
         console.print(f"{why} training one on {data or 'synthetic shots'}")
         frame, name = training_frame(data)
         trained = train_and_register(
-            settings, frame, data_name=name, candidates=["lightgbm"], console=console
+            settings,
+            frame,
+            data_name=name,
+            candidates=["lightgbm"],
+            lineage=lineage_of([data] if data else None),
+            console=console,
         )
         console.print(
             f"champion: {settings.model_name} v{trained.version} "

@@ -33,6 +33,10 @@ def train_command(
     since: Annotated[
         int | None, typer.Option(help="Train only on shots on or after this game date (YYYYMMDD).")
     ] = None,
+    until: Annotated[
+        int | None,
+        typer.Option(help="Train only on shots on or before this game date (YYYYMMDD)."),
+    ] = None,
     champion: Annotated[
         bool | None,
         typer.Option(
@@ -56,14 +60,16 @@ def train_command(
     from rich.table import Table
 
     from models.data import training_frames
+    from models.lineage import lineage_of
     from models.train import train_and_register
 
-    if since is not None and not 19_000_101 <= since <= 21_001_231:
-        fail(f"--since {since} is not a YYYYMMDD date")
+    for option, date in (("--since", since), ("--until", until)):
+        if date is not None and not 19_000_101 <= date <= 21_001_231:
+            fail(f"{option} {date} is not a YYYYMMDD date")
     settings = load_settings()
     start_services(settings)
     try:
-        frame, name = training_frames(data, limit=limit, since=since)
+        frame, name = training_frames(data, limit=limit, since=since, until=until)
         if frame.attrs.get("duplicate_rows"):
             typer.echo(
                 f"{frame.attrs['duplicate_rows']:,} shots of player-games already in an earlier "
@@ -77,6 +83,8 @@ def train_command(
             candidates=candidate,
             validation_share=validation_share,
             half_life_days=half_life_days,
+            # What it learned from, so a retrain can learn it again (models.lineage).
+            lineage=lineage_of(data, limit=limit, since=since, until=until),
             console=console,
         )
     except (ValueError, FileNotFoundError, ConnectionError) as error:
@@ -257,7 +265,13 @@ def _print_decision(decision) -> None:
         )
     if decision.metrics:
         out.print(table)
-    colour = {"promoted": "green", "refused": "yellow", "rolled_back": "cyan"}[decision.event]
+    colour = {
+        "promoted": "green",
+        "refused": "yellow",
+        "rolled_back": "cyan",
+        "shadowing": "magenta",
+        "confirmed": "green",
+    }[decision.event]
     now = f"v{decision.version}" if decision.version else "none"
     out.print(f"[bold {colour}]{decision.event.upper().replace('_', ' ')}[/]: {decision.reason}")
     if window:
@@ -267,6 +281,14 @@ def _print_decision(decision) -> None:
         )
     changed = decision.version != decision.previous_version
     out.print(f"champion of {decision.model} {'is now' if changed else 'stays'} {now}")
+    shadow = decision.shadow
+    if shadow and decision.event in ("shadowing", "promoted"):
+        role = "the challenger" if shadow["role"] == "challenger" else "the previous champion"
+        out.print(
+            f"in shadow: v{shadow['version']} ({role}) scores beside champion "
+            f"v{shadow['champion']} for {shadow['shots']:,} labelled shots; the retrain loop "
+            "judges it (`parivision retrain-loop`)"
+        )
     for side, count in (window.get("dated_in_training_window") or {}).items():
         if count:
             console.print(
@@ -293,9 +315,26 @@ def promote_command(
             "[default: PARIVISION_PROMOTION_MARGIN, 0.002]."
         ),
     ] = None,
+    now: Annotated[
+        bool,
+        typer.Option(
+            "--now", help="Promote at once if it passes the checks, without a shadow first."
+        ),
+    ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Promote without any check (the previous champion still watches it, and it "
+            "is rolled back if it does worse live).",
+        ),
+    ] = False,
 ) -> None:
-    """Challenge the champion: promote VERSION only if it beats it on recent labelled shots."""
-    from models.promotion import PromotionError, challenge
+    """Challenge the champion: VERSION must beat it on recent labelled shots and be no worse on
+    its validation window; then it shadows the champion live and is promoted only if it beats
+    it there too (the retrain loop judges the shadow)."""
+    from models.promotion import PromotionError, challenge, promote
+    from models.registry import resolve_version
     from parivision.topics import ensure_topics
 
     if (window is not None and window < 1) or (margin is not None and margin < 0):
@@ -304,7 +343,15 @@ def promote_command(
     start_services(settings)
     ensure_topics(settings)
     try:
-        decision = challenge(settings, version, window=window, margin=margin)
+        if force:
+            decision = promote(
+                settings,
+                resolve_version(settings, version),
+                reason="promoted by hand with --force, without a challenge",
+                how="forced",
+            )
+        else:
+            decision = challenge(settings, version, window=window, margin=margin, now=now)
     except (PromotionError, LookupError, ValueError, ConnectionError) as error:
         fail(str(error))
     _print_decision(decision)

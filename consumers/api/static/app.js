@@ -213,7 +213,11 @@
     labelledIds.add(msg.shot_id);
     if (labelledIds.size > 4 * MAX_SHOTS) labelledIds.delete(labelledIds.values().next().value);
     state.labelled += 1;
-    logloss.add(msg.outcome, msg.p_champion, msg.p_online_by_learner || {});
+    const others = { ...(msg.p_online_by_learner || {}) };
+    // A model in shadow (a challenger before promotion, or the champion a promotion replaced)
+    // is drawn beside the champion on the same shots: not served, only measured.
+    if (Number.isFinite(msg.p_shadow) && msg.shadow_version) others[`shadow v${msg.shadow_version}`] = msg.p_shadow;
+    logloss.add(msg.outcome, msg.p_champion, others);
     board.addLive(msg);
   }
 

@@ -86,6 +86,17 @@ class Collection:
         i = next(i for i, d in enumerate(self.docs) if _matches(d, query))
         self.docs[i] = {"_id": self.docs[i]["_id"], **doc}
 
+    def update_one(self, query, update):
+        for doc in self.docs:
+            if _matches(doc, query):
+                doc.update(update["$set"])
+                return
+
+    def update_many(self, query, update):
+        for doc in self.docs:
+            if _matches(doc, query):
+                doc.update(update["$set"])
+
 
 class Database(dict):
     def __missing__(self, name):
@@ -106,6 +117,8 @@ def _store(db, frame, *, start: float, p: float):
         db["predictions"].docs.append(
             {
                 "shot_id": shot["shot_id"],
+                # The scored record's context, as the sink stores it.
+                **{k: shot[k] for k in ("game_id", "player_id", "team_id")},
                 "p_champion": p,
                 "outcome": int(row["made"]),
                 "labelled_at": at + 0.5,
@@ -161,10 +174,32 @@ class Recorder:
         self.tags.append((version, tags))
 
 
-def _loop(db, tmp_path, recorder, clock, champion=NO_CHAMPION, window=300, **config):
+class Judge:
+    """Stands in for the judge of shadows (models.promotion.judge, with its own tests): what
+    each poll gave it."""
+
+    def __init__(self):
+        self.polls = []
+
+    def poll(self, fresh):
+        self.polls.append(list(fresh))
+
+
+# The store alone (no registry here to read a lineage from), and no coverage asked of the
+# window unless a test asks for it.
+UNIT = {
+    "mongodb_database": "unit",
+    "retrain_store_only": True,
+    "promotion_min_players": 0,
+    "promotion_min_teams": 0,
+    "promotion_min_games": 0,
+}
+
+
+def _loop(db, tmp_path, recorder, clock, champion=NO_CHAMPION, window=300, settings=None, **config):
     defaults = {"min_new_labelled": 0, "every_s": None, "drift_share": 0.25, "cooldown_s": 60}
     return RetrainLoop(
-        Settings(home=tmp_path, mongodb_database="unit"),
+        Settings(home=tmp_path, **(UNIT | (settings or {}))),
         db,
         TriggerConfig(**(defaults | config)),
         window=window,
@@ -173,6 +208,8 @@ def _loop(db, tmp_path, recorder, clock, champion=NO_CHAMPION, window=300, **con
         challenge=recorder.challenge,
         champion=lambda: champion,
         tag_version=recorder.tag_version,
+        judge=Judge(),
+        reference_ids=lambda champion: set(),
         clock=lambda: clock[0],
     )
 
@@ -223,7 +260,19 @@ def test_drift_starts_a_retrain_that_is_recorded_with_its_numbers(store, tmp_pat
     assert data["quality"]["log_loss"] > 0.69  # p = 0.7 on shots mostly missed
     assert data["report"] == str(next(reports_folder(tmp_path).glob("drift-*.html")))
     assert event["drift"]["adwin"]["detections"] >= 1
-    assert event["counts"] == {"new_labelled": 1600, "training_rows": 1400, "stored_rows": 1400}
+    # Trained on the store (asked for here) without the 200 most recent labels it is judged on.
+    counts = event["counts"]
+    assert (counts["new_labelled"], counts["training_rows"]) == (1600, 1400)
+    assert counts["sources"] == {
+        "mongodb:unit": 1600,
+        "combined": 1600,
+        "left_out": 200,
+        "duplicate_rows": 0,
+    }
+    newest = sorted(store["predictions"].docs, key=lambda d: d["labelled_at"])[-200:]
+    frame, kwargs = recorder.frames[0]
+    assert not set(frame["shot_id"]) & {d["shot_id"] for d in newest}
+    assert event["window"]["shots"] == 200
     assert event["training"]["version"] == "2"
     assert event["status"] == "refused" and event["decision"]["challenger_version"] == "2"
     assert recorder.challenges == [("2", 200)]
@@ -391,3 +440,50 @@ def test_a_failed_retrain_is_recorded_with_the_error(store, tmp_path):
     assert _metric(loop, 'parivision_promotion_decisions_total{outcome="failed"}') == 1.0
     assert _metric(loop, 'parivision_retrains_total{trigger="manual"}') == 1.0
     assert recorder.tags == []  # nothing was registered to tag
+
+
+def test_a_window_of_one_player_makes_the_challenge_wait_once_and_say_why(shots_frame, tmp_path):
+    # The first seasons of the file are Kobe Bryant's alone: a replay of them is one player on
+    # one team, and a challenge judged on them would say nothing about the league.
+    db = Database()
+    _store(db, shots_frame.iloc[:1600], start=1000.0, p=0.45)
+    recorder, clock = Recorder(), [5000.0]
+    coverage = {"promotion_min_players": 30, "promotion_min_teams": 6, "promotion_min_games": 3}
+    loop = _loop(
+        db, tmp_path, recorder, clock, settings=coverage, drift_share=None, error_drift=False
+    )
+    event = loop.step(manual=MANUAL)
+    assert event["status"] == "waiting"
+    assert event["waiting"].startswith(
+        "the recent window does not cover the league: 1 player (at least 30), 1 team (at least 6)"
+    )
+    assert event["window"]["players"] == 1 and event["window"]["shots"] == 200
+    assert recorder.frames == [] and recorder.challenges == []  # nothing trained
+    assert _metric(loop, 'parivision_promotion_decisions_total{outcome="waiting"}') == 1.0
+    # The trigger stays pending: the next poll looks again, and the same reason is one document.
+    clock[0] += 30.0
+    _store(db, shots_frame.iloc[1600:1700], start=3000.0, p=0.45)
+    request_retrain(loop.settings, MANUAL)
+    assert loop.step()["status"] == "waiting"
+    waiting = [e for e in db[RETRAIN_EVENTS].docs if e["status"] == "waiting"]
+    assert len(waiting) == 1 and waiting[0]["checked_at"] == clock[0]
+    # A waiting challenge is not a retrain: a restarted loop does not count it as one.
+    again = _loop(db, tmp_path, recorder, clock)
+    assert again.triggers.state.retrains == 0
+
+
+def test_every_poll_hands_its_labels_to_the_judge_of_shadows(store, tmp_path):
+    recorder, clock = Recorder(), [5000.0]
+    store["predictions"].docs[-1] |= {"shadow_version": "3", "p_shadow": 0.61, "model_version": "2"}
+    loop = _loop(store, tmp_path, recorder, clock, drift_share=None, error_drift=False)
+    loop.step()
+    (first,) = loop.judge.polls
+    assert len(first) == 1600
+    assert {k: first[-1][k] for k in ("shadow_version", "p_shadow", "model_version")} == {
+        "shadow_version": "3",
+        "p_shadow": 0.61,
+        "model_version": "2",
+    }
+    clock[0] += 30.0
+    loop.step()
+    assert loop.judge.polls[-1] == []  # nothing new was labelled

@@ -41,6 +41,7 @@ ALERTS = {
     "PariVisionDataDrift",
     "PariVisionProcessDown",
     "PariVisionMongoWriteErrors",
+    "PariVisionChampionRolledBack",
 }
 
 

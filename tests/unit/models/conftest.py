@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
+from models import registry
 from models.features import build_features
+from tests.unit.models.store import Collection, FakeDatabase, booster, documents, register
 
 
 @pytest.fixture(scope="session")
@@ -39,3 +43,27 @@ def settings_factory(tmp_path):
         return settings
 
     return make
+
+
+@pytest.fixture
+def store(settings_factory, fit_and_check, recent_shots):
+    """A store with a good champion (v1), a worse (v2) and a better (v3) challenger, and a
+    database whose 3,000 labelled shots none of them was fitted on."""
+    x_fit, y_fit, _, _ = fit_and_check
+    # Shadows off and no coverage asked: the offline rule alone (test_shadow turns them on).
+    settings = settings_factory(model_name="promotion-unit", shadow_shots=0)
+    fair = register(settings, booster(x_fit[-3000:], y_fit[-3000:], 10), "fair")
+    worse = register(settings, booster(x_fit[:2000], y_fit[:2000], 3), "worse")
+    better = register(settings, booster(x_fit, y_fit, 60), "better")
+    registry.set_champion(settings, fair)
+    _, _, x_check, _ = fit_and_check
+    predictions, raw, stored = documents(recent_shots.iloc[30_000:33_000], matrix=x_check)
+    predictions.append({"shot_id": "unlabelled", "replay_id": "r1"})  # no outcome yet: skipped
+    db = FakeDatabase(
+        predictions=Collection(predictions),
+        shots_raw=Collection(raw),
+        shots=Collection(stored),
+    )
+    events = []
+    publish = lambda _settings, event: events.append(json.loads(json.dumps(event)))  # noqa: E731
+    return settings, db, events, publish, (fair, worse, better)

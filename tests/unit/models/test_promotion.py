@@ -8,15 +8,14 @@ import doctest
 import json
 import math
 
-import lightgbm as lgb
 import numpy as np
 import pytest
 
 from models import promotion, registry
-from models.features import CATEGORICAL, FEATURE_NAMES, FEATURE_SET, build_features, feature_dict
+from models.features import build_features
 from models.form import form_values, new_state
 from models.promotion import Decision, PromotionError, decide, parse_event, window_from_documents
-from models.shot_model import ShotModel
+from tests.unit.models.store import FakeDatabase, booster, documents, register
 
 CHAMPION = {"log_loss": 0.640, "roc_auc": 0.660}
 
@@ -75,27 +74,12 @@ def test_a_better_scoring_challenger_is_refused_when_it_is_worse_calibrated():
         decide(champion, champion, calibration_margin=-0.01)
 
 
-def _documents(frame, *, start_ts=1_700_000_000.0, matrix=None):
-    """Predictions (with outcome and labelled_at), raw shots and, given the stream's feature
-    ``matrix`` for the frame's rows, the silver feature documents, as the sink stores them."""
-    raw, predictions, stored = [], [], []
-    for i, row in enumerate(frame.to_dict("records")):
-        shot_id = f"{row['game_id']}-{row['game_event_id']}"
-        raw.append({**{k: v for k, v in row.items() if k != "made"}, "shot_id": shot_id})
-        predictions.append(
-            {"shot_id": shot_id, "outcome": int(row["made"]), "labelled_at": start_ts + i}
-        )
-        if matrix is not None:
-            stored.append({"shot_id": shot_id, "features": feature_dict(matrix[i])})
-    return predictions, raw, stored
-
-
 def test_the_window_uses_the_form_the_stream_stored_and_counts_what_it_cannot_use(
     recent_shots,
 ):
     history = build_features(recent_shots)  # the form the stream computed, with all history
     frame, matrix = recent_shots.iloc[1000:1300], history[1000:1300]
-    predictions, raw, stored = _documents(frame, matrix=matrix)
+    predictions, raw, stored = documents(frame, matrix=matrix)
     predictions.append({"shot_id": "no-raw", "outcome": 1, "labelled_at": 1.0})
     raw[5] = {**raw[5], "x": "far left"}  # no longer a valid shot: left out, counted
     window = window_from_documents(predictions, raw, requested=500, stored_features=stored)
@@ -108,7 +92,7 @@ def test_the_window_uses_the_form_the_stream_stored_and_counts_what_it_cannot_us
 
 def test_without_stored_form_the_window_computes_it_from_its_own_shots(recent_shots):
     frame = recent_shots.iloc[1000:1300]
-    predictions, raw, _ = _documents(frame)
+    predictions, raw, _ = documents(frame)
     window = window_from_documents(predictions[::-1], raw, requested=300)  # newest first
     assert window.form_source == "window"
     np.testing.assert_allclose(window.features, build_features(frame))
@@ -147,92 +131,6 @@ def test_the_event_is_strict_json_even_when_a_metric_is_undefined():
 
 
 # --- promotion and rollback on a real MLflow store ------------------------------------------
-
-
-class _Cursor:
-    def __init__(self, docs):
-        self.docs = docs
-
-    def sort(self, key, direction):
-        self.docs = sorted(self.docs, key=lambda d: d.get(key, -math.inf), reverse=direction < 0)
-        return self
-
-    def limit(self, n):
-        self.docs = self.docs[:n]
-        return self
-
-    def __iter__(self):
-        return iter(self.docs)
-
-
-class _Collection:
-    def __init__(self, docs):
-        self.docs = list(docs)
-        self.indexes = []
-
-    def create_index(self, keys, name):
-        self.indexes.append(name)
-
-    def find(self, query, projection=None):
-        def matches(doc):
-            for key, condition in query.items():
-                if "$exists" in condition and (key in doc) != condition["$exists"]:
-                    return False
-                if "$in" in condition and doc.get(key) not in condition["$in"]:
-                    return False
-            return True
-
-        return _Cursor([dict(d) for d in self.docs if matches(d)])
-
-
-class FakeDatabase(dict):
-    """Just the queries :func:`models.promotion.labelled_window` makes."""
-
-
-def _register(settings, booster, tag: str, feature_set: str = FEATURE_SET) -> str:
-    import mlflow
-
-    from models.shot_model import log_shot_model
-
-    with mlflow.start_run(run_name=tag):
-        mlflow.set_tags({"feature_set": feature_set})
-        info = log_shot_model(
-            ShotModel("lightgbm", booster),
-            np.zeros((5, len(FEATURE_NAMES))),
-            registered_model_name=settings.model_name,
-        )
-    return str(info.registered_model_version)
-
-
-def _booster(x, y, rounds):
-    data = lgb.Dataset(
-        x, y, feature_name=list(FEATURE_NAMES), categorical_feature=list(CATEGORICAL)
-    )
-    params = {"objective": "binary", "verbosity": -1, "num_threads": 1, "learning_rate": 0.1}
-    return lgb.train(params, data, rounds)
-
-
-@pytest.fixture
-def store(settings_factory, fit_and_check, recent_shots):
-    """A store with a good champion (v1), a worse (v2) and a better (v3) challenger, and a
-    database whose 3,000 labelled shots none of them was fitted on."""
-    x_fit, y_fit, _, _ = fit_and_check
-    settings = settings_factory(model_name="promotion-unit")
-    fair = _register(settings, _booster(x_fit[-3000:], y_fit[-3000:], 10), "fair")
-    worse = _register(settings, _booster(x_fit[:2000], y_fit[:2000], 3), "worse")
-    better = _register(settings, _booster(x_fit, y_fit, 60), "better")
-    registry.set_champion(settings, fair)
-    _, _, x_check, _ = fit_and_check
-    predictions, raw, stored = _documents(recent_shots.iloc[30_000:33_000], matrix=x_check)
-    predictions.append({"shot_id": "unlabelled", "replay_id": "r1"})  # no outcome yet: skipped
-    db = FakeDatabase(
-        predictions=_Collection(predictions),
-        shots_raw=_Collection(raw),
-        shots=_Collection(stored),
-    )
-    events = []
-    publish = lambda _settings, event: events.append(json.loads(json.dumps(event)))  # noqa: E731
-    return settings, db, events, publish, (fair, worse, better)
 
 
 def test_a_worse_challenger_is_refused_and_a_better_one_promoted_then_rolled_back(store):
@@ -345,6 +243,7 @@ def watcher(monkeypatch):
 
     state = {"alias": "2"}
     monkeypatch.setattr(registry, "champion_version", lambda settings: state["alias"])
+    monkeypatch.setattr(registry, "alias_version", lambda settings, alias: state.get(alias))
     monkeypatch.setattr(registry, "load_version", load_version)
     scorer = Scorer(registry.Champion("m", "1", _Constant(0.3)))
     return ChampionWatcher(Settings(model_name="m"), scorer), scorer, loads, state
@@ -399,7 +298,7 @@ def test_a_rollback_swaps_back_and_a_model_that_fails_to_load_keeps_the_old_one(
 def test_a_champion_of_an_older_feature_set_gives_way_to_any_challenger(store, fit_and_check):
     settings, db, events, publish, (fair, _, _) = store
     x_fit, y_fit, _, _ = fit_and_check
-    old = _register(settings, _booster(x_fit[:3000], y_fit[:3000], 5), "old", feature_set="v1")
+    old = register(settings, booster(x_fit[:3000], y_fit[:3000], 5), "old", feature_set="v1")
     registry.set_champion(settings, old)
     decision = promotion.challenge(settings, fair, window=2500, db=db, publish=publish)
     assert decision.promoted and "feature set 'v1'" in decision.reason

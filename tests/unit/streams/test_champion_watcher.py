@@ -41,6 +41,7 @@ def watch(monkeypatch):
         return registry.Champion("m", version, _Constant(0.7))
 
     monkeypatch.setattr(registry, "champion_version", lambda settings: state["alias"])
+    monkeypatch.setattr(registry, "alias_version", lambda settings, alias: state.get(alias))
     monkeypatch.setattr(registry, "load_version", load_version)
     monkeypatch.setattr(registry, "reference_log_loss", lambda settings, version: None)
     metrics = for_job(STREAM)
@@ -123,3 +124,28 @@ def test_a_registry_that_does_not_answer_is_not_a_refusal(watch, monkeypatch, ca
         asyncio.run(watcher.on_event(_promoted("5")))
     assert "could not read the champion alias of m" in caplog.text
     assert loads == [] and errors() == 0 and watcher.refused == {}
+
+
+def test_the_version_in_the_shadow_alias_is_scored_beside_the_champion_and_never_served(watch):
+    from models.features import FEATURE_NAMES
+
+    watcher, state, loads, _ = watch
+    state["shadow"] = "4"
+    asyncio.run(watcher.on_event(json.dumps({"event": "shadowing", "model": "m"}).encode()))
+    scorer = watcher.scorer
+    assert scorer.shadow.version == "4" and scorer.champion.version == "1"
+    assert loads == ["4"]
+    assert watcher.metrics.registry.get_sample_value("parivision_shadow_version") == 4.0
+
+    # The champion alias moves to the shadow (a promotion): no second load, the model in hand
+    # is swapped in; the old champion, now in the shadow alias, is kept as it was.
+    state["alias"], state["shadow"] = "4", "1"
+    asyncio.run(watcher.on_event(_promoted("4")))
+    assert (scorer.champion.version, scorer.shadow.version) == ("4", "1")
+    assert loads == ["4"]
+
+    state["shadow"] = None  # the watch ended
+    asyncio.run(watcher.check_registry("periodic registry check"))
+    assert scorer.shadow is None
+    assert watcher.metrics.registry.get_sample_value("parivision_shadow_version") == 0.0
+    assert len(FEATURE_NAMES) == 39

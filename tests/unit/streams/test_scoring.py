@@ -194,3 +194,36 @@ def test_the_learner_on_top_of_the_champion_starts_as_it_and_corrects_it(champio
     # Measured: 0.712 for the champion (worse than a coin), 0.679 on top of it.
     assert on_top["log_loss"] < champion_live["log_loss"] - 0.01, (on_top, champion_live)
     assert on_top["roc_auc"] > champion_live["roc_auc"]
+
+
+def test_a_shadow_is_scored_on_the_same_shots_and_measured_but_never_served(champion, shots_frame):
+    from models.registry import P_MAX, P_MIN, Champion
+
+    class Halved:
+        """A model in shadow whose answers are known here: half the champion's probability."""
+
+        def predict(self, matrix):
+            return champion.model.predict(matrix) / 2
+
+    scorer = Scorer(champion)
+    shots, made = _shots(shots_frame, 30000, 200)
+    before = scorer.score_batch(shots[:100], form=_form(shots[:100]))
+    assert {r["shadow_version"] for r in before} == {None} and before[0]["p_shadow"] is None
+    scorer.set_shadow(Champion("m", "8", Halved()))
+    records = scorer.score_batch(shots[100:], form=_form(shots[100:]))
+    expected = champion.model.predict(build_features(shots_frame)[30100:30200])
+    np.testing.assert_allclose([r["p_champion"] for r in records], expected, rtol=1e-9)
+    np.testing.assert_allclose(
+        [r["p_shadow"] for r in records], np.clip(expected / 2, P_MIN, P_MAX), rtol=1e-9
+    )
+    assert {(r["model_version"], r["shadow_version"]) for r in records} == {("7", "8")}
+    assert all(r["fair_odds"] == pytest.approx(1 / r["p_champion"]) for r in records)
+    labelled = [scorer.label(r, y) for r, y in zip(records, made[100:], strict=True)]
+    assert [r["p_shadow"] for r in labelled] == [r["p_shadow"] for r in records]
+    # Its live log loss over the labelled shots, as a hand computation gives it.
+    p, y = np.array([r["p_shadow"] for r in records]), np.array(made[100:])
+    by_hand = float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+    assert scorer.recent["shadow"].summary()["log_loss"] == pytest.approx(by_hand, rel=1e-9)
+    assert scorer.live_metrics()["shadow"]["version"] == "8"
+    scorer.set_shadow(None)
+    assert "shadow" not in scorer.recent and scorer.live_metrics()["shadow"] is None

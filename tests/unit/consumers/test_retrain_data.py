@@ -1,0 +1,113 @@
+"""What a retrain learns from: the champion's recorded lineage read again plus the store's new
+labels, minus the shots the challenger is judged on, on a real MLflow store.
+
+The expected rows are counted here with pandas on the same CSV, not by the code under test.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from consumers.retrain_data import NotReady, training_data
+from models.data import shot_ids, training_frames
+from models.lineage import LINEAGE_TAG, Lineage, lineage_of
+from models.reference import validation_set
+from models.registry import version_tags
+from models.train import train_and_register
+from parivision.settings import Settings
+from tests.unit.consumers.test_retrain_trigger import Database, _store
+
+UNTIL = 20181215
+
+
+@pytest.fixture
+def league_csv(nba_csv, tmp_path):
+    """6,000 league shots of December 2018 in game order, in the file's 22 columns."""
+    raw = pd.read_csv(nba_csv, low_memory=False)
+    raw = raw[(raw["Game Date"] >= 20181201) & (raw["Game Date"] <= 20181231)]
+    raw = raw.sort_values(["Game Date", "Game ID", "Game Event ID"], kind="stable").iloc[:6000]
+    path = tmp_path / "league.csv"
+    raw.to_csv(path, index=False)
+    return path, raw
+
+
+@pytest.fixture
+def champion(league_csv, tmp_path):
+    """A champion trained as `parivision train --data league.csv --until 20181215` would."""
+    from infra.mlflow_store import configure_mlflow
+
+    path, _ = league_csv
+    settings = Settings(
+        home=tmp_path / "home",
+        mlflow_tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
+        mongodb_database="unit",
+        model_name="lineage-unit",
+    )
+    configure_mlflow(settings)
+    frame, name = training_frames([str(path)], until=UNTIL)
+    version = train_and_register(
+        settings,
+        frame,
+        data_name=name,
+        candidates=["logreg"],
+        make_champion=True,
+        lineage=lineage_of([str(path)], until=UNTIL),
+    ).version
+    return settings, version
+
+
+def test_a_retrain_learns_the_champion_s_shots_and_the_store_s_but_not_those_it_is_judged_on(
+    champion, league_csv, shots_frame
+):
+    settings, version = champion
+    path, raw = league_csv
+    recorded = Lineage.from_json(version_tags(settings, version)[LINEAGE_TAG])
+    assert recorded.describe() == f"league.csv until {UNTIL}"
+
+    db = Database()
+    _store(db, shots_frame.iloc[:1000], start=1000.0, p=0.45)  # Kobe Bryant, 1996-97
+    window = {d["shot_id"] for d in db["predictions"].docs[-200:]}  # the newest 200 labels
+    reference = validation_set(settings, version)
+    data = training_data(settings, db, champion=version, leave_out=window | set(reference.all_ids))
+
+    # By hand: the file's shots up to the date, less the champion's validation window, and the
+    # store's 1,000 less the 200 it is judged on.
+    learned = raw[raw["Game Date"] <= UNTIL]
+    ids = (learned["Game ID"].astype(str) + "-" + learned["Game Event ID"].astype(str)).tolist()
+    assert set(reference.all_ids) <= set(ids) and len(reference.all_ids) > 0
+    expected = (len(ids) - len(reference.all_ids)) + (1000 - 200)
+    assert len(data.frame) == expected
+    got = set(shot_ids(data.frame))
+    assert not got & set(reference.all_ids) and not got & window
+    kobe = {d["shot_id"] for d in db["predictions"].docs[:800]}
+    assert kobe <= got
+    assert data.name == f"league.csv until {UNTIL} + mongodb:unit"
+    assert data.counts["left_out"] == len(reference.all_ids) + 200
+    # What the challenger records: the same file and filter, and this store.
+    assert [s.describe() for s in data.lineage.sources] == [
+        f"league.csv until {UNTIL}",
+        "mongodb:unit",
+    ]
+
+    alone = training_data(
+        settings.model_copy(update={"retrain_store_only": True}), db, champion=version
+    )
+    assert len(alone.frame) == 1000 and alone.name == "mongodb:unit"
+
+
+def test_a_champion_without_a_lineage_or_a_file_gone_makes_the_retrain_wait(
+    champion, league_csv, shots_frame
+):
+    settings, version = champion
+    path, _ = league_csv
+    db = Database()
+    _store(db, shots_frame.iloc[:300], start=1000.0, p=0.45)
+    path.unlink()
+    with pytest.raises(NotReady, match="league.csv is not here any more"):
+        training_data(settings, db, champion=version)
+    from models.registry import tag_version
+
+    tag_version(settings, version, {LINEAGE_TAG: None})
+    with pytest.raises(NotReady, match="does not record what it was trained on"):
+        training_data(settings, db, champion=version)
