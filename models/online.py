@@ -21,6 +21,7 @@ from river import compose, forest, linear_model, metrics, optim, preprocessing
 from river.base import Classifier
 
 from models.form import FORM_NAMES
+from models.online_bias import CHAMPION_LOGIT, PLAYER_ID, TEAM_ID, ChampionBias
 
 
 def scaled_logistic_regression() -> Classifier:
@@ -64,10 +65,6 @@ def learner_features(features: dict[str, float]) -> dict[str, float]:
     if all(name in features for name in MISSING_SENTINELS):
         return features
     return {**MISSING_SENTINELS, **features}
-
-
-# The key under which a learner that works on top of the champion gets its logit.
-CHAMPION_LOGIT = "champion_logit"
 
 
 def _logit(p: float) -> float:
@@ -158,11 +155,6 @@ class OnTopOfChampion(Classifier):
             self._m2[name] += delta * (value - self._mean[name])
 
 
-# The keys under which a learner that corrects the champion per player and per team gets the
-# shooter's ids (not features: no model is trained on an id).
-PLAYER_ID, TEAM_ID = "player_id", "team_id"
-
-
 def learner_input(
     model: Any,
     seen: dict[str, float],
@@ -190,6 +182,7 @@ LEARNERS: dict[str, Callable[[], Classifier]] = {
     "logreg": scaled_logistic_regression,
     "arf": adaptive_forest,
     "on_champion": OnTopOfChampion,
+    "bias": ChampionBias,
 }
 
 
