@@ -72,15 +72,15 @@ class ShadowJudge:
             return None
         if self.shadow is None or current.key != self.shadow.key:
             # A shadow first seen here (new, or this loop restarted): what the store holds so far.
-            self.shadow, self.evidence = current, shadows.gather(self.db, current)
-        else:
-            shadows.observe(self.evidence, fresh, current)
-        self.on_progress(current, self.evidence)
+            self.shadow, self.evidence = current, shadows.Evidence()
+            fresh = shadows.labelled_since(self.db, current)
         champion = registry.champion_version(self.settings)
         if champion != current.champion:
             return self._champion_moved(current, champion)
-        judgement = shadows.judge(current, self.evidence, self.settings)
-        if judgement.action is None:
+        # Shot by shot, so the verdict falls on the shot that reached it.
+        judgement = shadows.observe(self.evidence, fresh, current, self.settings)
+        self.on_progress(current, self.evidence)
+        if judgement is None:
             return None
         decision = self._act(current, judgement)
         self.shadow, self.evidence = None, shadows.Evidence()
@@ -123,11 +123,15 @@ class ShadowJudge:
             shadows.end(settings, current, "restored", reason, evidence)
             # The watch names the version to go back to, whatever the aliases say now.
             registry.set_alias(settings, registry.PREVIOUS_CHAMPION_ALIAS, current.version)
-            decision = rollback(
-                settings, reason=reason, automatic=True, metrics=metrics, publish=self.publish
+            return rollback(
+                settings,
+                reason=reason,
+                automatic=True,
+                metrics=metrics,
+                window={"shots": evidence.n},
+                shadow=current.describe(),
+                publish=self.publish,
             )
-            decision.shadow = current.describe()
-            return decision
         if judgement.action == shadows.REFUSE:
             shadows.end(settings, current, "refused", reason, evidence)
             registry.tag_version(

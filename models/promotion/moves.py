@@ -98,6 +98,8 @@ def rollback(
     reason: str | None = None,
     automatic: bool = False,
     metrics: dict[str, dict[str, float]] | None = None,
+    window: dict[str, Any] | None = None,
+    shadow: dict[str, Any] | None = None,
     publish: Publisher | None = None,
 ) -> Decision:
     """Give the champion alias back to the version the last promotion replaced.
@@ -128,6 +130,8 @@ def rollback(
         challenger_version=None,
         reason=reason or f"rolled back from v{current} to v{previous}",
         metrics=metrics or {},
+        window=window or {},
+        shadow=shadow,
         automatic=automatic,
     )
     stamp = iso(decision.at)

@@ -204,12 +204,34 @@ def counts(doc: Mapping[str, Any], shadow: Shadow) -> bool:
     )
 
 
-def observe(evidence: Evidence, docs: Iterable[Mapping[str, Any]], shadow: Shadow) -> None:
+def observe(
+    evidence: Evidence,
+    docs: Iterable[Mapping[str, Any]],
+    shadow: Shadow,
+    settings: Settings | None = None,
+) -> Judgement | None:
+    """Add labelled predictions (in the order they were labelled) to the evidence.
+
+    Given ``settings``, the rule is asked after every shot added, and the first verdict stops
+    it: the evidence is then exactly the shots it was reached on, as if the judge had looked
+    after each one, however many labels one poll reads (a judge that starts late, or polls
+    slowly, still decides within ``shadow.shots``).
+    """
     for doc in docs:
         if counts(doc, shadow):
+            before = evidence.n
             evidence.add(doc["shot_id"], doc["outcome"], doc["p_shadow"], doc["p_champion"])
+            if evidence.n == before:
+                continue
         elif float(doc.get("labelled_at") or 0.0) >= shadow.started_at:
             evidence.others += 1
+        else:
+            continue
+        if settings is not None:
+            verdict = judge(shadow, evidence, settings)
+            if verdict.action is not None:
+                return verdict
+    return None
 
 
 EVIDENCE_FIELDS = {
@@ -225,9 +247,9 @@ EVIDENCE_FIELDS = {
 }
 
 
-def gather(db, shadow: Shadow, limit: int | None = None) -> Evidence:
-    """The evidence the store holds about ``shadow``: the predictions labelled since it began
-    (a range on the ``labelled_at`` index), at most ``limit`` of them."""
+def labelled_since(db, shadow: Shadow, limit: int | None = None) -> list[dict[str, Any]]:
+    """The predictions labelled since ``shadow`` began, in that order (a range on the
+    ``labelled_at`` index), at most ``limit`` of them."""
     db[PREDICTIONS].create_index(**LABELLED_AT_INDEX)
     cursor = (
         db[PREDICTIONS]
@@ -236,8 +258,13 @@ def gather(db, shadow: Shadow, limit: int | None = None) -> Evidence:
     )
     if limit:
         cursor = cursor.limit(limit)
+    return list(cursor)
+
+
+def gather(db, shadow: Shadow, limit: int | None = None) -> Evidence:
+    """The evidence the store holds about ``shadow`` (all of it, up to ``limit`` labels)."""
     evidence = Evidence()
-    observe(evidence, cursor, shadow)
+    observe(evidence, labelled_since(db, shadow, limit), shadow)
     return evidence
 
 

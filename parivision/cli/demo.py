@@ -60,8 +60,10 @@ def challenges_since(settings: Settings, since: float) -> list[dict[str, Any]]:
                 "reason": event.get("reason"),
                 "status": event.get("status"),
                 "challenger": (event.get("training") or {}).get("version"),
-                "decision": decision.get("reason") or event.get("error"),
+                "decision": decision.get("reason") or event.get("error") or event.get("waiting"),
                 "champion_after": decision.get("version"),
+                # A challenger in shadow, then its verdict on live shots (models.promotion).
+                **({"shadow": event["shadow"]} if event.get("shadow") else {}),
             }
         )
     return out
@@ -484,8 +486,9 @@ def run_demo(
     for challenge in challenges:
         table.add_row(
             "challenge",
-            f"{challenge['reason']}: v{challenge['challenger']} {challenge['status']} "
-            f"({challenge['decision']})",
+            f"{challenge['reason']}: "
+            + (f"v{challenge['challenger']} " if challenge["challenger"] else "")
+            + f"{challenge['status']} ({challenge['decision']})",
         )
     console.print(table)
     return summary

@@ -61,6 +61,7 @@ def train_command(
 
     from models.data import training_frames
     from models.lineage import lineage_of
+    from models.promotion import PromotionError
     from models.train import train_and_register
 
     for option, date in (("--since", since), ("--until", until)):
@@ -68,6 +69,11 @@ def train_command(
             fail(f"{option} {date} is not a YYYYMMDD date")
     settings = load_settings()
     start_services(settings)
+    # --champion over an existing champion is a promotion like any other: the one it replaces
+    # watches it, and it is rolled back if it does worse live (models.promotion.moves).
+    from models.registry import champion_version
+
+    replacing = champion_version(settings) if champion else None
     try:
         frame, name = training_frames(data, limit=limit, since=since, until=until)
         if frame.attrs.get("duplicate_rows"):
@@ -79,7 +85,7 @@ def train_command(
             settings,
             frame,
             data_name=name,
-            make_champion=champion,
+            make_champion=False if replacing else champion,
             candidates=candidate,
             validation_share=validation_share,
             half_life_days=half_life_days,
@@ -87,8 +93,23 @@ def train_command(
             lineage=lineage_of(data, limit=limit, since=since, until=until),
             console=console,
         )
+        if replacing:
+            from models.promotion import promote
+            from parivision.topics import ensure_topics
+
+            ensure_topics(settings)
+            promote(
+                settings,
+                result.version,
+                reason=f"trained with --champion on {name}, without a challenge",
+                how="forced",
+            )
+            result.champion = True
     except (ValueError, FileNotFoundError, ConnectionError) as error:
         fail(str(error))
+    except PromotionError as error:  # the aliases moved; only the event did not reach Kafka
+        console.print(f"[yellow]{error}[/]")
+        result.champion = True
     window = result.window
     table = Table(
         title=f"validation {window.get('valid_from', '')}-{window.get('valid_to', '')} "

@@ -59,7 +59,7 @@ def make_settings(services, **overrides) -> Settings:
         # fault and ordering tests need attempts held behind outcomes still on their way.
         "outcome_delay_s": 0.5,
         "outcome_timing": "wall",
-        "model_name": "parivision-shot-test",
+        "model_name": SESSION_MODEL,
         "api_port": free_port(),
         # Metrics endpoints off: tests start several workers with one settings object; the
         # monitoring tests give each process its own port.
@@ -99,7 +99,7 @@ def champion_version(services, nba_csv):
         kafka_bootstrap=endpoints.kafka,
         mongodb_uri=endpoints.mongodb,
         mlflow_tracking_uri=endpoints.mlflow,
-        model_name="parivision-shot-test",
+        model_name=SESSION_MODEL,
     )
     existing = champion_version(settings)
     if existing:
@@ -108,6 +108,29 @@ def champion_version(services, nba_csv):
     return train_and_register(
         settings, frame.iloc[:150_000], data_name="nba_shots.csv", candidates=["lightgbm"]
     ).version
+
+
+SESSION_MODEL = "parivision-shot-test"
+
+
+def copy_champion(settings: Settings, version: str, copies: int = 1) -> list[str]:
+    """The session's champion copied ``copies`` times as versions of ``settings.model_name``,
+    the first made champion: a model of the test's own, so that what the test promotes,
+    shadows or rolls back moves nobody else's champion.  A copy shares the source's run (its
+    feature set, validation window) and tags, and costs no training."""
+    from models import registry
+
+    client = registry.client(settings)
+    made = [
+        str(
+            client.copy_model_version(
+                f"models:/{SESSION_MODEL}/{version}", settings.model_name
+            ).version
+        )
+        for _ in range(copies)
+    ]
+    registry.set_champion(settings, made[0])
+    return made
 
 
 def wait_until(predicate, timeout: float, what: str, interval: float = 0.25):

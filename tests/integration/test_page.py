@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import statistics
 import threading
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from parivision.sources.csv_source import CsvSource
 from producers.pacing import RatePacer
 from producers.replay import replay
-from tests.integration.conftest import wait_until
+from tests.integration.conftest import copy_champion, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -164,9 +165,15 @@ def _all_marked(driver) -> bool:
 
 
 def test_live_page_draws_each_shot_as_scored_marks_its_outcome_and_prices_a_click(
-    settings_factory, pipeline, api, games_csv, tmp_path
+    settings_factory, pipeline, api, games_csv, champion_version, tmp_path
 ):
-    settings = settings_factory()
+    from models.promotion import shadow
+
+    # A model of its own, with a second version in shadow: the page draws its live log loss
+    # beside the champion's while it shadows (issue 21).
+    settings = settings_factory(model_name=f"page-{uuid.uuid4().hex[:6]}")
+    served, shadowing = copy_champion(settings, champion_version, copies=2)
+    shadow.begin(settings, shadowing, shadow.CHALLENGER, served)
     db = MongoClient(settings.mongodb())[settings.mongodb_database]
     with (
         pipeline(settings),
@@ -241,7 +248,7 @@ def test_live_page_draws_each_shot_as_scored_marks_its_outcome_and_prices_a_clic
             "the page to count every outcome",
         )
         _check_leaderboard(driver, base_url)
-        _check_logloss(driver, settings)
+        _check_logloss(driver, settings, shadowing)
         _check_game_filter(driver, stored)
 
         errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
@@ -295,13 +302,13 @@ def _check_leaderboard(driver, base_url: str) -> None:
         assert shown[0][1] == pytest.approx(max(expected.values()), abs=1e-3)
 
 
-def _check_logloss(driver, settings) -> None:
-    """One line, with a legend entry, for the champion and each online learner."""
+def _check_logloss(driver, settings, shadowing: str) -> None:
+    """One line, with a legend entry, for the champion, each online learner and the shadow."""
     models = {
         li.get_attribute("data-model")
         for li in driver.find_elements("css selector", "#logloss-legend li[data-model]")
     }
-    assert models == {"champion", *settings.online_learners.split(",")}
+    assert models == {"champion", *settings.online_learners.split(","), f"shadow v{shadowing}"}
     lines = driver.find_elements("css selector", "#logloss polyline.series")
     assert {line.get_attribute("data-model") for line in lines} == models
 

@@ -227,7 +227,8 @@ def test_a_worse_challenger_is_refused_a_better_one_swapped_in_live_then_rolled_
                 60,
                 "phase B under way",
             )
-            promoted = challenge(settings, better)
+            # At once (no shadow first): this test is about the swap in running workers.
+            promoted = challenge(settings, better, now=True)
             assert promoted.promoted, promoted.reason
             assert registry.champion_version(settings) == better
             b_thread.join(60)

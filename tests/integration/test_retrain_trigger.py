@@ -29,7 +29,8 @@ from tests.integration.conftest import free_port, wait_until
 
 pytestmark = pytest.mark.integration
 
-REAL, LATER = (205_000, 208_000), (208_000, 211_000)
+REAL, LATER = (205_000, 208_000), (208_000, 211_000)  # file rows: 2019-03-06 to 03-11
+LEAGUE = (20190201, 20190301)  # the champion's game dates, all before those
 SHOTS = 3000
 DRIFT_SHARE = 0.25
 DISTANCES = {"x", "y", "distance_m", "coord_distance_ft", "zone_range"}
@@ -81,6 +82,8 @@ def _firing(settings, name: str) -> bool | list:
 def test_shifted_shots_are_a_data_drift_the_retrain_loop_answers(
     services, settings_factory, pipeline, nba_csv, shots_frame, tmp_path
 ):
+    from models.data import training_frames
+    from models.lineage import lineage_of
     from models.train import train_and_register
 
     settings = settings_factory(
@@ -94,12 +97,16 @@ def test_shifted_shots_are_a_data_drift_the_retrain_loop_answers(
         retrain_poll_s=1.0,
         retrain_metrics_port=free_port(),
     )
+    # About 30,000 league shots, recorded as `parivision train --since --until` records them,
+    # so a retrain learns them again beside the store's.
+    league, name = training_frames([str(nba_csv)], since=LEAGUE[0], until=LEAGUE[1])
     champion = train_and_register(
         settings,
-        shots_frame.iloc[170_000:200_000],
-        data_name="30,000 shots",
+        league,
+        data_name=name,
         candidates=["lightgbm"],
         make_champion=True,
+        lineage=lineage_of([str(nba_csv)], since=LEAGUE[0], until=LEAGUE[1]),
     ).version
     items = list(islice(CsvSource(nba_csv), REAL[0], LATER[1]))
     real, moved = items[:SHOTS], shifted(items[SHOTS:])
@@ -173,15 +180,22 @@ def test_shifted_shots_are_a_data_drift_the_retrain_loop_answers(
     drift = event["drift"]["data"]
     assert drift["dataset_drift"] is True and drift["drift_share"] >= DRIFT_SHARE
     assert drift["reference"] == "champion" and Path(drift["report"]).is_file()
-    assert event["counts"]["new_labelled"] == 2 * SHOTS
-    # Trained on all but the 1,500 most recent labels, challenged on exactly those.
-    assert event["counts"]["training_rows"] == 2 * SHOTS - 1500
+    counts = event["counts"]
+    assert counts["new_labelled"] == 2 * SHOTS
+    # Trained on what the champion learned and the store's labels, less the 1,500 most recent
+    # (challenged on exactly those) and the champion's validation window (the reference set).
+    sources = counts["sources"]
+    assert sources[f"nba_shots.csv since {LEAGUE[0]} until {LEAGUE[1]}"] == len(league)
+    assert sources[f"mongodb:{settings.mongodb_database}"] == 2 * SHOTS
+    validation = int(registry.version_tags(settings, champion)["valid_rows"])
+    assert sources["left_out"] == 1500 + validation
+    assert counts["training_rows"] == len(league) + 2 * SHOTS - 1500 - validation
     version = event["training"]["version"]
     assert version != champion
     tags = registry.version_tags(settings, version)
     assert "data_drift" in tags["retrain.reason"].split(",")
     assert tags["retrain.drift_report"] == drift["report"]
-    assert tags["challenge.decision"] == event["status"] in ("promoted", "refused")
+    assert tags["challenge.decision"] == event["status"] in ("promoted", "refused", "shadowing")
     assert event["decision"]["challenger_version"] == version
     assert event["decision"]["window"]["shots"] == 1500
     assert event["finished_at"] >= event["at"]
@@ -192,7 +206,7 @@ def test_shifted_shots_are_a_data_drift_the_retrain_loop_answers(
     assert seen["parivision_drifted_features"] >= len(DISTANCES)
     assert seen['parivision_feature_drift_score{feature="distance_m"}'] > 0.1
     assert seen['parivision_retrains_total{trigger="data_drift"}'] == 1.0
-    outcome = "promoted" if event["status"] == "promoted" else "kept"
+    outcome = event["status"] if event["status"] in ("promoted", "shadowing") else "kept"
     assert seen[f'{DECISIONS}{{outcome="{outcome}"}}'] == 1.0
     assert seen["parivision_drift_checks_total"] >= 1.0
     assert 'parivision_recent_quality{metric="log_loss"}' in seen

@@ -200,8 +200,11 @@ def test_a_forced_bad_champion_is_rolled_back_by_the_watch(shadowed, recent_shot
     back = judge.poll()
     assert back is not None and back.event == "rolled_back" and back.automatic
     assert decisions == [shadows.ROLL_BACK]
+    # Judged shot by shot: all 300 were there at its first look, and it stopped at the 200th.
+    assert back.window["shots"] == shadows.EARLY_SHOTS == 200
+    assert back.shadow["version"] == fair and back.shadow["role"] == shadows.WATCH
     assert back.metrics["champion"]["log_loss"] == pytest.approx(
-        _log_loss(outcomes.tolist(), inverted), abs=1e-9
+        _log_loss(outcomes[:200].tolist(), inverted[:200]), abs=1e-9
     )
     assert registry.champion_version(settings) == fair
     assert registry.alias_version(settings, shadows.SHADOW_ALIAS) is None
