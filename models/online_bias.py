@@ -1,9 +1,9 @@
 """The champion corrected by biases learned online: per action type, team and player.
 
 A champion trained on earlier seasons is off on a new one in ways that are the same for many
-shots: the league's level moves, an action type is scored differently ("Driving Layup Shot" went
-in more often in 2018-19 than in 2017-18), a team or a player shoots better than its features
-say.  :class:`ChampionBias` adds one learned bias per such group to the champion's logit::
+shots: the league's level moves, an action type goes in more or less often than it did (the
+README's champion, trained mostly on 2017-18, put 2018-19's 7,135 step-back jump shots at 0.461;
+they went in at 0.410), a team or a player shoots better than its features say.  :class:`ChampionBias` adds one learned bias per such group to the champion's logit::
 
     logit(p) = logit(p_champion) + b_league + b_action + b_team,action + b_player
                + b_player,zone
