@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from models.data import combine_shots, shot_ids
+from models.drift import shot_error
 from models.lineage import LINEAGE_TAG, STORE, DataSource, Lineage, LineageError, read_source
 from models.lineage import lineage_of as lineage_of_data
 from parivision import schemas
@@ -176,3 +177,37 @@ def training_data(
     }
     frame = combined[keep].reset_index(drop=True)
     return TrainingData(frame=frame, name=lineage.describe(), lineage=lineage, counts=counts)
+
+
+def labelled_since(db, after: float) -> list[dict[str, Any]]:
+    """Labelled predictions with ``labelled_at`` after ``after``, oldest label first.
+
+    ``labelled_at`` is set with the outcome, so a range on it alone (its index) finds them: the
+    server's planner scans the whole collection when ``outcome: {$exists}`` is asked too.
+    """
+    return list(
+        db[PREDICTIONS].find({"labelled_at": {"$gt": after}}, LABEL_FIELDS).sort("labelled_at", 1)
+    )
+
+
+# What a poll reads of each new label: the champion's error for ADWIN, the shadow's evidence.
+LABEL_FIELDS = {
+    "_id": 0,
+    "shot_id": 1,
+    "outcome": 1,
+    "p_champion": 1,
+    "labelled_at": 1,
+    "model_version": 1,
+    "p_shadow": 1,
+    "shadow_version": 1,
+    "scored_at": 1,
+}
+
+
+def errors_of(predictions: Sequence[dict[str, Any]]) -> list[float]:
+    """The champion's per-shot errors, in the order given (those without a probability skipped)."""
+    return [
+        shot_error(p["outcome"], p["p_champion"])
+        for p in predictions
+        if isinstance(p.get("p_champion"), int | float)
+    ]

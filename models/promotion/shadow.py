@@ -359,7 +359,7 @@ def progress(settings: Settings, db, shadow: Shadow | None = None) -> dict[str, 
     shadow = shadow or current_shadow(settings)
     if shadow is None:
         return None
-    evidence = gather(db, shadow, limit=20 * max(shadow.shots, 1))
+    evidence = gather(db, shadow, limit=(GIVE_UP_AFTER + 1) * max(shadow.shots, 1))
     measured = evidence.metrics()
     return {
         **shadow.describe(),

@@ -13,6 +13,7 @@ import json
 import math
 import shutil
 import time
+import uuid
 
 import httpx
 import numpy as np
@@ -22,7 +23,13 @@ from pymongo import MongoClient
 from parivision import metrics as catalogue
 from parivision import schemas
 from parivision.topics import end_offsets
-from tests.integration.conftest import make_settings, monitored_ports, wait_for_progress, wait_until
+from tests.integration.conftest import (
+    copy_champion,
+    make_settings,
+    monitored_ports,
+    wait_for_progress,
+    wait_until,
+)
 
 pytestmark = [
     pytest.mark.integration,
@@ -62,7 +69,15 @@ def run(services, champion_version, games_csv, tmp_path_factory):
         retrain_every_s=0,
         # Only the count trigger retrains here; drift is still checked and exported.
         retrain_drift_share=0,
+        # This test is about what the loop reports, not what it learns: it may retrain on the
+        # store alone (asked for), on a window of a few games, with a model of the test's own.
+        retrain_store_only=True,
+        promotion_min_players=0,
+        promotion_min_teams=0,
+        promotion_min_games=0,
+        model_name=f"metrics-{uuid.uuid4().hex[:6]}",
     )
+    copy_champion(settings, champion_version)
     ensure_topics(settings)
     targets = {
         "stream": [f"127.0.0.1:{settings.stream_metrics_port}"],
@@ -307,9 +322,15 @@ def test_the_retrain_loop_reports_its_decision(run):
     prom, processes = run["prom"], run["processes"]
     # The replay's labels reach the count trigger: the loop trains a challenger and decides.
     wait_until(
-        lambda: prom.value("sum(parivision_promotion_decisions_total)") >= 1 or _alive(processes),
+        lambda: (
+            (
+                prom.value("sum(parivision_promotion_decisions_total)") >= 1
+                and prom.value("sum(parivision_retrains_total{trigger='count'})") >= 1
+            )
+            or _alive(processes)
+        ),
         600,
-        "the retrain loop to decide a challenge",
+        "the retrain loop to retrain and decide a challenge",
         interval=2.0,
     )
     assert prom.value("sum(parivision_retrains_total{trigger='count'})") >= 1
