@@ -73,20 +73,14 @@ def champion_reference(settings: Settings, version: str) -> Reference | None:
     Raises:
         MlflowException: the registry or its artifact store did not answer.
     """
-    from mlflow.exceptions import MlflowException
-
     from models import registry
 
     client = registry.client(settings)
     run_id = client.get_model_version(settings.model_name, str(version)).run_id
-    if not run_id:
-        return None
-    with tempfile.TemporaryDirectory(prefix="parivision-reference-") as folder:
-        try:
-            path = client.download_artifacts(run_id, REFERENCE_ARTIFACT, folder)
-        except (MlflowException, OSError):
-            return None  # registered before training logged its reference
-        frame = pd.read_parquet(path)
+    found = _logged(client, run_id, REFERENCE_ARTIFACT)
+    if found is None:
+        return None  # registered before training logged its reference
+    (frame,) = found
     missing = [name for name in FEATURE_NAMES if name not in frame.columns]
     if missing:
         return None  # another feature set; the stream would refuse this model anyway
@@ -168,22 +162,15 @@ def validation_set(settings: Settings, version: str) -> ValidationSet | None:
     Raises:
         MlflowException: the registry or its artifact store did not answer.
     """
-    from mlflow.exceptions import MlflowException
-
     from models import registry
 
     client = registry.client(settings)
     run_id = client.get_model_version(settings.model_name, str(version)).run_id
-    if not run_id:
+    found = _logged(client, run_id, VALIDATION_ARTIFACT, VALIDATION_IDS_ARTIFACT)
+    if found is None:
         return None
-    with tempfile.TemporaryDirectory(prefix="parivision-validation-") as folder:
-        try:
-            path = client.download_artifacts(run_id, VALIDATION_ARTIFACT, folder)
-            ids_path = client.download_artifacts(run_id, VALIDATION_IDS_ARTIFACT, folder)
-        except (MlflowException, OSError):
-            return None
-        frame = pd.read_parquet(path)
-        all_ids = frozenset(pd.read_parquet(ids_path)["shot_id"].astype(str))
+    frame, ids = found
+    all_ids = frozenset(ids["shot_id"].astype(str))
     if any(name not in frame.columns for name in (*FEATURE_NAMES, "made", "shot_id")):
         return None
     return ValidationSet(
@@ -194,3 +181,17 @@ def validation_set(settings: Settings, version: str) -> ValidationSet | None:
         game_dates=frame["game_date"].to_numpy(dtype=np.int64),
         all_ids=all_ids,
     )
+
+
+def _logged(client, run_id: str | None, *artifacts: str) -> list[pd.DataFrame] | None:
+    """The parquet artifacts of a run, read; None when the run has not logged them all."""
+    from mlflow.exceptions import MlflowException
+
+    if not run_id:
+        return None
+    with tempfile.TemporaryDirectory(prefix="parivision-reference-") as folder:
+        try:
+            paths = [client.download_artifacts(run_id, artifact, folder) for artifact in artifacts]
+        except (MlflowException, OSError):
+            return None
+        return [pd.read_parquet(path) for path in paths]

@@ -133,6 +133,18 @@ def copy_champion(settings: Settings, version: str, copies: int = 1) -> list[str
     return made
 
 
+def model_events(settings: Settings) -> list[dict]:
+    """Every decision on the test's ``models.events`` topic, oldest first."""
+    topic = settings.topic(schemas.MODEL_EVENTS)
+    consumer = Consumer(
+        {"bootstrap.servers": settings.kafka(), "group.id": f"events-{uuid.uuid4().hex[:6]}"}
+    )
+    consumer.assign([TopicPartition(topic, 0, 0)])
+    events = [json.loads(m.value()) for m in consumer.consume(100, timeout=5) if not m.error()]
+    consumer.close()
+    return events
+
+
 def wait_until(predicate, timeout: float, what: str, interval: float = 0.25):
     import time
 

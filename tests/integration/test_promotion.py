@@ -27,7 +27,7 @@ from parivision.sources.base import Source
 from parivision.sources.csv_source import CsvSource
 from producers.pacing import MaxPacer, RatePacer
 from producers.replay import replay
-from tests.integration.conftest import attempts_partitions_per_worker, wait_until
+from tests.integration.conftest import attempts_partitions_per_worker, model_events, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -100,17 +100,6 @@ def _register_worse(settings, frame) -> str:
             ShotModel("lightgbm", booster), x, registered_model_name=settings.model_name
         )
     return str(info.registered_model_version)
-
-
-def _events(settings):
-    topic = settings.topic(schemas.MODEL_EVENTS)
-    consumer = Consumer(
-        {"bootstrap.servers": settings.kafka(), "group.id": f"events-{uuid.uuid4().hex[:6]}"}
-    )
-    consumer.assign([TopicPartition(topic, 0, 0)])
-    events = [json.loads(m.value()) for m in consumer.consume(100, timeout=5) if not m.error()]
-    consumer.close()
-    return events
 
 
 def _exactly_once(records, expected_ids):
@@ -278,10 +267,10 @@ def test_a_worse_challenger_is_refused_a_better_one_swapped_in_live_then_rolled_
             scored.stop.set()
             stop_process(second)
 
-    assert [e["event"] for e in _events(settings)] == ["refused", "promoted", "rolled_back"]
+    assert [e["event"] for e in model_events(settings)] == ["refused", "promoted", "rolled_back"]
     with pytest.raises(PromotionError, match="no previous champion"):
         rollback(settings)  # one level deep: the rollback used it up
-    events = _events(settings)
+    events = model_events(settings)
     assert (events[0]["version"], events[0]["challenger_version"]) == (fair, worse)
     assert (events[1]["version"], events[1]["previous_version"]) == (better, fair)
     assert (events[2]["version"], events[2]["previous_version"]) == (fair, better)

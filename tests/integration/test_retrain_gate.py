@@ -22,20 +22,24 @@ from itertools import islice
 import httpx
 import numpy as np
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 from pymongo import MongoClient
 from typer.testing import CliRunner
 
 from models import registry
 from models.promotion.shadow import SHADOW_ALIAS
-from parivision import schemas
 from parivision.cli import app
 from parivision.cli.demo import _child_env, start_process, stop_process
 from parivision.sources.base import Source
 from parivision.sources.csv_source import CsvSource
 from producers.pacing import MaxPacer
 from producers.replay import replay
-from tests.integration.conftest import BackgroundReplay, free_port, wait_for_progress, wait_until
+from tests.integration.conftest import (
+    BackgroundReplay,
+    free_port,
+    model_events,
+    wait_for_progress,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -78,17 +82,6 @@ def _train_league_champion(settings, services, nba_csv) -> str:
     )
     assert last.startswith(f"registered {settings.model_name} v") and "as champion" in last
     return registry.champion_version(settings)
-
-
-def _events(settings) -> list[dict]:
-    topic = settings.topic(schemas.MODEL_EVENTS)
-    consumer = Consumer(
-        {"bootstrap.servers": settings.kafka(), "group.id": f"events-{uuid.uuid4().hex[:6]}"}
-    )
-    consumer.assign([TopicPartition(topic, 0, 0)])
-    events = [json.loads(m.value()) for m in consumer.consume(100, timeout=5) if not m.error()]
-    consumer.close()
-    return events
 
 
 def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
@@ -251,7 +244,8 @@ def test_a_bad_champion_promoted_by_force_is_rolled_back_within_n_labelled_shots
     db = MongoClient(settings.mongodb())[settings.mongodb_database]
     endpoints, _ = services
     logs = settings.resolved_home() / "logs"
-    items = list(islice(CsvSource(games_csv), 3000))  # December 2018, in game order
+    items = list(islice(CsvSource(games_csv), 3300))  # December 2018, in game order
+    first, after = items[:3000], items[3000:]
 
     with pipeline(settings):
         start_prometheus(settings, {"retrainer": [f"127.0.0.1:{port}"]}, scrape_interval_s=1.0)
@@ -275,7 +269,7 @@ def test_a_bad_champion_promoted_by_force_is_rolled_back_within_n_labelled_shots
                 60,
                 "the stream to score the old champion in shadow beside the new one",
             )
-            replaying = BackgroundReplay(settings, Shots(items, "league"), rate=250)
+            replaying = BackgroundReplay(settings, Shots(first, "league"), rate=250)
 
             def rolled_back():
                 assert loop.poll() is None, f"retrain-loop exited with {loop.returncode}"
@@ -283,6 +277,13 @@ def test_a_bad_champion_promoted_by_force_is_rolled_back_within_n_labelled_shots
 
             wait_until(rolled_back, 180, "the watch to roll the bad champion back", interval=1.0)
             replaying.result(180)
+            # Once the stream has swapped back, the next shots are served by the good champion.
+            wait_until(
+                lambda: f"swapped from v{bad} to v{good}" in stream_log.read_text(errors="replace"),
+                60,
+                "the stream to swap the good champion back in",
+            )
+            replay(settings, Shots(after, "after"), pacer=MaxPacer(), show_progress=False)
             wait_for_progress(
                 lambda: db.predictions.count_documents({"outcome": {"$exists": True}}),
                 len(items),
@@ -299,7 +300,7 @@ def test_a_bad_champion_promoted_by_force_is_rolled_back_within_n_labelled_shots
             stop_process(loop)
             stop_prometheus(settings)
 
-    events = _events(settings)
+    events = model_events(settings)
     assert [e["event"] for e in events] == ["promoted", "rolled_back"], events
     back = events[1]
     assert back["automatic"] is True and (back["version"], back["previous_version"]) == (good, bad)
@@ -326,8 +327,11 @@ def test_a_bad_champion_promoted_by_force_is_rolled_back_within_n_labelled_shots
     rate = y.mean()
     base = -(rate * np.log(rate) + (1 - rate) * np.log(1 - rate))
     assert _log_loss(y, served) > max(_log_loss(y, beside), base) + 0.05
-    # Every shot after the rollback was served by the good champion again.
-    served_by = [d["model_version"] for d in db.predictions.find({}, {"model_version": 1})]
-    assert served_by.count(good) > 0 and len(served_by) == len(items)
-    last = db.predictions.find({}, {"model_version": 1, "scored_at": 1}).sort("scored_at", -1)
-    assert next(iter(last))["model_version"] == good
+    # The shots replayed after the rollback were served by the good champion again.
+    later = {item.shot["shot_id"] for item in after}
+    served_by = {
+        d["shot_id"]: d["model_version"]
+        for d in db.predictions.find({}, {"shot_id": 1, "model_version": 1})
+    }
+    assert len(served_by) == len(items)
+    assert {served_by[i] for i in later} == {good}
