@@ -287,6 +287,9 @@ class RetrainLoop:
             narrow = coverage_problem(event["window"], self.settings)
             if narrow:
                 raise NotReady(f"{narrow}; the challenge waits for a wider window")
+            busy = self._shadowing()
+            if busy:
+                raise NotReady(busy)
             data = training_data(
                 self.settings,
                 self.db,
@@ -359,6 +362,17 @@ class RetrainLoop:
         self.metrics["decisions"].labels(outcome=WAITING).inc()
         self._say(f"[bold yellow]challenge waits[/] ({event['reason']}): {why}")
         return event
+
+    def _shadowing(self) -> str | None:
+        """Why a new challenge must wait for the shadow now judged, if one is."""
+        shadow = self.judge.shadow if hasattr(self.judge, "shadow") else None
+        if shadow is None:
+            return None
+        what = "a challenger" if shadow.role == "challenger" else "the last promotion's watch"
+        return (
+            f"v{shadow.version} is in shadow ({what}, {shadow.shots:,} labelled shots): the next "
+            "challenge waits for its verdict"
+        )
 
     def _reference_ids(self, champion: str | None) -> set[str]:
         """The champion's validation shots: the challenger must not learn them, as it is

@@ -180,6 +180,7 @@ class Judge:
 
     def __init__(self):
         self.polls = []
+        self.shadow = None  # the shadow being judged, if any
 
     def poll(self, fresh):
         self.polls.append(list(fresh))
@@ -487,3 +488,20 @@ def test_every_poll_hands_its_labels_to_the_judge_of_shadows(store, tmp_path):
     clock[0] += 30.0
     loop.step()
     assert loop.judge.polls[-1] == []  # nothing new was labelled
+
+
+def test_a_challenge_waits_while_a_shadow_is_judged(store, tmp_path):
+    from models.promotion.shadow import CHALLENGER, Shadow
+
+    recorder, clock = Recorder(), [5000.0]
+    loop = _loop(store, tmp_path, recorder, clock, drift_share=None, error_drift=False)
+    loop.judge.shadow = Shadow("5", CHALLENGER, "4", 4000.0, 1000)
+    event = loop.step(manual=MANUAL)
+    assert event["status"] == "waiting" and recorder.frames == []
+    assert event["waiting"] == (
+        "v5 is in shadow (a challenger, 1,000 labelled shots): the next challenge waits for its "
+        "verdict"
+    )
+    loop.judge.shadow = None  # its verdict is in: the next request retrains
+    request_retrain(loop.settings, MANUAL)
+    assert loop.step()["status"] == "refused" and len(recorder.frames) == 1
