@@ -28,6 +28,11 @@ training on it take minutes; ``--cache DIR`` keeps the champion and the replayed
     .venv/bin/python bench/online_learners.py
     .venv/bin/python bench/online_learners.py --champion-from-bulk --split 20181001   # new season
     .venv/bin/python bench/online_learners.py --since 20171001 --split 20181001       # README's
+
+The bias learner's settings were tuned on seasons before those, four of them replayed after a
+champion of 2013-14 made the same way (``--since 20131001 --split 20141001 --replay-bulk
+--shots 834778``: 2014-15 to 2017-18) and four after one of 2009-10 (``--since 20091001
+--split 20101001 --replay-bulk --shots 766354``).
 """
 
 from __future__ import annotations
@@ -111,8 +116,15 @@ def _fit_recipe(
     return model, len(train), {**candidate.fit_info, "recalibration": found.reason}
 
 
-def prepare(data: Path, split: int, bulk: Path | None = None, since: int | None = None) -> dict:
-    """The champion and every shot of ``data`` from the split on, with its warm player form."""
+def prepare(
+    data: Path,
+    split: int,
+    bulk: Path | None = None,
+    since: int | None = None,
+    replay_bulk: bool = False,
+) -> dict:
+    """The champion and every shot of ``data`` (and of ``bulk`` too with ``replay_bulk``) from
+    the split on, with its warm player form."""
     frame = load_shots(data)
     if bulk is None:
         train = frame[frame["game_date"] < split]
@@ -122,7 +134,7 @@ def prepare(data: Path, split: int, bulk: Path | None = None, since: int | None 
         # over the whole history of both files.
         frame = combine_shots([frame.assign(bulk=False), load_shots(bulk).assign(bulk=True)])
         train = frame[(frame["game_date"] < split) & frame["bulk"]]
-        later = frame[(frame["game_date"] >= split) & ~frame["bulk"]]
+        later = frame[(frame["game_date"] >= split) & (replay_bulk | ~frame["bulk"])]
     if train.empty or later.empty:
         raise SystemExit(f"--split {split} leaves no shots on one side of {data}")
     start = time.perf_counter()
@@ -217,10 +229,11 @@ def run(
     since: int | None = None,
     at: tuple[int, ...] = MILESTONES,
     cache: Path | None = None,
+    replay_bulk: bool = False,
 ) -> dict:
-    if since is not None and bulk is None:
+    if (since is not None or replay_bulk) and bulk is None:
         bulk = BULK
-    prepared = _cached_prepare(cache, data, split, bulk, since)
+    prepared = _cached_prepare(cache, data, split, bulk, since, replay_bulk)
     later = prepared["later"].iloc[:shots]
     if len(later) < shots:
         raise SystemExit(f"--split {split} leaves {len(later):,} shots to replay, not {shots:,}")
@@ -235,6 +248,7 @@ def run(
         if since is None and bulk is not None
         else (f"nba_shots + bulk since {since}, recalibrated" if since else "nba_shots"),
         "split": split,
+        "replayed": "both files" if replay_bulk else str(data.name),
         "train_shots": prepared["train_shots"],
         "champion_rounds": prepared["fit_info"]["rounds"],
         "champion_fit": prepared["fit_info"],
@@ -317,6 +331,12 @@ def main() -> None:
         "(--champion-from-bulk's, or the default) from this date, recalibrated",
     )
     parser.add_argument(
+        "--replay-bulk",
+        action="store_true",
+        help="replay the bulk file's shots from --split too: seasons before 2018-19, on which "
+        "the bias learner's settings were tuned (see the README)",
+    )
+    parser.add_argument(
         "--at",
         type=lambda text: tuple(int(n) for n in text.split(",")),
         default=MILESTONES,
@@ -336,6 +356,7 @@ def main() -> None:
         since=args.since,
         at=args.at,
         cache=args.cache,
+        replay_bulk=args.replay_bulk,
     )
     print_table(report)
     print(json.dumps(report))
