@@ -71,8 +71,10 @@ class Settings(BaseSettings):
     form_history: str = ""
 
     # Online learners run side by side on every shot, comma-separated (a plain string so it
-    # passes through the environment as it is); the first one's probability is p_online.
-    online_learners: str = "logreg,on_champion"
+    # passes through the environment as it is); the first one's probability is p_online.  "bias"
+    # corrects the champion per league, action type, team and player (models/online_bias.py);
+    # "on_champion" beside it is the cheap yardstick.
+    online_learners: str = "bias,on_champion"
     # Learner state is saved every this many labelled shots or seconds, whichever comes first,
     # and when the worker stops.
     online_checkpoint_every: int = 10_000

@@ -239,7 +239,7 @@ def test_a_virtualbets_record_as_strings_typed_and_in_the_shot_schema_gets_one_a
     for other in answers[1:]:
         assert other == first
     # The stream's learners, as the stream saved them when it stopped.
-    assert set(first["online"]) == {"logreg", "on_champion"}
+    assert set(first["online"]) == {"bias", "on_champion"}
     assert all(0 < p < 1 for p in first["online"].values())
     # A stored shot gets the form the stream computed for it, hence the stream's probability.
     assert first["form_history"]["as_of"] == "before this shot"
@@ -1012,7 +1012,7 @@ def test_health_is_ok_when_every_service_answers(store, champion_version):
     assert f"v{champion_version}" in body["checks"]["registry"]["detail"]
     assert body["model"]["version"] == champion_version
     assert body["live"]["following"] and body["live"]["read"] >= 4 * HALF
-    assert body["online_learners"] == ["logreg", "on_champion"]
+    assert body["online_learners"] == ["bias", "on_champion"]
 
 
 def test_health_is_503_naming_the_database_when_mongodb_is_down(store, champion_version):

@@ -297,7 +297,7 @@ def test_live_log_loss_of_the_champion_matches_the_stored_outcomes(run):
     )
     assert prom.value("parivision_live_brier{model='champion'}") == pytest.approx(brier, abs=1e-6)
     learners = {r["metric"]["model"] for r in prom.query("parivision_live_log_loss")}
-    assert learners >= {"champion", "logreg", "on_champion"}
+    assert learners >= {"champion", "bias", "on_champion"}
     assert prom.value("parivision_champion_reference_log_loss") > 0
     assert prom.query("parivision_champion_info")[0]["metric"]["version"]
 
@@ -393,14 +393,14 @@ def test_the_live_model_quality_view_renders_in_a_real_browser(run, tmp_path):
 
         def legend_lists_every_model(d) -> bool:
             text = d.find_element("tag name", "body").text
-            return all(f'model="{m}"' in text for m in ("champion", "logreg", "on_champion")) and (
+            return all(f'model="{m}"' in text for m in ("champion", "bias", "on_champion")) and (
                 text.count('model="champion"') >= 2
             )
 
         from selenium.webdriver.support.ui import WebDriverWait
 
         WebDriverWait(driver, 60, poll_frequency=0.5).until(
-            legend_lists_every_model, "the graphs to list champion, logreg and on_champion twice"
+            legend_lists_every_model, "the graphs to list champion, bias and on_champion twice"
         )
         screenshot.parent.mkdir(parents=True, exist_ok=True)
         assert driver.save_screenshot(str(screenshot))
