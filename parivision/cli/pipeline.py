@@ -77,7 +77,13 @@ def replay_command(
 
 @app.command("stream")
 def stream_command(
-    learner: Annotated[str, typer.Option(help="River online learner.")] = "logreg",
+    learner: Annotated[
+        str | None,
+        typer.Option(
+            help="The online learner whose probability is p_online (it runs first, beside "
+            "the others of PARIVISION_ONLINE_LEARNERS) [default: the first of those]."
+        ),
+    ] = None,
     loglevel: Annotated[str, typer.Option(help="Worker log level.")] = "info",
     workers: Annotated[
         int,
@@ -117,7 +123,7 @@ def stream_command(
         _stop_workers(children)
 
 
-def _start_workers(settings: Settings, n: int, *, learner: str, loglevel: str) -> list:
+def _start_workers(settings: Settings, n: int, *, learner: str | None, loglevel: str) -> list:
     """``n`` more stream workers in this one's group, as child processes logging to files."""
     import os
     import subprocess
@@ -136,7 +142,8 @@ def _start_workers(settings: Settings, n: int, *, learner: str, loglevel: str) -
             children.append(
                 subprocess.Popen(
                     [sys.executable, "-m", "parivision", "stream"]
-                    + ["--learner", learner, "--loglevel", loglevel],
+                    + (["--learner", learner] if learner else [])
+                    + ["--loglevel", loglevel],
                     env=env,
                     stdout=log,
                     stderr=subprocess.STDOUT,
