@@ -202,3 +202,29 @@ def test_records_fetched_before_a_seek_to_the_committed_offsets_are_not_handed_o
     asyncio.run(run())
     assert handed == [0, 1, 2, 3, 4, 5]
     assert after_seek == list(range(5, 20))  # again from the committed offset, nothing skipped
+
+
+def test_a_fetch_that_loses_its_buffer_reads_every_held_partition_again():
+    """aiokafka's fetcher raised KeyError mid-drain after taking records of other partitions
+    (their position moved past them): nothing may be lost, and the worker must not crash."""
+    a, b = TP(TOPIC, 0), TP(TOPIC, 1)
+    log = Log({a: 30, b: 30})
+    log.assignment = lambda: {a, b}
+    fetched = log.getmany
+    broken = [True]
+
+    async def racing(timeout: float):
+        batch = [item async for item in fetched(timeout)]  # the positions move past them all
+        if broken[0] and log.position[a] == 20:
+            broken[0] = False
+            raise KeyError(b)  # the second fetch's records of both partitions are gone
+        for item in batch:
+            yield item
+
+    log.getmany = racing
+    offsets.guard(log, [TOPIC], lambda: 1)
+    handed = log.drain()
+    for tp in (a, b):
+        seen = [offset for t, offset in handed if t == tp]
+        assert set(seen) == set(range(30)), tp
+        assert seen == sorted(seen)  # in order, copies only where read again
