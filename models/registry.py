@@ -311,12 +311,15 @@ def tag_version(settings: Settings, version: str, tags: dict[str, Any]) -> None:
     from mlflow.exceptions import MlflowException
 
     c = client(settings)
+    gone = [key for key, value in tags.items() if value is None]
+    # One read instead of a failed call per tag that was never set.
+    present = set(c.get_model_version(settings.model_name, str(version)).tags) if gone else set()
     for key, value in tags.items():
         if value is not None:
             c.set_model_version_tag(settings.model_name, str(version), key, str(value))
-            continue
-        with suppress(MlflowException):  # it was not set
-            c.delete_model_version_tag(settings.model_name, str(version), key)
+        elif key in present:
+            with suppress(MlflowException):  # deleted meanwhile
+                c.delete_model_version_tag(settings.model_name, str(version), key)
 
 
 def version_tags(settings: Settings, version: str) -> dict[str, str]:

@@ -64,6 +64,18 @@ def promote(
     else:
         registry.delete_alias(settings, registry.PREVIOUS_CHAMPION_ALIAS)
     registry.set_champion(settings, version)
+    # The moves a running stream follows first (the champion, the watch, the event), the tags
+    # that record them after: a tag nobody waits on must not delay the swap.
+    current = shadows.current_shadow(settings)
+    if current is not None:
+        # A challenger's shadow ends with its promotion; a watch of an older promotion with this
+        # one (the new watch takes its place).
+        shadows.end(settings, current, "ended", f"v{version} was promoted ({how})")
+    if before is not None and before != version and settings.shadow_shots > 0:
+        watch = shadows.begin(settings, before, shadows.WATCH, version)
+        decision.shadow = watch.describe()
+    publish = publish or publish_event
+    publish(settings, decision.as_event())
     if before is not None and before != version:
         registry.tag_version(settings, before, {"replaced_by": version, "replaced_at": stamp})
     registry.tag_version(
@@ -79,16 +91,6 @@ def promote(
             "replaced_at": None,
         },
     )
-    current = shadows.current_shadow(settings)
-    if current is not None:
-        # A challenger's shadow ends with its promotion; a watch of an older promotion with this
-        # one (the new watch takes its place).
-        shadows.end(settings, current, "ended", f"v{version} was promoted ({how})")
-    if before is not None and before != version and settings.shadow_shots > 0:
-        watch = shadows.begin(settings, before, shadows.WATCH, version)
-        decision.shadow = watch.describe()
-    publish = publish or publish_event
-    publish(settings, decision.as_event())
     return decision
 
 

@@ -34,6 +34,22 @@ pytestmark = pytest.mark.integration
 # Positions in the time-sorted file (CsvSource and load_shots agree on the order): the models
 # learn from shots up to 200,000 and are measured and replayed on later ones.
 FAIR_ROWS, BETTER_ROWS = slice(195_000, 200_000), slice(100_000, 200_000)
+
+
+class HeldPacer:
+    """A pacer that stops after ``hold_at`` shots until ``until`` is set (at most 5 minutes)."""
+
+    def __init__(self, pacer, *, hold_at: int, until: threading.Event) -> None:
+        self.pacer, self.hold_at, self.until = pacer, hold_at, until
+        self.sent = 0
+
+    def wait(self, shot) -> None:
+        if self.sent == self.hold_at:
+            self.until.wait(300)
+        self.sent += 1
+        self.pacer.wait(shot)
+
+
 PHASE_A, PHASE_B, PHASE_C = (205_000, 208_000), (208_000, 212_000), (212_000, 212_600)
 
 
@@ -196,28 +212,33 @@ def test_a_worse_challenger_is_refused_a_better_one_swapped_in_live_then_rolled_
             assert registry.champion_version(settings) == fair
             assert registry.version_tags(settings, worse)["challenge.decision"] == "refused"
 
-            # Phase B: promote the better one while shots are flowing at 300/s.
+            # Phase B: promote the better one while shots are flowing at 300/s.  The second
+            # half waits for the swap, however long the challenge takes on a busy machine.
+            swapped = threading.Event()
+            b_pacer = HeldPacer(RatePacer(300), hold_at=2000, until=swapped)
             b_stats = {}
             b_thread = threading.Thread(
                 target=lambda: b_stats.update(
                     stats=replay(
                         settings,
                         Shots(phase["b"], "b"),
-                        pacer=RatePacer(300),
+                        pacer=b_pacer,
                         show_progress=False,
                         replay_id="phase-b",
                     )
                 )
             )
             b_thread.start()
-            # 4,000 shots at 300/s take 13 s; the swap must land well inside them.
             wait_until(
                 lambda: sum(not r["labelled"] for r in scored.of("phase-b")) >= 500,
                 60,
                 "phase B under way",
             )
             # At once (no shadow first): this test is about the swap in running workers.
-            promoted = challenge(settings, better, now=True)
+            try:
+                promoted = challenge(settings, better, now=True)
+            finally:
+                swapped.set()
             assert promoted.promoted, promoted.reason
             assert registry.champion_version(settings) == better
             b_thread.join(60)
