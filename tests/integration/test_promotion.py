@@ -37,15 +37,22 @@ FAIR_ROWS, BETTER_ROWS = slice(195_000, 200_000), slice(100_000, 200_000)
 
 
 class HeldPacer:
-    """A pacer that stops after ``hold_at`` shots until ``until`` is set (at most 5 minutes)."""
+    """A pacer that stops at given shot counts until a condition holds (at most 5 minutes each).
 
-    def __init__(self, pacer, *, hold_at: int, until: threading.Event) -> None:
-        self.pacer, self.hold_at, self.until = pacer, hold_at, until
+    The swap must fall while shots flow, however slow the machine: the replay waits for the
+    promotion before its middle, and for every worker's swap before its last shots.
+    """
+
+    def __init__(self, pacer, holds: dict[int, object]) -> None:
+        self.pacer, self.holds = pacer, holds
         self.sent = 0
 
     def wait(self, shot) -> None:
-        if self.sent == self.hold_at:
-            self.until.wait(300)
+        ready = self.holds.get(self.sent)
+        if ready is not None:
+            deadline = time.monotonic() + 300
+            while not ready() and time.monotonic() < deadline:
+                time.sleep(0.05)
         self.sent += 1
         self.pacer.wait(shot)
 
@@ -212,10 +219,17 @@ def test_a_worse_challenger_is_refused_a_better_one_swapped_in_live_then_rolled_
             assert registry.champion_version(settings) == fair
             assert registry.version_tags(settings, worse)["challenge.decision"] == "refused"
 
-            # Phase B: promote the better one while shots are flowing at 300/s.  The second
-            # half waits for the swap, however long the challenge takes on a busy machine.
-            swapped = threading.Event()
-            b_pacer = HeldPacer(RatePacer(300), hold_at=2000, until=swapped)
+            # Phase B: promote the better one while shots are flowing at 300/s.  Shots 2,000 on
+            # wait for the promotion, and the last 500 for both workers' swaps, however slow the
+            # challenge and the model loads are on a busy machine: the swap falls mid-replay.
+            promoted_event = threading.Event()
+            b_pacer = HeldPacer(
+                RatePacer(300),
+                {
+                    2000: promoted_event.is_set,
+                    3500: lambda: _swapped_in_logs(settings, worker_logs, fair, better),
+                },
+            )
             b_stats = {}
             b_thread = threading.Thread(
                 target=lambda: b_stats.update(
@@ -238,7 +252,7 @@ def test_a_worse_challenger_is_refused_a_better_one_swapped_in_live_then_rolled_
             try:
                 promoted = challenge(settings, better, now=True)
             finally:
-                swapped.set()
+                promoted_event.set()
             assert promoted.promoted, promoted.reason
             assert registry.champion_version(settings) == better
             b_thread.join(60)
