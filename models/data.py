@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -168,6 +169,60 @@ def warm_form(data: Sequence[str] | str) -> tuple[dict[str, dict[str, Any]], int
 
     frame, _ = training_frames(data)
     return form_states(frame), len(frame)
+
+
+@dataclass
+class WarmStart:
+    """Each player's form after the warm-start files, and the shots it came from, so an answer
+    about a shot dated inside those files can take only the shots before it (a backtest must
+    not see the future)."""
+
+    states: dict[str, dict[str, Any]]
+    shots: int
+    last_date: dict[int, int]  # player id -> date of the player's last shot in the files
+    _frame: pd.DataFrame
+    _rows: dict[int, Any] | None = None
+
+    def shots_of(self, player_id: int) -> list[dict[str, Any]]:
+        """The player's labelled shots in the files (form fields, ``game_date``,
+        ``game_event_id``, ``shot_id``, ``made``), in file order."""
+        if self._rows is None:
+            self._rows = self._frame.groupby("player_id", sort=False).indices
+        rows = self._rows.get(player_id)
+        if rows is None:
+            return []
+        mine = self._frame.iloc[rows]
+        out = mine.drop(columns=["game_event_id"]).to_dict("records")
+        events = mine["game_event_id"].tolist()
+        for shot, event, shot_id in zip(out, events, shot_ids(mine).tolist(), strict=True):
+            shot["game_event_id"] = None if pd.isna(event) else int(event)
+            shot["shot_id"] = shot_id
+        return out
+
+
+def warm_start(data: Sequence[str] | str) -> WarmStart:
+    """:func:`warm_form`, keeping the few columns a player's form is rebuilt from."""
+    from models.form import FORM_INPUT_COLUMNS, form_states
+
+    if isinstance(data, str):
+        data = [part.strip() for part in data.split(",") if part.strip()]
+    if not data:
+        return WarmStart({}, 0, {}, pd.DataFrame())
+    frame, _ = training_frames(data)
+    keep = [*FORM_INPUT_COLUMNS, "game_date", "game_event_id", "made"]
+    if "shot_id" in frame.columns:
+        keep.append("shot_id")
+    kept = frame[[c for c in keep if c in frame.columns]].copy()
+    if "game_event_id" not in kept.columns:
+        kept["game_event_id"] = pd.NA
+    kept["shot_zone_basic"] = kept["shot_zone_basic"].astype("category")
+    last = kept.groupby("player_id")["game_date"].max()
+    return WarmStart(
+        form_states(frame),
+        len(frame),
+        {int(k): int(v) for k, v in last.items()},
+        kept,
+    )
 
 
 def shot_ids(frame: pd.DataFrame) -> pd.Series:

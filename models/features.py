@@ -107,6 +107,12 @@ def _codes(values: Sequence[Any], vocabulary: tuple[str, ...]) -> np.ndarray:
     return np.fromiter((index.get(v, np.nan) for v in values), dtype=np.float64, count=len(values))
 
 
+def action_words(action_type: str) -> tuple[float, ...]:
+    """1.0 for each of :data:`ACTION_WORDS` the action type holds, else 0.0 (all 0: an action
+    the model cannot read; :mod:`models.inputs` prices it as a generic one)."""
+    return _action_flags(action_type)
+
+
 @lru_cache(maxsize=4096)
 def _action_flags(action_type: str) -> tuple[float, ...]:
     text = action_type.lower().replace("-", " ")

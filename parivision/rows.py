@@ -51,6 +51,16 @@ _EXACT_INT_TYPES = frozenset({str, int})
 _TEXT_TYPES = frozenset({str})
 
 
+def _text(column: str, value: Any) -> str:
+    """A text column's value: empty for None, a number as its digits; a list, an object or a
+    boolean is refused (taken as text it became an action nobody recorded)."""
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple, dict, set, bool)):
+        raise ValueError(f"{column}: a {type(value).__name__} is not text")
+    return str(value)
+
+
 def row_to_shot(row: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
     """Convert one record to the :class:`parivision.schemas.Shot` fields and the made flag.
 
@@ -98,7 +108,7 @@ def row_to_shot(row: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
         missing = [column for column in _TEXT_COLUMNS if column not in row]
         raise ValueError(f"missing column {missing[0]!r}") from None
     if not _TEXT_TYPES.issuperset(map(type, texts)):
-        texts = tuple("" if value is None else str(value) for value in texts)
+        texts = tuple(map(_text, _TEXT_COLUMNS, texts))
     name, team, action, shot_type, basic, area, zone_range, home, away, season = texts
     shot_id = shot_id_for(
         game_id,

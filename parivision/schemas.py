@@ -9,7 +9,14 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Literal, Required
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 # pydantic reads a TypedDict's schema only from typing_extensions' on Python 3.11.
@@ -124,10 +131,32 @@ class Shot(BaseModel):
     replay_id: str = Field(default="", max_length=128)
     produced_at: float = Field(default=0.0, ge=0, le=LAST_TIME, allow_inf_nan=False)
 
-    @field_validator(*INT_FIELDS, mode="before")
+    @field_validator(*INT_FIELDS, "produced_at", mode="before")
     @classmethod
     def _not_a_boolean(cls, value: Any) -> Any:
         return _refuse_boolean(value)
+
+    @field_validator("minutes_remaining", "seconds_remaining")
+    @classmethod
+    def _on_the_clock(cls, value: int, info: ValidationInfo) -> int:
+        # 12-minute quarters, 5-minute overtimes: 12:30 of a quarter or 7:00 of an overtime is
+        # no moment of a game (not one of 232,410 real shots has either).
+        period = info.data.get("period")
+        if period is None:
+            return value
+        length = 12 if period <= 4 else 5
+        if info.field_name == "minutes_remaining":
+            late = value > length
+            said = f"{value} minutes"
+        else:
+            minutes = info.data.get("minutes_remaining")
+            late = minutes is not None and minutes * 60 + value > length * 60
+            said = f"{minutes}:{value:02d}"
+        if late:
+            raise PydanticCustomError(
+                "clock", f"{said} left is not on the clock of period {period} ({length} minutes)"
+            )
+        return value
 
 
 class Outcome(BaseModel):
@@ -143,7 +172,7 @@ class Outcome(BaseModel):
     replay_id: str = Field(default="", max_length=128)
     produced_at: float = Field(default=0.0, ge=0, le=LAST_TIME, allow_inf_nan=False)
 
-    @field_validator("game_id", "player_id", "made", mode="before")
+    @field_validator("game_id", "player_id", "made", "produced_at", mode="before")
     @classmethod
     def _not_a_boolean(cls, value: Any) -> Any:
         return _refuse_boolean(value)
@@ -215,6 +244,8 @@ class ScoredShot(TypedDict, total=False):
     # when none shadows it (models.promotion.shadow).
     shadow_version: str | None
     p_shadow: float | None
+    # What the model was not asked as sent (models.inputs): present only when something was.
+    warnings: list[str]
     features: dict[str, float]
     latency_ms: float
     produced_at: float

@@ -149,6 +149,8 @@ class Scorer:
                     "labelled": False,
                 }
             )
+            if shot.get("warnings"):
+                out[-1]["warnings"] = shot["warnings"]
         self.scored += len(out)
         return out
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from models.inputs import as_priced
 from parivision.contracts import file_name
 from parivision.rows import row_to_shot
 from parivision.schemas import (
@@ -89,8 +90,13 @@ _EXPECTED = {
 
 
 def parse_attempt(raw: bytes | None) -> dict[str, Any]:
-    """Check a ``shots.attempts`` value and return it as a plain dict of :class:`Shot` fields."""
-    return _parse(Shot, raw, ATTEMPTS)
+    """Check a ``shots.attempts`` value and return it as a plain dict of :class:`Shot` fields,
+    as the model prices it (:func:`models.inputs.as_priced`): an input it would misread is
+    replaced, and ``warnings`` (present only then) says what, with the value sent."""
+    shot, warnings = as_priced(_parse(Shot, raw, ATTEMPTS))
+    if warnings:
+        shot["warnings"] = warnings
+    return shot
 
 
 def parse_outcome(raw: bytes | None) -> dict[str, Any]:

@@ -39,6 +39,14 @@ def test_batch_scores_match_the_champion_and_carry_fair_odds(champion, shots_fra
     assert all(r["fair_odds"] == pytest.approx(1 / r["p_champion"]) for r in records)
 
 
+def test_a_shot_s_warnings_travel_on_its_scored_record(champion, shots_frame):
+    shots, _ = _shots(shots_frame, 30000, 4)
+    shots[1] = {**shots[1], "warnings": ["action_type 'Moonball' ...: priced as 'Jump Shot'"]}
+    records = Scorer(champion).score_batch(shots, form=_form(shots))
+    assert records[1]["warnings"] == shots[1]["warnings"]
+    assert all("warnings" not in r for i, r in enumerate(records) if i != 1)
+
+
 def test_online_learner_predicts_before_it_learns(champion, shots_frame):
     scorer = Scorer(champion)
     shots, made = _shots(shots_frame, 40000, 3000)

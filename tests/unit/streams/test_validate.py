@@ -25,12 +25,30 @@ def test_good_attempt_round_trips():
         (json.dumps({**GOOD, "period": 0}).encode(), "period"),
         (json.dumps({**GOOD, "shot_type": "4PT Field Goal"}).encode(), "shot_type"),
         (json.dumps([1, 2, 3]).encode(), "record"),
+        (json.dumps({**GOOD, "produced_at": False}).encode(), "produced_at"),
+        (json.dumps({**GOOD, "action_type": ["Jump Shot"]}).encode(), "action_type"),
+        (json.dumps({**GOOD, "period": 5, "minutes_remaining": 8}).encode(), "minutes_remaining"),
+        (json.dumps({**GOOD, "minutes_remaining": 12, "seconds_remaining": 1}).encode(), "12:01"),
     ],
 )
 def test_bad_attempts_say_why(raw, expected):
     with pytest.raises(InvalidRecord) as error:
         parse_attempt(raw)
     assert expected in str(error.value)
+
+
+def test_a_good_attempt_carries_no_warnings():
+    assert "warnings" not in parse_attempt(json.dumps(GOOD).encode())
+
+
+def test_what_the_model_would_misread_is_replaced_and_said():
+    """The stream prices an unknown action and zones that contradict X/Y the way the API does
+    (models.inputs), and the scored record says what it replaced."""
+    odd = {**GOOD, "x": 0, "y": 0, "action_type": "Moonball", "shot_zone_basic": "Mid-Range"}
+    shot = parse_attempt(json.dumps(odd).encode())
+    assert shot["shot_zone_basic"] == "Restricted Area" and shot["action_type"] == "Layup Shot"
+    assert any("'Mid-Range'" in w for w in shot["warnings"])
+    assert any("'Moonball'" in w for w in shot["warnings"])
 
 
 def test_outcome_must_be_zero_or_one():
