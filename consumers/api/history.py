@@ -21,10 +21,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from models.form import FORM_INPUT_COLUMNS, game_seconds, new_state, record_outcome
 from parivision.store import PREDICTIONS, RAW
+
+if TYPE_CHECKING:
+    from models.data import WarmStart
 
 _FIELDS = (*FORM_INPUT_COLUMNS, "game_date", "game_event_id")
 
@@ -40,28 +43,60 @@ class History:
     # the champion was trained on, Settings.form_history), as the stream's.
     start: dict[str, Any] = field(default_factory=new_state)
     index: dict[str, int] = field(default_factory=dict)  # shot_id -> position
+    latest: tuple | None = None  # the latest shot_moment of the shots
     loaded_at: float = 0.0
 
-    def form_state(self, shot_id: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The state to score ``shot_id`` with, and which shots it includes.
+    def form_state(self, shot: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The state to score ``shot`` with, and which shots it includes.
 
         A shot stored with its outcome gets the state from the shots before it (what the
-        stream computed for it); any other shot the state after every stored shot ("now").
+        stream computed for it); any other shot the state from the shots before its moment
+        (date, game, game clock): all of them ("now") for a shot after the last one, fewer for
+        a shot in the past, so an answer about a past shot never sees a later one.
         """
-        position = self.index.get(shot_id) if shot_id is not None else None
-        if position is None:
-            upto, state, as_of = len(self.shots), self.state, "now"
-        else:
-            upto, state, as_of = position, _copy(self.start), "before this shot"
-            for shot in self.shots[:position]:
-                record_outcome(state, shot, shot["made"])
-        last = self.shots[upto - 1] if upto else None
-        return state, {
-            "shots": upto,
+        position = self.index.get(shot.get("shot_id"))
+        if position is not None:
+            return self._replayed(range(position), "before this shot")
+        moment = shot_moment(shot)
+        if moment is None or self.latest is None or self.latest < moment:
+            return self.state, self._describe(len(self.shots), "now")
+        before = [i for i, s in enumerate(self.shots) if shot_moment(s) < moment]
+        return self._replayed(before, "before this shot's moment")
+
+    def _replayed(
+        self, positions: Iterable[int], as_of: str
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        state, last, count = _copy(self.start), None, 0
+        for i in positions:
+            last = self.shots[i]
+            record_outcome(state, last, last["made"])
+            count += 1
+        return state, self._describe(count, as_of, last)
+
+    def _describe(
+        self, count: int, as_of: str, last: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        if last is None and count:
+            last = self.shots[count - 1]
+        return {
+            "shots": count,
             "last_shot_id": last["shot_id"] if last else None,
             "last_game_date": last["game_date"] if last else None,
             "as_of": as_of,
         }
+
+
+def shot_moment(shot: Mapping[str, Any]) -> tuple | None:
+    """Date, game and game clock: what "before this shot" means for a shot not stored (None
+    without a date: "now")."""
+    date = shot.get("game_date")
+    if not date:
+        return None
+    return (
+        date,
+        shot.get("game_id") or 0,
+        game_seconds(shot["period"], shot["minutes_remaining"], shot["seconds_remaining"]),
+    )
 
 
 def game_order(shot: Mapping[str, Any]) -> tuple:
@@ -100,7 +135,12 @@ def build_history(
     for position, shot in enumerate(shots):
         record_outcome(history.state, shot, shot["made"])
         history.index[shot["shot_id"]] = position
+        history.latest = _later(history.latest, shot_moment(shot))
     return history
+
+
+def _later(a: tuple | None, b: tuple | None) -> tuple | None:
+    return b if a is None or (b is not None and b > a) else a
 
 
 class PlayerHistories:
@@ -113,9 +153,13 @@ class PlayerHistories:
         max_age_s: float = 600.0,
         capacity: int = 5000,
         warm: Mapping[str, Mapping[str, Any]] | None = None,
+        warm_start: WarmStart | None = None,
     ) -> None:
         self.db = db
-        self.warm = warm or {}
+        self.warm_start = warm_start
+        self.warm = warm if warm is not None else (warm_start.states if warm_start else {})
+        # Player id -> (which stored history, of how many shots, + the warm-start files' shots).
+        self._backtest: OrderedDict[int, tuple[int, int, History]] = OrderedDict()
         self.max_age_s = max_age_s
         self.capacity = capacity
         self._cache: OrderedDict[int, History] = OrderedDict()
@@ -140,7 +184,37 @@ class PlayerHistories:
             record_outcome(state, shot, shot["made"])
             history.index[shot["shot_id"]] = len(history.shots)
             history.shots.append(shot)
+            history.latest = _later(history.latest, shot_moment(shot))
             history.state = state
+
+    def form_state(
+        self, history: History, shot: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """:meth:`History.form_state`, for a shot dated inside the warm-start files too: the
+        warm state holds the player's whole file, so such a shot is scored from the file's
+        shots and the stored ones before it instead (the warm state would be the future)."""
+        ends = self.warm_start.last_date.get(history.player_id) if self.warm_start else None
+        date = shot.get("game_date")
+        if ends is None or not date or date > ends or shot.get("shot_id") in history.index:
+            return history.form_state(shot)
+        state, used = self._with_files(history).form_state(shot)
+        return state, {**used, "warm_start": "the files' shots before this one"}
+
+    def _with_files(self, history: History) -> History:
+        with self._lock:
+            cached = self._backtest.get(history.player_id)
+            if cached is not None and cached[:2] == (id(history), len(history.shots)):
+                return cached[2]
+        files = self.warm_start.shots_of(history.player_id) if self.warm_start else []
+        stored = {s["shot_id"] for s in history.shots}
+        both = build_history(
+            history.player_id, [*history.shots, *(s for s in files if s["shot_id"] not in stored)]
+        )
+        with self._lock:
+            self._backtest[history.player_id] = (id(history), len(history.shots), both)
+            while len(self._backtest) > 64:
+                self._backtest.popitem(last=False)
+        return both
 
     def get_many(self, player_ids: Iterable[int]) -> dict[int, History]:
         wanted = set(player_ids)

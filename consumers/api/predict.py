@@ -9,7 +9,8 @@ one LightGBM call, which is why it is many times faster per shot than one reques
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from datetime import date
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import orjson
@@ -23,6 +24,7 @@ from consumers.api.serving import ModelHolder, Served
 from consumers.api.shots_in import BadShot, parse_shot, shot_input_schema
 from models.features import build_features, columns_from_records, feature_dict
 from models.form import FORM_NAMES, form_values
+from models.inputs import as_priced, season_type_for
 from models.online import learner_features, learner_input
 from models.registry import P_MAX, P_MIN
 from parivision.court import zone_for
@@ -30,6 +32,10 @@ from parivision.schemas import MAX_ID, shot_id_for
 from parivision.store import PREDICTIONS
 
 MAX_BATCH = 10_000
+# The what-if's game when none is given: a new game, an id no NBA game has (they are 8 digits).
+NEW_GAME = MAX_ID
+DEFAULT_PERIOD, DEFAULT_MINUTES = 1, 6
+SeasonType = Literal["Regular Season", "Playoffs", "Pre Season", "PlayIn", "All Star"]
 
 
 def json_response(payload: Any, status_code: int = 200) -> Response:
@@ -53,16 +59,22 @@ def score(
     if champion is None:
         raise HTTPException(503, detail="no champion to score with: run `parivision train`")
     by_player = histories.get_many({shot["player_id"] for shot in shots})
-    form, used = [], []
+    form, used, priced, warned = [], [], [], []
     for shot in shots:
-        state, history = by_player[shot["player_id"]].form_state(shot["shot_id"])
-        form.append(form_values(state, shot))
+        # What the model is asked, with a warning for each input it would misread.
+        as_asked, warnings = as_priced(shot)
+        state, history = histories.form_state(by_player[shot["player_id"]], as_asked)
+        form.append(form_values(state, as_asked))
         used.append(history)
-    matrix = build_features(columns_from_records(shots), form=np.asarray(form, dtype=np.float64))
+        priced.append(as_asked)
+        warned.append(warnings)
+    matrix = build_features(columns_from_records(priced), form=np.asarray(form, dtype=np.float64))
     probabilities = np.clip(champion.predict(matrix), P_MIN, P_MAX).tolist()
     learners = list(served.learners.items())
     out = []
-    for shot, row, p, history in zip(shots, matrix, probabilities, used, strict=True):
+    for shot, row, p, history, warnings in zip(
+        priced, matrix, probabilities, used, warned, strict=True
+    ):
         features = feature_dict(row)
         seen = learner_features(features)
         value = 3 if shot["shot_type"].startswith("3") else 2
@@ -87,6 +99,7 @@ def score(
             "model": served.info,
             "form": {name: features.get(name) for name in FORM_NAMES},
             "form_history": history,
+            "warnings": warnings,
         }
         if include_features:
             answer["features"] = features
@@ -162,7 +175,9 @@ def router(
     async def predict_batch(
         request: Request, features: Annotated[bool, Query()] = False
     ) -> Response:
-        """``{"shots": [...]}``, 1 to 10,000; answers in the same order."""
+        """``{"shots": [...]}``, 1 to 10,000; one result per shot in the same order: its answer,
+        or ``{"index", "errors"}`` for a shot that cannot be scored (``refused`` counts them).
+        Only a batch with no shot to score is refused whole (422)."""
         raw = await _json_body(request)
         shots_raw = raw.get("shots") if isinstance(raw, dict) else None
         if not isinstance(shots_raw, list):
@@ -185,63 +200,117 @@ def router(
                     }
                 ]
             )
-        shots, errors = await run_in_threadpool(_parse_all, shots_raw)
-        if errors:
-            raise RequestValidationError(errors[:50])
+        parsed = await run_in_threadpool(_parse_all, shots_raw)
+        shots = [shot for shot in parsed if "errors" not in shot]
+        if not shots:  # nothing to score: the request is wrong
+            raise RequestValidationError([e for item in parsed for e in item["errors"]][:50])
         served = holder.served
-        answers = await run_in_threadpool(
-            score, served, histories, shots, include_features=features
+        answers = iter(
+            await run_in_threadpool(score, served, histories, shots, include_features=features)
         )
         if predicted is not None:
-            predicted.inc(len(answers))
-        return json_response({"model": served.info, "predictions": answers})
+            predicted.inc(len(shots))
+        # One result per shot, in order: a bad shot gets its errors, the others their answer.
+        results = [shot if "errors" in shot else next(answers) for shot in parsed]
+        return json_response(
+            {
+                "model": served.info,
+                "predictions": results,
+                "refused": len(parsed) - len(shots),
+            }
+        )
 
     @api.get("/whatif", summary="What if this player shot from here")
     def whatif(
         player_id: Annotated[int, Query(gt=0, le=MAX_ID)],
         x: Annotated[int, Query(ge=-250, le=250)],
         y: Annotated[int, Query(ge=-52, le=940)],
-        game_id: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None,
-        period: Annotated[int | None, Query(ge=1, le=10)] = None,
-        minutes_remaining: Annotated[int | None, Query(ge=0, le=12)] = None,
-        seconds_remaining: Annotated[int | None, Query(ge=0, le=59)] = None,
+        game_id: Annotated[
+            int | None, Query(gt=0, lt=NEW_GAME, description="default: a new game")
+        ] = None,
+        game_date: Annotated[
+            int | None,
+            Query(
+                ge=19460101,
+                le=21001231,
+                description="YYYYMMDD; default: the game's date, or the player's latest",
+            ),
+        ] = None,
+        period: Annotated[int, Query(ge=1, le=10)] = DEFAULT_PERIOD,
+        minutes_remaining: Annotated[int, Query(ge=0, le=12)] = DEFAULT_MINUTES,
+        seconds_remaining: Annotated[int, Query(ge=0, le=59)] = 0,
+        season_type: Annotated[
+            SeasonType | None, Query(description="default: the one the game id says")
+        ] = None,
         action_type: Annotated[str | None, Query(min_length=1, max_length=80)] = None,
     ) -> Response:
         """The shot the NBA would record for this player at X/Y (zones, distance and shot type
-        from the location), in the player's latest stored game unless given, and the champion's
-        answer for it. POSTing the returned ``shot`` to ``/predict`` gives the same answer."""
+        from the location) in the context given, and the champion's answer for it.
+
+        The context is explicit and returned in ``context``: without ``game_id`` the shot is
+        the first of a new game (no earlier shot in it) on the player's latest date, in the
+        season type of the player's latest game; the clock defaults to period 1, 6:00 left.
+        The player's form is as of that moment: only shots before it count, so a moment in
+        the past never sees a later shot.  A clock the period does not have (12:30, or 7:00 of
+        an overtime) or a date that is not a day is a 422 naming the field.  POSTing the
+        returned ``shot`` to ``/predict`` gives the same answer."""
+        if game_date is not None and not _is_a_day(game_date):
+            _refuse("game_date", f"{game_date} is not a date (YYYYMMDD)")
         latest = last_seen(player_id) or db[PREDICTIONS].find_one(
-            {"player_id": player_id}, sort=[("scored_at", -1)], projection={"_id": 0}
+            {"player_id": player_id},
+            sort=[("game_date", -1), ("scored_at", -1)],
+            projection={"_id": 0},
         )
-        if latest is None and game_id is None:
-            raise HTTPException(
-                404, detail=f"no stored shots for player {player_id}: pass game_id to ask anyway"
+        game = None
+        if game_id is not None:
+            game = db[PREDICTIONS].find_one(
+                {"game_id": game_id}, projection={"_id": 0, "game_date": 1}
             )
-        latest = latest or {}
+            if game is None and game_date is None:
+                _refuse("game_id", f"no stored shots of game {game_id}: pass game_date with it")
+        if latest is None and game is None and game_date is None:
+            raise HTTPException(
+                404,
+                detail=f"no stored shots for player {player_id}: pass game_date to ask anyway",
+            )
+        latest, game = latest or {}, game or {}
+        defaulted = [
+            name
+            for name, value in (
+                ("game_id", game_id),
+                ("game_date", game_date),
+                ("season_type", season_type),
+                ("action_type", action_type),
+            )
+            if value is None
+        ]
+        day = game_date or game.get("game_date") or latest.get("game_date")
+        said_by = game_id or latest.get("game_id")
+        season = season_type or (season_type_for(said_by) if said_by else "Regular Season")
         zone = zone_for(x, y)
         shot = {
-            "game_id": game_id or latest.get("game_id"),
+            "game_id": game_id or NEW_GAME,
             "game_event_id": None,
             "player_id": player_id,
             "player_name": latest.get("player_name") or "",
             "team_id": latest.get("team_id") or 0,
             "team_name": latest.get("team_name") or "",
-            "period": period or latest.get("period") or 1,
-            "minutes_remaining": _given(minutes_remaining, latest.get("minutes_remaining"), 6),
-            "seconds_remaining": _given(seconds_remaining, latest.get("seconds_remaining"), 0),
+            "period": period,
+            "minutes_remaining": minutes_remaining,
+            "seconds_remaining": seconds_remaining,
             "action_type": action_type or ("Layup Shot" if zone.shot_distance < 4 else "Jump Shot"),
             **zone._asdict(),
             "x": x,
             "y": y,
-            "game_date": latest.get("game_date") or 20190101,
-            "season_type": "Regular Season",
+            "game_date": day,
+            "season_type": season,
         }
         shot["shot_id"] = shot_id_for(
             shot["game_id"],
             None,
-            period=shot["period"],
-            minutes_remaining=shot["minutes_remaining"],
-            seconds_remaining=shot["seconds_remaining"],
+            period=period,
+            minutes_remaining=minutes_remaining,
+            seconds_remaining=seconds_remaining,
             player_id=player_id,
             x=x,
             y=y,
@@ -251,22 +320,40 @@ def router(
         except BadShot as error:
             raise RequestValidationError(error.errors) from None
         answer = score(holder.served, histories, [parsed])[0]
-        return json_response({"shot": parsed, "prediction": answer})
+        context = {
+            "game_id": game_id,
+            "game": f"game {game_id}" if game_id else "a new game (no earlier shot in it)",
+            "game_date": day,
+            "period": period,
+            "clock": f"{minutes_remaining}:{seconds_remaining:02d}",
+            "season_type": season,
+            "action_type": parsed["action_type"],
+            "form_as_of": answer["form_history"],
+            "defaulted": defaulted,
+        }
+        return json_response({"shot": parsed, "context": context, "prediction": answer})
 
     return api
 
 
-def _parse_all(items: list[Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    shots, errors = [], []
+def _parse_all(items: list[Any]) -> list[dict[str, Any]]:
+    """Each item's shot, or ``{"index", "errors"}`` for an item that is not one."""
+    out = []
     for i, item in enumerate(items):
         try:
-            shots.append(parse_shot(item, ("body", "shots", i)))
+            out.append(parse_shot(item, ("body", "shots", i)))
         except BadShot as error:
-            errors.extend(error.errors)
-    return shots, errors
+            out.append({"index": i, "errors": error.errors})
+    return out
 
 
-def _given(value: int | None, stored: Any, default: int) -> int:
-    if value is not None:
-        return value
-    return stored if isinstance(stored, int) else default
+def _is_a_day(yyyymmdd: int) -> bool:
+    try:
+        date(yyyymmdd // 10_000, yyyymmdd // 100 % 100, yyyymmdd % 100)
+    except ValueError:
+        return False
+    return True
+
+
+def _refuse(field: str, message: str) -> None:
+    raise RequestValidationError([{"loc": ["query", field], "msg": message, "type": "value_error"}])
