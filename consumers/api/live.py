@@ -8,6 +8,11 @@ queue drops the message for that client and counts it.  Each client has its own 
 a client that reads nothing blocks only its own task; it is told how many messages it missed
 when it reads again, and closed (code 1008, with the reason) once it has missed
 ``max_missed`` in a row.
+
+What a client sends is read only if it is a text frame of at most :data:`MAX_FRAME` bytes (a
+filter is a few dozen); anything else is answered with an error and the connection stays open.
+Teams and players in a filter are looked up by name (:mod:`consumers.api.names`): one that
+matches nothing is answered with an error naming the nearest ones, never silently accepted.
 """
 
 from __future__ import annotations
@@ -22,14 +27,19 @@ from typing import Any
 
 import orjson
 from confluent_kafka import Consumer, KafkaError, TopicPartition
-from fastapi import WebSocket, WebSocketDisconnect
+from fastapi import WebSocket
+from pymongo.errors import PyMongoError
 
+from consumers.api.names import PlayerDirectory, UnknownName, clip, resolve_team
 from parivision import schemas
 from parivision.settings import Settings
 
 log = logging.getLogger("parivision.api.live")
 
 FEED_BATCH = 200
+# The largest text frame a client's message is read from; filters are far smaller.
+MAX_FRAME = 4096
+FILTER_HELP = 'send {"filter": {...}} to choose what to receive'
 
 # What the feed sends of a scored record (not its features), and of a labelled one.
 SCORED_FIELDS = (
@@ -60,37 +70,68 @@ def feed_message(record: dict[str, Any]) -> dict[str, Any]:
 
 
 class Filter:
-    """Which messages a client wants: any of game, player, team (id or name); empty is all."""
+    """Which messages a client wants: any of game, player, team; empty is all.
 
-    def __init__(self, spec: Any = None) -> None:
+    ``team`` is a team id or name (full name, nickname, city, abbreviation); ``player`` a
+    player id or name, looked up in ``players``; ``player_id`` an id taken as it is (the player
+    may not have shot yet).
+
+    Raises:
+        ValueError: the spec is not a filter; the message says what to send.
+        UnknownName: a team or player name matches no one (or more than one).
+    """
+
+    FIELDS = ("game_id", "player_id", "player", "team")
+
+    def __init__(self, spec: Any = None, players: PlayerDirectory | None = None) -> None:
         spec = {} if spec is None else spec
         if not isinstance(spec, dict):
             raise ValueError('a filter is an object such as {"game_id": 22000001}')
-        unknown = set(spec) - {"game_id", "player_id", "team"}
+        unknown = set(spec) - set(self.FIELDS)
         if unknown:
-            raise ValueError(
-                f"unknown filter field(s) {sorted(unknown)}: use game_id, player_id, team"
-            )
+            shown = ", ".join(clip(field, 20) for field in sorted(unknown)[:5])
+            raise ValueError(f"unknown filter field(s) {shown}: use {', '.join(self.FIELDS)}")
         self.game_id = _optional_int(spec, "game_id")
         self.player_id = _optional_int(spec, "player_id")
+        self.player_name: str | None = None
+        player = spec.get("player")
+        if player is not None:
+            if isinstance(player, bool) or not isinstance(player, (int, str)):
+                raise ValueError("player is a player id or a player name")
+            if players is None:
+                raise ValueError("player names are not looked up here: use player_id")
+            found = players.resolve(player)
+            if self.player_id is not None and self.player_id != found.player_id:
+                raise ValueError(
+                    f"player {clip(player)} is player_id {found.player_id}, not {self.player_id}"
+                )
+            self.player_id, self.player_name = found.player_id, found.name
         team = spec.get("team")
-        if team is not None and not isinstance(team, (int, str)):
-            raise ValueError("team is a team id or a team name")
-        numeric = isinstance(team, int) or (str(team).isascii() and str(team).isdigit())
-        self.team_id = int(team) if team is not None and numeric else None
-        self.team_name = team if isinstance(team, str) and not numeric else None
+        self.team_id: int | None = None
+        self.team_name: str | None = None  # set when the team was given by name
+        if team is not None:
+            if isinstance(team, bool) or not isinstance(team, (int, str)):
+                raise ValueError("team is a team id or a team name")
+            found_team = resolve_team(team)
+            self.team_id = found_team.team_id
+            numeric = isinstance(team, int) or (team.isascii() and team.strip().isdigit())
+            self.team_name = None if numeric else found_team.name
 
     def matches(self, message: dict[str, Any]) -> bool:
         return (
             (self.game_id is None or message.get("game_id") == self.game_id)
             and (self.player_id is None or message.get("player_id") == self.player_id)
             and (self.team_id is None or message.get("team_id") == self.team_id)
-            and (self.team_name is None or message.get("team_name") == self.team_name)
         )
 
     def as_dict(self) -> dict[str, Any]:
-        team = self.team_id if self.team_id is not None else self.team_name
-        spec = {"game_id": self.game_id, "player_id": self.player_id, "team": team}
+        """The filter as applied: names as the data spells them, ids as given."""
+        spec = {
+            "game_id": self.game_id,
+            "player_id": self.player_id,
+            "player": self.player_name,
+            "team": self.team_name or self.team_id,
+        }
         return {k: v for k, v in spec.items() if v is not None}
 
 
@@ -105,7 +146,7 @@ def _optional_int(spec: dict[str, Any], name: str) -> int | None:
         or not text.isascii()
         or not text.isdigit()
     ):
-        raise ValueError(f"{name} must be a positive integer, not {value!r}")
+        raise ValueError(f"{name} must be a positive integer, not {clip(value)}")
     return int(value)
 
 
@@ -181,13 +222,16 @@ class Hub:
         self.published += len(messages)
 
 
-async def serve_client(websocket: WebSocket, hub: Hub) -> None:
-    """Run one WebSocket client until it leaves or is too slow."""
+async def serve_client(
+    websocket: WebSocket, hub: Hub, players: PlayerDirectory | None = None
+) -> None:
+    """Run one WebSocket client until it leaves or is too slow; ``players`` looks up the
+    player names its filters use."""
     await websocket.accept()
     client = hub.connect()
     await _send(websocket, {"type": "hello", "filter": {}, "queue": hub.queue_size})
     sender = asyncio.create_task(_pump(websocket, client))
-    receiver = asyncio.create_task(_listen(websocket, client))
+    receiver = asyncio.create_task(_listen(websocket, client, players))
     slow = asyncio.create_task(client.too_slow.wait())
     try:
         done, _ = await asyncio.wait({sender, receiver, slow}, return_when=asyncio.FIRST_COMPLETED)
@@ -223,24 +267,45 @@ async def _pump(websocket: WebSocket, client: Client) -> None:
         client.sent += 1
 
 
-async def _listen(websocket: WebSocket, client: Client) -> None:
+async def _listen(websocket: WebSocket, client: Client, players: PlayerDirectory | None) -> None:
     while True:
-        try:
-            text = await websocket.receive_text()
-        except WebSocketDisconnect:
+        frame = await websocket.receive()
+        if frame["type"] == "websocket.disconnect":
             return
+        text = frame.get("text")
+        if text is None:
+            await _error(websocket, f"binary frames are not read: {FILTER_HELP} as JSON text")
+            continue
+        if len(text) > MAX_FRAME or len(text.encode()) > MAX_FRAME:
+            await _error(
+                websocket,
+                f"message of {len(text):,} characters not read: the limit is {MAX_FRAME:,} "
+                f"bytes; {FILTER_HELP}",
+            )
+            continue
         try:
             request = orjson.loads(text)
             if not isinstance(request, dict) or "filter" not in request:
-                raise ValueError('send {"filter": {...}} to choose what to receive')
-            client.filter = Filter(request["filter"])
+                raise ValueError(FILTER_HELP)
+            # A player name may need the store: looked up off the event loop.
+            client.filter = await asyncio.to_thread(Filter, request["filter"], players)
+        except UnknownName as error:
+            await _error(websocket, str(error), nearest=error.nearest)
+            continue
+        except PyMongoError as error:
+            await _error(websocket, f"player names cannot be looked up now: {error}"[:300])
+            continue
         except (ValueError, orjson.JSONDecodeError) as error:
-            await _send(websocket, {"type": "error", "msg": str(error)})
+            await _error(websocket, str(error))
             continue
         # Messages queued under the old filter are dropped: the client asked for other ones.
         while not client.queue.empty():
             client.queue.get_nowait()
         await _send(websocket, {"type": "filter", "filter": client.filter.as_dict()})
+
+
+async def _error(websocket: WebSocket, msg: str, **extra: Any) -> None:
+    await _send(websocket, {"type": "error", "msg": msg, **extra})
 
 
 class Feed(threading.Thread):
@@ -337,8 +402,11 @@ def on_loop(loop: asyncio.AbstractEventLoop, hub: Hub) -> Callable[[list[dict[st
     return deliver
 
 
-def recent(hub: Hub, limit: int, spec: dict[str, Any]) -> list[dict[str, Any]]:
-    wanted = Filter(spec)
+def recent(
+    hub: Hub, limit: int, spec: dict[str, Any], players: PlayerDirectory | None = None
+) -> list[dict[str, Any]]:
+    """The last ``limit`` feed messages that ``spec`` (a :class:`Filter` spec) keeps."""
+    wanted = Filter(spec, players)
     out = [m for m in reversed(hub.recent) if wanted.matches(m)][:limit]
     out.reverse()
     return out
