@@ -27,10 +27,12 @@ from consumers.api.history import PlayerHistories
 from consumers.api.live import Feed, Hub, on_loop, recent, serve_client
 from consumers.api.metrics import RequestMetrics, api_metrics
 from consumers.api.metrics import router as api_metrics_router
+from consumers.api.names import PlayerDirectory, UnknownName
 from consumers.api.predict import json_response
 from consumers.api.serving import ModelHolder
 from parivision.schemas import MAX_ID
 from parivision.settings import Settings
+from parivision.store import PREDICTIONS
 
 log = logging.getLogger("parivision.api")
 
@@ -61,11 +63,12 @@ def create_app(
     holder = ModelHolder(settings)
     warm = None
     if settings.form_history:  # players' form starts where the champion's training left it
-        from models.data import warm_form
+        from models.data import warm_start
 
-        warm = warm_form(settings.form_history)[0]
-    histories = PlayerHistories(db, warm=warm)
+        warm = warm_start(settings.form_history)
+    histories = PlayerHistories(db, warm_start=warm)
     hub = Hub(settings.live_queue, settings.live_max_missed)
+    players = PlayerDirectory(db[PREDICTIONS])
     feed = Feed(settings, lambda batch: None, on_outcome=histories.record) if follow_feed else None
 
     @asynccontextmanager
@@ -115,12 +118,16 @@ def create_app(
             status_code=503,
         )
 
+    @app.exception_handler(UnknownName)
+    async def unknown_name(request: Request, error: UnknownName) -> Response:
+        return json_response({"detail": str(error), "nearest": error.nearest}, status_code=404)
+
     metrics = api_metrics()
     app.state.metrics = metrics
     app.add_middleware(RequestMetrics, metrics=metrics)
     app.include_router(api_metrics_router(metrics, hub))
     app.include_router(predict.router(holder, histories, db, hub.last_seen, metrics["predictions"]))
-    app.include_router(queries.router(db, histories))
+    app.include_router(queries.router(db, histories, players))
     app.include_router(registry_routes.router(settings, db))
     app.include_router(health.router(settings, db, holder, feed, hub))
     app.include_router(admin.router(settings, db, holder))
@@ -133,15 +140,22 @@ def create_app(
         limit: Annotated[int, Query(ge=1, le=2000)] = 500,
         game_id: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None,
         player_id: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None,
+        player: Annotated[str | None, Query(min_length=1, max_length=80)] = None,
         team: Annotated[str | None, Query(min_length=1, max_length=80)] = None,
     ) -> Response:
-        spec = {"game_id": game_id, "player_id": player_id, "team": team}
-        messages = recent(hub, limit, {k: v for k, v in spec.items() if v is not None})
+        """``team`` and ``player`` take names or ids; an unknown one is 404 with the nearest."""
+        spec = {"game_id": game_id, "player_id": player_id, "player": player, "team": team}
+        try:
+            wanted = {k: v for k, v in spec.items() if v is not None}
+            messages = recent(hub, limit, wanted, players)
+        except ValueError as error:  # player and player_id name different players
+            detail = [{"loc": ["query", "player"], "msg": str(error), "type": "value_error"}]
+            return json_response({"detail": detail}, status_code=422)
         return json_response({"messages": messages})
 
     @app.websocket("/ws/live")
     async def live(websocket: WebSocket) -> None:
-        await serve_client(websocket, hub)
+        await serve_client(websocket, hub, players)
 
     if STATIC.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC), name="static")

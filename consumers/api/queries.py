@@ -16,8 +16,10 @@ import orjson
 from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import Response
 
+from consumers.api import leaderboard
 from consumers.api.history import PlayerHistories, game_order
 from consumers.api.live import SCORED_FIELDS
+from consumers.api.names import PlayerDirectory, clip, resolve_team
 from consumers.api.predict import json_response
 from models.form import form_summary
 from parivision.schemas import MAX_ID
@@ -31,11 +33,21 @@ Date = Annotated[int | None, Query(ge=19460101, le=21001231, description="YYYYMM
 
 
 def team_filter(team: str) -> dict[str, Any]:
-    """A team id (digits) or a team name, as the feed and the page know it."""
-    team = team.strip()
-    if team.isascii() and team.isdigit() and int(team) <= MAX_ID:
-        return {"team_id": int(team)}
-    return {"team_name": team}
+    """The query for a team given by id, full name, nickname, city or abbreviation, old ones too.
+
+    Raises:
+        UnknownName: no team goes by ``team`` (the app answers 404 with the nearest names).
+    """
+    return {"team_id": resolve_team(team).team_id}
+
+
+def player_filter(player: str, players: PlayerDirectory) -> dict[str, Any]:
+    """The query for a stored player given by id, full name or a last name only one has.
+
+    Raises:
+        UnknownName: no stored player goes by ``player`` (404 with the nearest names).
+    """
+    return {"player_id": players.resolve(player).player_id}
 
 
 def _encode_cursor(doc: dict[str, Any]) -> str:
@@ -73,14 +85,25 @@ def _points(docs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def router(db, histories: PlayerHistories) -> APIRouter:
+def _field_goal_points(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    """:func:`_points` with its points named for what they are: field goals only, no free
+    throws (what ``/games/{game_id}`` answers)."""
+    summary = _points(docs)
+    summary["field_goal_points"] = summary.pop("points")
+    summary["expected_field_goal_points"] = summary.pop("expected_points")
+    return summary
+
+
+def router(db, histories: PlayerHistories, players: PlayerDirectory | None = None) -> APIRouter:
     api = APIRouter(tags=["history"])
     predictions = db[PREDICTIONS]
+    players = players if players is not None else PlayerDirectory(predictions)
 
     @api.get("/shots", summary="Recent scored shots")
     def shots(
         game_id: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None,
         player_id: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None,
+        player: Annotated[str | None, Query(min_length=1, max_length=80)] = None,
         team: Annotated[str | None, Query(min_length=1, max_length=80)] = None,
         date: Date = None,
         date_from: Date = None,
@@ -89,12 +112,22 @@ def router(db, histories: PlayerHistories) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
         cursor: Annotated[str | None, Query(max_length=400)] = None,
     ) -> Response:
-        """Newest scored first; ``next_cursor`` (null on the last page) fetches the next page."""
+        """Newest scored first; ``next_cursor`` (null on the last page) fetches the next page.
+        ``team`` and ``player`` take names as well as ids; an unknown one is 404 with the
+        nearest names."""
         query: dict[str, Any] = {}
         if game_id is not None:
             query["game_id"] = game_id
         if player_id is not None:
             query["player_id"] = player_id
+        if player is not None:
+            named = player_filter(player, players)["player_id"]
+            if player_id is not None and named != player_id:
+                msg = f"player {clip(player)} is player {named}, not player_id {player_id}"
+                raise HTTPException(
+                    422, detail=[{"loc": ["query", "player"], "msg": msg, "type": "value_error"}]
+                )
+            query["player_id"] = named
         if team is not None:
             query.update(team_filter(team))
         if date is not None:
@@ -126,7 +159,8 @@ def router(db, histories: PlayerHistories) -> APIRouter:
     @api.get("/games/{game_id}", summary="A game's shots in order")
     def game(game_id: Annotated[int, Path(gt=0, le=MAX_ID)]) -> Response:
         """Every stored shot of the game in game order, with probability and outcome, and
-        points against expectation by team."""
+        field-goal points (``field_goal_points``, ``expected_field_goal_points``) against
+        expectation, for the game and by team."""
         docs = list(predictions.find({"game_id": game_id}, _PROJECTION))
         if not docs:
             raise HTTPException(404, detail=f"no stored shots for game {game_id}")
@@ -139,9 +173,9 @@ def router(db, histories: PlayerHistories) -> APIRouter:
                 "game_id": game_id,
                 "game_date": docs[0].get("game_date"),
                 "summary": {
-                    **_points(docs),
+                    **_field_goal_points(docs),
                     "teams": [
-                        {"team_id": tid, "team_name": name, **_points(team_docs)}
+                        {"team_id": tid, "team_name": name, **_field_goal_points(team_docs)}
                         for (tid, name), team_docs in teams.items()
                     ],
                 },
@@ -172,7 +206,7 @@ def router(db, histories: PlayerHistories) -> APIRouter:
             raise HTTPException(404, detail=f"no stored shots for player {player_id}")
         latest = max(docs, key=lambda d: d.get("scored_at") or 0)
         history = histories.get_many([player_id])[player_id]
-        _state, used = history.form_state(None)
+        _state, used = history.form_state({})
         return json_response(
             {
                 "player_id": player_id,
@@ -185,46 +219,66 @@ def router(db, histories: PlayerHistories) -> APIRouter:
             }
         )
 
-    @api.get("/leaderboard", summary="Points above expectation, by player or team")
-    def leaderboard(
+    @api.get(
+        "/leaderboard",
+        summary="Points above expectation per shot, by player or team",
+        description=(
+            "Field-goal points made minus the points the champion expected of the same labelled "
+            "shots, per shot, ranked by a shrunk per-shot value: `shrunk_per_shot = "
+            "sum(points - expected) / (attempts + prior_shots)`, i.e. each row starts with "
+            "`prior_shots` shots at the league's value (0 above expectation). The default of "
+            f"{leaderboard.DEFAULT_PRIOR_SHOTS} is about the noise of one shot over the spread of "
+            "players' true per-shot values, (1.1 / 0.1)^2 ~ 120. Rows with fewer than `min_shots` "
+            "attempts are left out (counted in `below_min_shots`). `season` (2018-19: game dates "
+            "20180701 to 20190630), `since` and `until` (YYYYMMDD, included) narrow the dates; "
+            "`order=worst` lists the lowest first."
+        ),
+    )
+    def leaderboard_route(
         by: Annotated[Literal["player", "team"], Query()] = "player",
+        order: Annotated[Literal["best", "worst"], Query()] = "best",
         game_id: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None,
+        team: Annotated[str | None, Query(min_length=1, max_length=80)] = None,
+        player_id: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None,
+        season: Annotated[
+            str | None, Query(min_length=7, max_length=7, examples=["2018-19"])
+        ] = None,
+        since: Date = None,
+        until: Date = None,
         replay_id: Annotated[str | None, Query(max_length=64)] = None,
+        min_shots: Annotated[
+            int, Query(ge=1, le=1_000_000, description="fewest attempts a row needs")
+        ] = leaderboard.DEFAULT_MIN_SHOTS,
+        prior_shots: Annotated[
+            int, Query(ge=0, le=100_000, description="shots of shrinkage toward 0")
+        ] = leaderboard.DEFAULT_PRIOR_SHOTS,
         limit: Annotated[int, Query(ge=1, le=500)] = 20,
     ) -> Response:
-        """Actual minus expected points over labelled shots, best first."""
-        query: dict[str, Any] = {"outcome": {"$exists": True}, "shot_value": {"$exists": True}}
+        """Labelled shots by player or team, ranked by shrunk points above expectation per shot
+        (see :mod:`consumers.api.leaderboard` for the prior and an example)."""
+        query: dict[str, Any] = {}
         if game_id is not None:
             query["game_id"] = game_id
+        if team is not None:
+            query.update(team_filter(team))
+        if player_id is not None:
+            query["player_id"] = player_id
+        dates = leaderboard.date_range(season, since, until)
+        if dates is not None:
+            query["game_date"] = dates
         if replay_id is not None:
             query["replay_id"] = replay_id
-        fields = ("player_id", "player_name", "team_id", "team_name")
-        docs = predictions.find(
-            query,
-            {"_id": 0, "outcome": 1, "p_champion": 1, "shot_value": 1, **dict.fromkeys(fields, 1)},
+        return json_response(
+            leaderboard.board(
+                predictions,
+                by=by,
+                query=query,
+                prior_shots=prior_shots,
+                min_shots=min_shots,
+                order=order,
+                limit=limit,
+            )
         )
-        rows: dict[Any, dict[str, Any]] = {}
-        for doc in docs:
-            key = doc.get("player_id") if by == "player" else doc.get("team_id")
-            row = rows.get(key)
-            if row is None:
-                row = rows[key] = {
-                    "id": key,
-                    "name": doc.get("player_name") if by == "player" else doc.get("team_name"),
-                    "team_name": doc.get("team_name"),
-                    "shots": 0,
-                    "made": 0,
-                    "points": 0,
-                    "expected_points": 0.0,
-                }
-            row["shots"] += 1
-            row["made"] += doc["outcome"]
-            row["points"] += doc["outcome"] * doc["shot_value"]
-            row["expected_points"] += doc["p_champion"] * doc["shot_value"]
-        for row in rows.values():
-            row["points_above_expectation"] = row["points"] - row["expected_points"]
-        ranked = sorted(rows.values(), key=lambda r: r["points_above_expectation"], reverse=True)
-        return json_response({"by": by, "rows": ranked[:limit], "groups": len(ranked)})
 
     return api
 

@@ -14,7 +14,7 @@ import csv
 import math
 import random
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
@@ -187,7 +187,8 @@ def _assert_answer(answer: dict[str, Any], champion: str) -> None:
     assert answer["model"]["version"] == champion
     assert answer["model"]["name"] and answer["model"]["feature_set"] == FEATURE_SET
     assert list(answer["form"]) == list(FORM_NAMES) and len(answer["form"]) == 9
-    assert set(answer["form_history"]) == {"shots", "last_shot_id", "last_game_date", "as_of"}
+    assert {"shots", "last_shot_id", "last_game_date", "as_of"} <= set(answer["form_history"])
+    assert isinstance(answer["warnings"], list)
 
 
 def _errors(response) -> list[dict[str, Any]]:
@@ -466,14 +467,15 @@ def test_batches_out_of_bounds_or_with_a_bad_shot_are_422_naming_the_shot(store)
     at_most = post("/predict/batch", json={"shots": too_many["shots"][:10_000]})
     assert at_most.status_code == 200 and len(at_most.json()["predictions"]) == 10_000
 
-    shots = [_snake(r) for r in store.rows[:6]]
-    shots[3] = {**shots[3], "x": 400}
-    shots[5] = {k: v for k, v in store.rows[5].items() if k != "Shot Zone Basic"}
-    shots[1] = "not a shot"
+    # Nothing in it to score: refused whole, every shot's problem named.
+    shots = [_snake(r) for r in store.rows[:3]]
+    shots[0] = {**shots[0], "x": 400}
+    shots[1] = {k: v for k, v in store.rows[5].items() if k != "Shot Zone Basic"}
+    shots[2] = "not a shot"
     locs = [e["loc"] for e in _errors(post("/predict/batch", json={"shots": shots}))]
-    assert ["body", "shots", 3, "x"] in locs
-    assert ["body", "shots", 5, "Shot Zone Basic"] in locs
-    assert ["body", "shots", 1] in locs
+    assert ["body", "shots", 0, "x"] in locs
+    assert ["body", "shots", 1, "Shot Zone Basic"] in locs
+    assert ["body", "shots", 2] in locs
 
 
 HUGE = 10**20  # more than MongoDB's 8-byte integers hold
@@ -556,7 +558,7 @@ def test_whatif_builds_the_shot_that_predict_answers_the_same(store, champion_ve
     assert layup.json()["shot"]["action_type"] == "Layup Shot"
 
     unknown = store.client.get("/whatif", params={"player_id": 999999003, "x": 0, "y": 100})
-    assert unknown.status_code == 404 and "game_id" in unknown.json()["detail"]
+    assert unknown.status_code == 404 and "game_date" in unknown.json()["detail"]
     asked = store.client.get(
         "/whatif", params={"player_id": 999999003, "x": 0, "y": 100, "game_id": doc["game_id"]}
     )
@@ -564,6 +566,140 @@ def test_whatif_builds_the_shot_that_predict_answers_the_same(store, champion_ve
     assert asked.json()["prediction"]["form_history"]["shots"] == 0
     off = store.client.get("/whatif", params={"player_id": doc["player_id"], "x": 400, "y": 0})
     assert ["query", "x"] in [e["loc"] for e in _errors(off)]
+
+
+def test_whatif_prices_an_explicit_moment_near_the_league_s_real_rates(store, champion_version):
+    """Clicked at the rim and above the break for every stored player, the what-if's mean is
+    the make rate of the stored shots from there (the truth the model never computed), not
+    the 27% / 13% a reused clock gave (secs_since_prev_in_game 0 with 16 earlier shots)."""
+    shots = list(store.db.predictions.find({}, {"_id": 0}))
+    players = sorted({d["player_id"] for d in shots})
+    for zone, (x, y) in (("Restricted Area", (0, 10)), ("Above the Break 3", (0, 260))):
+        real = [d["outcome"] for d in shots if d["shot_zone_basic"] == zone]
+        priced = []
+        for player in players:
+            body = store.client.get("/whatif", params={"player_id": player, "x": x, "y": y}).json()
+            context, form = body["context"], body["prediction"]["form"]
+            # The default moment, said: a new game, period 1, 6:00 left, the player's season.
+            assert (context["game_id"], context["period"], context["clock"]) == (None, 1, "6:00")
+            assert context["season_type"] == "Regular Season" and "game_id" in context["defaulted"]
+            assert form["game_shots_before"] == 0 and form["secs_since_prev_in_game"] is None
+            priced.append(body["prediction"]["probability"])
+        mean, rate = sum(priced) / len(priced), sum(real) / len(real)
+        assert abs(mean - rate) < 0.08, (zone, mean, rate, len(real))
+
+
+def test_whatif_in_a_stored_game_sees_only_the_shots_before_its_moment(store, champion_version):
+    docs = list(store.db.predictions.find({}, {"_id": 0}))
+    counts = Counter(d["player_id"] for d in docs)
+    player = max(counts, key=counts.get)
+    mine = sorted((d for d in docs if d["player_id"] == player), key=game_order)
+    game = mine[-1]["game_id"]
+    in_game = [d for d in mine if d["game_id"] == game]
+    before_game = [d for d in mine if d["game_date"] < in_game[0]["game_date"]]
+    params = {"player_id": player, "x": 0, "y": 100, "game_id": game, "period": 1}
+    early = store.client.get("/whatif", params={**params, "minutes_remaining": 12}).json()
+    # 12:00 left in the first period: none of this game's shots came before.
+    assert early["prediction"]["form_history"]["shots"] == len(before_game)
+    assert early["prediction"]["form"]["game_shots_before"] == 0
+    assert early["context"]["game_date"] == in_game[0]["game_date"]
+    late = store.client.get(
+        "/whatif", params={**params, "period": 4, "minutes_remaining": 0, "seconds_remaining": 0}
+    ).json()
+    assert late["prediction"]["form"]["game_shots_before"] == len(in_game)
+    assert late["prediction"]["form"]["secs_since_prev_in_game"] >= 0
+    # A playoff game id says "Playoffs"; the season type can also be given.
+    playoff = store.client.get(
+        "/whatif", params={**params, "game_id": 41800101, "game_date": 20190413}
+    ).json()
+    assert playoff["context"]["season_type"] == "Playoffs"
+    assert playoff["shot"]["season_type"] == "Playoffs"
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"period": 2, "minutes_remaining": 12, "seconds_remaining": 30}, "seconds_remaining"),
+        ({"period": 5, "minutes_remaining": 7}, "minutes_remaining"),
+        ({"game_date": 20190231}, "game_date"),
+        ({"season_type": "Summer League"}, "season_type"),
+        ({"game_id": 123456, "period": 1}, "game_id"),  # a game the store never saw, no date
+    ],
+)
+def test_an_impossible_what_if_moment_is_422_naming_the_field(store, params, field):
+    player = store.db.predictions.find_one({})["player_id"]
+    response = store.client.get("/whatif", params={"player_id": player, "x": 0, "y": 50, **params})
+    assert field in [e["loc"][-1] for e in _errors(response)]
+
+
+def test_a_past_shot_is_scored_with_the_form_before_it(store, champion_version):
+    """A backtest through /predict: a shot dated before the store's later day gets the form of
+    the earlier shots only."""
+    first_day, last_day = store.dates
+    late = store.db.predictions.find_one({"game_date": last_day})
+    earlier = store.db.predictions.count_documents(
+        {"player_id": late["player_id"], "game_date": {"$lt": last_day}}
+    )
+    asked = {**_snake(store.rows[0]), "player_id": late["player_id"], "game_date": first_day}
+    asked["game_id"] = 21899999  # a game not stored, on the first day
+    answer = store.client.post("/predict", json=asked).json()
+    assert answer["form_history"]["shots"] <= earlier
+    assert (answer["form_history"]["last_game_date"] or 0) <= first_day
+    now = store.client.post("/predict", json={**asked, "game_date": last_day + 1}).json()
+    assert now["form_history"]["as_of"] == "now"
+    assert now["form_history"]["shots"] >= earlier + 1
+
+
+def test_inputs_the_model_would_misread_are_priced_a_stated_way(store, champion_version):
+    base = _snake(store.rows[0])
+    at_rim = {**base, "x": 0, "y": 5, "shot_distance": 0, "shot_type": "2PT Field Goal"}
+    zones = ("shot_zone_basic", "shot_zone_area", "shot_zone_range")
+    at_rim.update(zip(zones, _zones(0, 5), strict=True))
+    known = store.client.post("/predict", json={**at_rim, "action_type": "Layup Shot"}).json()
+    assert known["warnings"] == []
+    odd = store.client.post("/predict", json={**at_rim, "action_type": "Moonball"}).json()
+    assert len(odd["warnings"]) == 1 and "Moonball" in odd["warnings"][0]
+    assert "Layup Shot" in odd["warnings"][0]
+    assert odd["probability"] == known["probability"]  # the documented fallback
+    # A "three" from under the hoop: the zones at X/Y win, and the answer says so.
+    three = {**at_rim, "action_type": "Layup Shot", "shot_zone_basic": "Above the Break 3"}
+    answer = store.client.post("/predict", json=three).json()
+    assert any("Above the Break 3" in w and "Restricted Area" in w for w in answer["warnings"])
+    assert answer["probability"] == known["probability"]
+
+
+def _zones(x: int, y: int) -> tuple[str, str, str]:
+    from parivision.court import zone_for
+
+    z = zone_for(x, y)
+    return z.shot_zone_basic, z.shot_zone_area, z.shot_zone_range
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"action_type": ["Jump Shot"]}, "action_type"),
+        ({"action_type": {"name": "Jump Shot"}}, "action_type"),
+        ({"produced_at": False}, "produced_at"),
+        ({"period": 6, "minutes_remaining": 9}, "minutes_remaining"),
+    ],
+)
+def test_wrong_types_and_impossible_clocks_are_422_naming_the_field(store, change, field):
+    response = store.client.post("/predict", json={**_snake(store.rows[0]), **change})
+    assert field in [e["loc"][-1] for e in _errors(response)]
+    row = {**store.rows[0], "Action Type": ["Jump Shot"]}
+    assert "Action Type" in [e["loc"][-1] for e in _errors(store.client.post("/predict", json=row))]
+
+
+def test_one_bad_shot_does_not_sink_a_batch(store, champion_version):
+    shots = [_snake(r) for r in store.rows[:5]]
+    shots[2] = {**shots[2], "x": 400}
+    body = store.client.post("/predict/batch", json={"shots": shots}).json()
+    assert body["refused"] == 1 and len(body["predictions"]) == 5
+    bad = body["predictions"][2]
+    assert bad["index"] == 2 and ["body", "shots", 2, "x"] in [e["loc"] for e in bad["errors"]]
+    singles = [store.client.post("/predict", json=s).json() for s in shots[:2] + shots[3:]]
+    assert body["predictions"][:2] + body["predictions"][3:] == singles
 
 
 # --- what happened -------------------------------------------------------------------------
@@ -634,7 +770,8 @@ def test_shots_filters_keep_what_mongodb_says(store):
     assert counts["between"] == 2 * HALF
     assert all(n > 0 for n in counts.values()), counts
     assert _check_filter(store, {"date": 20000101}, {"game_date": 20000101}) == 0
-    assert _check_filter(store, {"team": "No Such Team"}, {"team_name": "No Such Team"}) == 0
+    unknown = store.client.get("/shots", params={"team": "No Such Team"})
+    assert unknown.status_code == 404 and "No Such Team" in unknown.json()["detail"]
 
 
 def test_shots_made_filter_keeps_labelled_shots_with_that_outcome(store):
@@ -683,11 +820,12 @@ def test_a_game_lists_its_shots_in_game_order_or_is_404(store):
         assert body["game_date"] == stored[0]["game_date"]
         summary = body["summary"]
         assert summary["shots"] == summary["labelled"] == len(stored)
-        assert summary["points"] == sum(d["outcome"] * d["shot_value"] for d in stored)
+        made = sum(d["outcome"] * d["shot_value"] for d in stored)
+        assert summary["field_goal_points"] == made
         expected = sum(d["p_champion"] * d["shot_value"] for d in stored)
-        assert summary["expected_points"] == pytest.approx(expected)
+        assert summary["expected_field_goal_points"] == pytest.approx(expected)
         assert {t["team_id"] for t in summary["teams"]} == {d["team_id"] for d in stored}
-        assert sum(t["points"] for t in summary["teams"]) == summary["points"]
+        assert sum(t["field_goal_points"] for t in summary["teams"]) == made
     missing = store.client.get("/games/12345")
     assert missing.status_code == 404 and "12345" in missing.json()["detail"]
     assert store.client.get("/games/not-a-game").status_code == 422
@@ -723,26 +861,36 @@ def test_the_leaderboard_sums_match_mongodb(store, by):
     sums: dict[int, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for doc in store.db.predictions.find({"outcome": {"$exists": True}}):
         row = sums[doc[key]]
-        row["shots"] += 1
+        row["attempts"] += 1
         row["points"] += doc["outcome"] * doc["shot_value"]
         row["expected_points"] += doc["p_champion"] * doc["shot_value"]
-    body = store.client.get("/leaderboard", params={"by": by, "limit": 500}).json()
+    params = {"by": by, "limit": 500, "min_shots": 1}
+    body = store.client.get("/leaderboard", params=params).json()
     assert body["by"] == by and body["groups"] == len(sums)
     rows = body["rows"]
     assert {r["id"] for r in rows} == set(sums)
+    prior = body["prior_shots"]
     for r in rows:
-        assert r["shots"] == sums[r["id"]]["shots"]
-        assert r["points"] == sums[r["id"]]["points"]
-        assert r["expected_points"] == pytest.approx(sums[r["id"]]["expected_points"])
-        assert r["points_above_expectation"] == pytest.approx(r["points"] - r["expected_points"])
+        mine = sums[r["id"]]
+        assert r["attempts"] == mine["attempts"]
+        assert r["field_goal_points"] == mine["points"]
+        assert r["expected_field_goal_points"] == pytest.approx(mine["expected_points"])
+        above = mine["points"] - mine["expected_points"]
+        assert r["points_above_expectation"] == pytest.approx(above)
+        assert r["shrunk_per_shot"] == pytest.approx(above / (mine["attempts"] + prior))
         assert r["name"]
-    above = [r["points_above_expectation"] for r in rows]
-    assert above == sorted(above, reverse=True)
-    top = store.client.get("/leaderboard", params={"by": by, "limit": 3}).json()["rows"]
+    shrunk = [r["shrunk_per_shot"] for r in rows]
+    assert shrunk == sorted(shrunk, reverse=True)
+    top = store.client.get("/leaderboard", params={**params, "limit": 3}).json()["rows"]
     assert top == rows[:3]
+    # The default minimum of attempts leaves out the rest.
+    kept = store.client.get("/leaderboard", params={"by": by, "limit": 500}).json()
+    assert {r["id"] for r in kept["rows"]} == {
+        i for i, m in sums.items() if m["attempts"] >= kept["min_shots"]
+    }
     # One game only.
     game_id = store.db.predictions.find_one({})["game_id"]
-    in_game = store.client.get("/leaderboard", params={"by": by, "game_id": game_id}).json()
+    in_game = store.client.get("/leaderboard", params={**params, "game_id": game_id}).json()
     ids_in_game = set(store.db.predictions.distinct(key, {"game_id": game_id}))
     assert {r["id"] for r in in_game["rows"]} <= ids_in_game
     assert in_game["groups"] == len(ids_in_game)

@@ -8,7 +8,10 @@
   const LOGLOSS_WINDOW = 500; // outcomes in the rolling log loss
   const LOGLOSS_MIN = 50; // fewer outcomes than this give a line too noisy to read
   const HISTORY_POINTS = 600; // points per chart line
-  const BOARD_ROWS = 12;
+  const BOARD_ROWS = { player: 8, team: 5 };
+  const BOARD_MIN_SHOTS = 20; // the API's default min_shots
+  const BOARD_MIN_SHOTS_GAME = 5; // one game gives a player a dozen shots, not twenty
+  const BOARD_PRIOR_SHOTS = 100; // the API's default prior_shots, until its answer says
   const RECENT_LIMIT = 500;
   const PANEL_EVERY_MS = 250; // stats, chart and leaderboard redraw at most this often
   const SVG_NS = "http://www.w3.org/2000/svg";
@@ -328,7 +331,7 @@
   }
 
   function applyFilter() {
-    const before = state.filter.game_id;
+    const before = JSON.stringify(state.filter);
     state.filter = readFilter();
     const layer = $("shots");
     const keep = document.createDocumentFragment();
@@ -338,7 +341,7 @@
     layer.replaceChildren(keep);
     if (state.filter.player_id !== undefined) $("whatif-player").value = String(state.filter.player_id);
     sendFilter();
-    if (state.filter.game_id !== before) board.load();
+    if (JSON.stringify(state.filter) !== before) board.load(); // the board follows every filter
     describeFilter(state.filter);
     schedulePanels();
   }
@@ -499,28 +502,35 @@
   }
 
   // ---------------------------------------------------------------- leaderboard
+  // Rows rank by points above expectation per shot, shrunk toward the league (0) by the API's
+  // prior: (points - expected) / (attempts + prior). The base comes from GET /leaderboard with
+  // the page's filters; outcomes labelled after it are added live, so the ranking is redone here.
   const board = {
     base: { player: new Map(), team: new Map() }, // from GET /leaderboard
     live: { player: new Map(), team: new Map() }, // outcomes labelled after that
     loadedAt: Infinity, // epoch seconds; outcomes labelled before it are in the base already
     counted: new Set(),
     seen: [], // recent outcomes, replayed onto the base once it arrives
+    prior: BOARD_PRIOR_SHOTS, // replaced by the prior the API used
+    order: "best",
 
     dirty: true,
     request: 0,
 
+    minShots() {
+      return state.filter.game_id !== undefined ? BOARD_MIN_SHOTS_GAME : BOARD_MIN_SHOTS;
+    },
+
     async load() {
       const request = ++this.request;
       const since = Date.now() / 1000;
-      const game = state.filter.game_id !== undefined ? `&game_id=${state.filter.game_id}` : "";
+      const filters = boardFilters(state.filter);
       try {
-        const [players, teams] = await Promise.all([
-          fetchBoard(`/leaderboard?by=player${game}`),
-          fetchBoard(`/leaderboard?by=team${game}`),
-        ]);
+        const [players, teams] = await Promise.all([fetchBoard("player", filters), fetchBoard("team", filters)]);
         if (request !== this.request) return;
-        this.base.player = rowsById(players);
-        this.base.team = rowsById(teams);
+        this.base.player = players.rows;
+        this.base.team = teams.rows;
+        if (Number.isFinite(players.prior)) this.prior = players.prior;
       } catch (err) {
         if (request !== this.request) return;
         this.base.player = new Map();
@@ -544,52 +554,79 @@
 
     count(msg) {
       if (!(msg.labelled_at > this.loadedAt) || this.counted.has(msg.shot_id)) return;
-      if (state.filter.game_id !== undefined && msg.game_id !== state.filter.game_id) return;
+      if (!matches(msg)) return; // the board follows every filter of the court
       if (!Number.isFinite(msg.p_champion) || !msg.shot_value) return;
       this.counted.add(msg.shot_id);
-      const points = msg.outcome ? msg.shot_value : 0;
-      const expected = msg.p_champion * msg.shot_value;
-      bump(this.live.player, msg.player_id, msg.player_name, msg.team_name, points, expected);
-      bump(this.live.team, msg.team_id, msg.team_name, msg.team_name, points, expected);
+      const shot = { made: msg.outcome ? 1 : 0, points: msg.outcome ? msg.shot_value : 0, expected: msg.p_champion * msg.shot_value };
+      bump(this.live.player, msg.player_id, msg.player_name, msg.team_name, shot);
+      bump(this.live.team, msg.team_id, msg.team_name, msg.team_name, shot);
       this.dirty = true;
+    },
+
+    setOrder(order) {
+      this.order = order;
+      for (const button of document.querySelectorAll("#board-order button")) {
+        button.setAttribute("aria-pressed", String(button.dataset.order === order));
+      }
+      this.dirty = true;
+      schedulePanels();
     },
 
     render() {
       if (!this.dirty) return;
       this.dirty = false;
-      fillBoard($("board-player"), merged(this.base.player, this.live.player), true);
-      fillBoard($("board-team"), merged(this.base.team, this.live.team), false);
+      const min = this.minShots();
+      $("board-sub").textContent =
+        `per 100 FGA, shrunk toward 0 by ${this.prior.toLocaleString()} shots · ${min}+ FGA · ` +
+        (this.order === "best" ? "best first" : "worst first");
+      for (const by of ["player", "team"]) {
+        const rows = ranked(merged(this.base[by], this.live[by]), this.prior, min, this.order);
+        fillBoard($(`board-${by}`), rows.slice(0, BOARD_ROWS[by]), by === "player", min);
+      }
     },
   };
 
-  async function fetchBoard(path) {
-    // Ask for enough rows that live additions land on a player's stored total.
-    let response = await fetch(`${path}&limit=500`);
-    if (response.status === 422) response = await fetch(path);
-    if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
-    return (await response.json()).rows || [];
+  function boardFilters(filter) {
+    const params = new URLSearchParams();
+    if (filter.game_id !== undefined) params.set("game_id", filter.game_id);
+    if (filter.team !== undefined) params.set("team", filter.team);
+    if (filter.player_id !== undefined) params.set("player_id", filter.player_id);
+    return params;
   }
 
-  function rowsById(rows) {
-    const map = new Map();
-    for (const row of rows) {
-      map.set(Number(row.id), {
-        name: row.name,
-        team: row.team_name,
-        shots: row.shots || 0,
-        points: row.points || 0,
-        expected: row.expected_points || 0,
-      });
+  async function fetchBoard(by, filters) {
+    // Every group with a shot, from both ends of the ranking, so that live additions land on a
+    // stored total and the page can apply its own minimum as shots come in.
+    const rows = new Map();
+    let prior;
+    for (const order of ["best", "worst"]) {
+      const params = new URLSearchParams(filters);
+      for (const [k, v] of Object.entries({ by, order, min_shots: 1, limit: 500 })) params.set(k, v);
+      const response = await fetch(`/leaderboard?${params}`);
+      if (!response.ok) throw new Error(`/leaderboard?${params}: HTTP ${response.status}`);
+      const body = await response.json();
+      prior = body.prior_shots;
+      for (const row of body.rows || []) {
+        rows.set(Number(row.id), {
+          name: row.name,
+          team: row.team_name,
+          attempts: row.attempts || 0,
+          made: row.made || 0,
+          points: row.field_goal_points || 0,
+          expected: row.expected_field_goal_points || 0,
+        });
+      }
     }
-    return map;
+    return { rows, prior };
   }
 
-  function bump(map, id, name, team, points, expected) {
+  function bump(map, id, name, team, shot) {
     if (id == null) return;
-    const row = map.get(id) || { name: name || String(id), team: team || "", shots: 0, points: 0, expected: 0 };
-    row.shots += 1;
-    row.points += points;
-    row.expected += expected;
+    const row = map.get(id) || { name: name || String(id), team: team || "", attempts: 0, made: 0, points: 0, expected: 0 };
+    row.attempts += 1;
+    row.made += shot.made;
+    row.points += shot.points;
+    row.expected += shot.expected;
     map.set(id, row);
   }
 
@@ -599,45 +636,72 @@
     for (const [id, row] of live) {
       const into = rows.get(id);
       if (into) {
-        into.shots += row.shots;
-        into.points += row.points;
-        into.expected += row.expected;
+        for (const key of ["attempts", "made", "points", "expected"]) into[key] += row[key];
       } else rows.set(id, { id, ...row });
     }
-    return [...rows.values()]
-      .map((row) => ({ ...row, pae: row.points - row.expected }))
-      .sort((a, b) => b.pae - a.pae);
+    return [...rows.values()];
   }
 
-  function fillBoard(table, rows, players) {
+  function ranked(rows, prior, min, order) {
+    const sign = order === "best" ? -1 : 1;
+    return rows
+      .filter((row) => row.attempts >= min)
+      .map((row) => {
+        const pae = row.points - row.expected;
+        return { ...row, pae, per100: (100 * pae) / row.attempts, shrunk: pae / (row.attempts + prior) };
+      })
+      .sort((a, b) => sign * (a.shrunk - b.shrunk) || b.attempts - a.attempts || String(a.id).localeCompare(String(b.id)));
+  }
+
+  function fillBoard(table, rows, players, min) {
     const body = table.tBodies[0];
     if (!rows.length) {
-      body.innerHTML = `<tr class="empty"><td colspan="5">no labelled shots yet</td></tr>`;
+      const tr = document.createElement("tr");
+      tr.className = "empty";
+      const td = document.createElement("td");
+      td.colSpan = 6;
+      td.textContent = `no ${players ? "player" : "team"} with ${min}+ labelled shots yet`;
+      tr.appendChild(td);
+      body.replaceChildren(tr);
       return;
     }
-    const shown = rows.slice(0, BOARD_ROWS);
     body.replaceChildren(
-      ...shown.map((row) => {
+      ...rows.map((row) => {
         const tr = document.createElement("tr");
         tr.dataset.id = row.id;
+        tr.dataset.attempts = row.attempts;
         tr.dataset.pae = row.pae.toFixed(4);
+        tr.dataset.shrunk = row.shrunk.toFixed(6);
         const name = document.createElement("td");
         name.className = "who";
-        name.textContent = row.name;
         name.title = players && row.team ? `${row.name}, ${row.team}` : row.name;
+        const who = document.createElement("span");
+        who.className = "name";
+        who.textContent = row.name;
+        name.appendChild(who);
         if (players && row.team) {
           const team = document.createElement("span");
           team.className = "team";
           team.textContent = row.team.split(" ").pop();
           name.appendChild(team);
         }
-        const pae = document.createElement("td");
-        pae.className = `pae ${row.pae >= 0 ? "up" : "down"}`;
-        pae.textContent = `${row.pae >= 0 ? "+" : "−"}${Math.abs(row.pae).toFixed(1)}`;
-        tr.append(name, cell(row.shots), cell(row.points), cell(row.expected.toFixed(1)), pae);
+        tr.append(
+          name,
+          cell(row.attempts.toLocaleString()),
+          cell(row.points.toLocaleString()),
+          cell(row.expected.toLocaleString(undefined, { minimumFractionDigits: 1, maximumFractionDigits: 1 })),
+          signed(100 * (row.pae / row.attempts), "raw"),
+          signed(100 * row.shrunk, "pae"),
+        );
         return tr;
       }),
     );
+  }
+
+  function signed(value, className) {
+    const td = cell(`${value >= 0 ? "+" : "−"}${Math.abs(value).toFixed(1)}`);
+    td.className = `${className} ${value >= 0 ? "up" : "down"}`;
+    return td;
   }
 
   function cell(value) {
@@ -689,7 +753,7 @@
     result.dataset.y = y;
     result.dataset.playerId = player;
     try {
-      const response = await fetch(`/whatif?player_id=${player}&x=${x}&y=${y}`);
+      const response = await fetch(`/whatif?${whatifQuery(player, x, y)}`);
       const body = await response.json().catch(() => ({}));
       if (request !== whatifRequest) return;
       if (!response.ok) throw new Error(problem(body) || `HTTP ${response.status}`);
@@ -701,6 +765,29 @@
     }
   }
 
+  // The moment priced is explicit: the period, the clock left and the season type chosen
+  // beside the court (a new game: no earlier shot of the player in it).
+  function whatifQuery(player, x, y) {
+    const [minutes, seconds] = $("whatif-clock").value.split(":").map(Number);
+    let period = Number($("whatif-period").value);
+    const query = new URLSearchParams({
+      player_id: String(player),
+      x: String(x),
+      y: String(y),
+      period: String(period),
+      minutes_remaining: String(period >= 5 ? Math.min(minutes, 5) : minutes),
+      seconds_remaining: String(seconds),
+    });
+    const season = $("whatif-season").value;
+    if (season) query.set("season_type", season);
+    return query.toString();
+  }
+
+  function formatDate(yyyymmdd) {
+    const s = String(yyyymmdd);
+    return s.length === 8 ? `${s.slice(0, 4)}-${s.slice(4, 6)}-${s.slice(6)}` : s;
+  }
+
   function problem(body) {
     if (!body || !body.detail) return "";
     if (typeof body.detail === "string") return body.detail;
@@ -708,7 +795,7 @@
   }
 
   function showWhatIf(result, body, player, x, y) {
-    const { prediction, shot } = body;
+    const { prediction, shot, context } = body;
     const p = prediction.probability;
     result.dataset.state = "ok";
     result.dataset.p = String(p);
@@ -728,9 +815,21 @@
         "span",
         "detail muted",
         `${shot.action_type || "shot"} at (${x}, ${y})` +
-          (formShots != null ? ` · form from ${formShots.toLocaleString()} stored shot${formShots === 1 ? "" : "s"}` : ""),
+          (formShots != null ? ` · form from ${formShots.toLocaleString()} earlier shot${formShots === 1 ? "" : "s"}` : ""),
       ),
     );
+    if (context) {
+      const period = context.period <= 4 ? `Q${context.period}` : `OT${context.period - 4}`;
+      const line = text(
+        "span",
+        "detail muted context",
+        `${period} · ${context.clock} left · ${context.season_type} · ${context.game}` +
+          (context.game_date ? ` · ${formatDate(context.game_date)}` : ""),
+      );
+      line.dataset.season = context.season_type;
+      result.append(line);
+    }
+    for (const warning of prediction.warnings || []) result.append(text("span", "detail warn", warning));
     const marker = $("whatif-marker");
     marker.style.setProperty("--c", colourFor(p));
   }
@@ -835,19 +934,24 @@
       for (const id of ["filter-game", "filter-team", "filter-player"]) $(id).value = "";
       applyFilter();
     });
+    for (const button of document.querySelectorAll("#board-order button")) {
+      button.addEventListener("click", () => board.setOrder(button.dataset.order));
+    }
     $("court").addEventListener("click", askWhatIf);
     $("court").addEventListener("mousemove", showTooltip);
     $("court").addEventListener("mouseleave", () => ($("tooltip").hidden = true));
     for (const id of ["filter-game", "filter-team", "filter-player", "whatif-player"]) {
       $(id).addEventListener("blur", schedulePanels);
     }
-    $("whatif-player").addEventListener("change", () => {
-      const marker = $("whatif-marker");
-      if (!marker.hasAttribute("hidden") && $("whatif-result").dataset.x !== undefined) {
-        const r = $("whatif-result").dataset;
-        askWhatIfAt(Number(r.x), Number(r.y));
-      }
-    });
+    for (const id of ["whatif-player", "whatif-period", "whatif-clock", "whatif-season"]) {
+      $(id).addEventListener("change", () => {
+        const marker = $("whatif-marker");
+        if (!marker.hasAttribute("hidden") && $("whatif-result").dataset.x !== undefined) {
+          const r = $("whatif-result").dataset;
+          askWhatIfAt(Number(r.x), Number(r.y));
+        }
+      });
+    }
     connect(); // first, so nothing scored while the history loads is lost
     loadRecent();
     board.load();
