@@ -22,6 +22,27 @@ DataOption = Annotated[
     typer.Option("--data", help="22-column CSV (.csv/.csv.gz), VirtualBets JSON, or an API URL."),
 ]
 
+SinceOption = Annotated[
+    int | None,
+    typer.Option(
+        help="Only shots on or after this game date (YYYYMMDD); 20181016 starts "
+        "nba_shots.csv at the 2018-19 season, every team in game order."
+    ),
+]
+UntilOption = Annotated[
+    int | None, typer.Option(help="Only shots on or before this game date (YYYYMMDD).")
+]
+
+
+def check_dates(since: int | None, until: int | None) -> None:
+    """Refuse a --since / --until that is not a YYYYMMDD date, or a since after the until."""
+    for option, date in (("--since", since), ("--until", until)):
+        if date is not None and not 19_000_101 <= date <= 21_001_231:
+            fail(f"{option} {date} is not a YYYYMMDD date")
+    if since is not None and until is not None and since > until:
+        fail(f"--since {since} is after --until {until}")
+
+
 CandidateOption = Annotated[
     list[str] | None,
     typer.Option(

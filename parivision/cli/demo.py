@@ -343,6 +343,8 @@ def run_demo(
     data: str | None,
     limit: int,
     until_done: bool,
+    since: int | None = None,
+    until: int | None = None,
     rate: float | None,
     timeout: float,
     console: Console,
@@ -389,7 +391,7 @@ def run_demo(
             replay_metrics.serve(settings.metrics_host, settings.replay_metrics_port)
         stats = replay(
             settings,
-            open_source(data, limit=limit),
+            open_source(data, limit=limit, since=since, until=until),
             pacer=make_pacer(rate=rate),
             limit=limit,
             replay_id=replay_id,

@@ -15,7 +15,10 @@ import typer
 
 from parivision.cli.common import (
     DataOption,
+    SinceOption,
+    UntilOption,
     app,
+    check_dates,
     console,
     expose,
     fail,
@@ -32,6 +35,8 @@ def replay_command(
     data: DataOption = None,
     synthetic: Annotated[bool, typer.Option(help="Use the synthetic live-game generator.")] = False,
     limit: Annotated[int | None, typer.Option(help="Stop after N shots.")] = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
     rate: Annotated[float | None, typer.Option(help="Shots per second.")] = None,
     speed: Annotated[float | None, typer.Option(help="Times the game clock.")] = None,
     max_rate: Annotated[bool, typer.Option("--max", help="As fast as possible (default).")] = False,
@@ -52,12 +57,15 @@ def replay_command(
 
     if data and synthetic:
         fail("give --data or --synthetic, not both")
+    check_dates(since, until)
+    if (since or until) and not data:
+        fail("--since and --until choose shots of a --data file")
     settings = load_settings()
     start_services(settings)
     ensure_topics(settings)
     try:
         pacer = make_pacer(rate=rate, speed=speed, max=max_rate)
-        source = open_source(data, limit=limit)
+        source = open_source(data, limit=limit, since=since, until=until)
     except (ValueError, FileNotFoundError, ConnectionError) as error:
         fail(str(error))
     metrics = serve_metrics(settings, "replay")
@@ -260,6 +268,8 @@ def alerts_webhook_command(
 def demo_command(
     data: DataOption = None,
     limit: Annotated[int | None, typer.Option(help="Replay N shots (default 5,000).")] = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
     until_done: Annotated[
         bool,
         typer.Option("--until-done", help="Stop once every produced shot is scored and stored."),
@@ -272,6 +282,9 @@ def demo_command(
     """Everything at once: services, a champion if none, stream, sink, and a replay."""
     from parivision.cli.demo import DemoError, run_demo
 
+    check_dates(since, until)
+    if (since or until) and not data:
+        fail("--since and --until choose shots of a --data file")
     settings = load_settings()
     log_to_console("WARNING")
     # Prometheus and Alertmanager too, when installed: the demo's processes are scraped.
@@ -282,6 +295,8 @@ def demo_command(
             endpoints,
             data=data,
             limit=limit or 5000,
+            since=since,
+            until=until,
             until_done=until_done,
             rate=rate,
             timeout=timeout,

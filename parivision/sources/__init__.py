@@ -16,7 +16,7 @@ from parivision.sources.http_source import VirtualBetsApiSource
 from parivision.sources.json_source import VirtualBetsJsonSource
 from parivision.sources.synthetic import SyntheticSource
 
-__all__ = ["Limited", "open_source"]
+__all__ = ["Dated", "Limited", "open_source"]
 
 _CSV_SUFFIXES = (".csv", ".csv.gz")
 _JSON_SUFFIXES = (".json", ".jsonl")
@@ -52,12 +52,36 @@ class Limited(Source):
                     return
 
 
+class Dated(Source):
+    """Another source's shots of game dates ``since`` to ``until`` (YYYYMMDD, both included).
+
+    ``nba_shots.csv`` is in game order, and its first 25,697 rows are Kobe Bryant's seasons
+    (1996-2016): ``since=20181016`` starts at the 2018-19 season, every team in game order.
+    Bad rows pass through (they have no date to judge).
+    """
+
+    def __init__(self, source: Source, since: int | None, until: int | None) -> None:
+        if since is not None and until is not None and since > until:
+            raise ValueError(f"since {since} is after until {until}")
+        self.source, self.since, self.until = source, since, until
+        self.name = source.name
+
+    def __iter__(self) -> Iterator[SourceShot | BadRow]:
+        since, until = self.since or 0, self.until or 99_999_999
+        for item in self.source:
+            if isinstance(item, SourceShot) and not since <= item.shot["game_date"] <= until:
+                continue
+            yield item
+
+
 def open_source(
     data: str | None,
     *,
     synthetic_games: int = 10,
     seed: int = 0,
     limit: int | None = None,
+    since: int | None = None,
+    until: int | None = None,
 ) -> Source:
     """The source for ``data``.
 
@@ -67,6 +91,7 @@ def open_source(
         synthetic_games: Games to play when ``data`` is ``None``.
         seed: Seed for the synthetic games.
         limit: Stop after this many shots (bad rows do not count); ``None`` reads everything.
+        since, until: Only shots of these game dates (YYYYMMDD, included; files only).
 
     Returns:
         The source, not yet read.
@@ -94,6 +119,8 @@ def open_source(
             f"cannot tell what {data!r} is: give a .csv, .csv.gz, .json or .jsonl file, "
             "an http(s):// VirtualBets API URL, or nothing for synthetic games"
         )
+    if since is not None or until is not None:
+        source = Dated(source, since, until)
     return source if limit is None else Limited(source, limit)
 
 

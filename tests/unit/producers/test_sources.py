@@ -78,3 +78,18 @@ def test_synthetic_source_plays_enough_games_for_the_limit():
 
     shots = [item for item in open_source(None, limit=5000) if isinstance(item, SourceShot)]
     assert len(shots) == 5000
+
+
+def test_the_readme_s_real_data_replay_covers_the_league_in_game_order(nba_csv) -> None:
+    """`--since 20181016 --limit 20000`: the file's first 20,000 rows are Kobe Bryant's; from
+    the 2018-19 season's first day on they are every team's games, in date order."""
+    shots = [i.shot for i in open_source(str(nba_csv), since=20181016, limit=20_000)]
+    assert len(shots) == 20_000
+    assert len({s["team_id"] for s in shots}) == 30 and len({s["player_id"] for s in shots}) > 300
+    dates = [s["game_date"] for s in shots]
+    assert dates == sorted(dates) and dates[0] == 20181016
+    early = [i.shot for i in open_source(str(nba_csv), until=20000101, limit=500)]
+    assert {s["player_name"] for s in early} == {"Kobe Bryant"}
+    assert all(s["game_date"] <= 20000101 for s in early)
+    with pytest.raises(ValueError, match="after"):
+        open_source(str(nba_csv), since=20190101, until=20180101)
