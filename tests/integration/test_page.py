@@ -283,6 +283,33 @@ def _check_whatif(driver, base_url: str, player: int, target_x: int, target_y: i
     marker = driver.find_element("id", "whatif-marker")
     assert marker.get_attribute("transform") == f"translate({x} {y})"
     assert marker.get_attribute("hidden") is None
+    # The moment priced is said, and choosing another one prices that one.
+    assert "Q1 · 6:00 left" in result.text and "a new game" in result.text
+    Select(driver.find_element("id", "whatif-period")).select_by_value("4")
+    Select(driver.find_element("id", "whatif-clock")).select_by_value("0:30")
+    _wait(
+        driver,
+        lambda d: (
+            "Q4 · 0:30 left" in d.find_element("id", "whatif-result").text
+            and _attr(d, "whatif-result", "data-state") == "ok"
+        ),
+        "the what-if at another moment",
+    )
+    late = httpx.get(
+        f"{base_url}/whatif",
+        params={
+            "player_id": player,
+            "x": x,
+            "y": y,
+            "period": 4,
+            "minutes_remaining": 0,
+            "seconds_remaining": 30,
+        },
+        timeout=30,
+    ).json()
+    shown = float(driver.find_element("id", "whatif-result").get_attribute("data-p"))
+    assert abs(shown - late["prediction"]["probability"]) < 1e-9
+    assert late["context"]["clock"] == "0:30" and late["context"]["period"] == 4
 
 
 def _check_leaderboard(driver, base_url: str) -> None:
