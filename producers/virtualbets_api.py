@@ -113,8 +113,25 @@ def serve_api(
     uvicorn.run(create_api(path_to_csv, state_file), host=host, port=port, log_level="info")
 
 
+# The CSV cannot be read (moved, unreadable): what every route may answer besides its own.
+_UNREADABLE = {
+    503: {
+        "description": "The CSV cannot be read (the detail names it)",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"detail": {"type": "string"}},
+                    "required": ["detail"],
+                }
+            }
+        },
+    }
+}
+
+
 def _routes(cursor: _Cursor) -> APIRouter:
-    router = APIRouter(tags=["original VirtualBets API"])
+    router = APIRouter(tags=["original VirtualBets API"], responses=_UNREADABLE)
 
     def reset() -> dict[str, bool]:
         cursor.reset()

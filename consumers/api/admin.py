@@ -14,18 +14,24 @@ import time
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Security
 from fastapi.responses import Response
+from fastapi.security import APIKeyHeader
 from starlette.concurrency import run_in_threadpool
 
 from consumers.api.predict import json_response
+from consumers.api.responses import CONFLICT, NOT_STORED, UNAUTHORIZED, UNAVAILABLE
 from consumers.api.serving import ModelHolder
 from consumers.retrain_trigger import loop_from_settings
 from parivision.settings import Settings
 
+# Declared as the routes' security scheme (``/docs`` offers "Authorize"); checked below, so
+# that a missing key and a wrong one get the same 401.
+API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, description="PARIVISION_API_KEY")
+
 
 def _key_check(settings: Settings):
-    def check(x_api_key: Annotated[str | None, Header()] = None) -> None:
+    def check(x_api_key: Annotated[str | None, Security(API_KEY)] = None) -> None:
         expected = settings.api_key.get_secret_value() if settings.api_key else ""
         if not expected or not x_api_key or not secrets.compare_digest(x_api_key, expected):
             raise HTTPException(
@@ -38,7 +44,12 @@ def _key_check(settings: Settings):
 
 
 def router(settings: Settings, db, holder: ModelHolder) -> APIRouter:
-    api = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(_key_check(settings))])
+    api = APIRouter(
+        prefix="/admin",
+        tags=["admin"],
+        dependencies=[Depends(_key_check(settings))],
+        responses=UNAUTHORIZED,
+    )
     jobs: dict[str, dict[str, Any]] = {}
     running = threading.Lock()
 
@@ -53,7 +64,7 @@ def router(settings: Settings, db, holder: ModelHolder) -> APIRouter:
             running.release()
             holder.refresh()
 
-    @api.post("/retrain", status_code=202, summary="Retrain a challenger now")
+    @api.post("/retrain", status_code=202, summary="Retrain a challenger now", responses=CONFLICT)
     def retrain() -> Response:
         if not running.acquire(blocking=False):
             raise HTTPException(409, detail="a retrain is already running")
@@ -62,13 +73,17 @@ def router(settings: Settings, db, holder: ModelHolder) -> APIRouter:
         threading.Thread(target=run_retrain, args=(job,), daemon=True).start()
         return json_response(job, status_code=202)
 
-    @api.get("/jobs/{job_id}", summary="A retrain job's state")
+    @api.get("/jobs/{job_id}", summary="A retrain job's state", responses=NOT_STORED)
     def job(job_id: str) -> Response:
         if job_id not in jobs:
             raise HTTPException(404, detail=f"no job {job_id}")
         return json_response(jobs[job_id], status_code=200)
 
-    @api.post("/promote/{version}", summary="Challenge the champion with this version")
+    @api.post(
+        "/promote/{version}",
+        summary="Challenge the champion with this version",
+        responses={**CONFLICT, **UNAVAILABLE},
+    )
     async def promote(
         version: str,
         window: Annotated[int | None, Query(ge=1)] = None,
@@ -105,7 +120,11 @@ def router(settings: Settings, db, holder: ModelHolder) -> APIRouter:
         await run_in_threadpool(holder.refresh)
         return json_response(decision.as_event())
 
-    @api.post("/rollback", summary="Give the champion alias back to the version it replaced")
+    @api.post(
+        "/rollback",
+        summary="Give the champion alias back to the version it replaced",
+        responses={**CONFLICT, **UNAVAILABLE},
+    )
     async def rollback() -> Response:
         from models.promotion import PromotionError
         from models.promotion import rollback as roll_back

@@ -29,6 +29,7 @@ from consumers.api.metrics import RequestMetrics, api_metrics
 from consumers.api.metrics import router as api_metrics_router
 from consumers.api.names import PlayerDirectory, UnknownName
 from consumers.api.predict import json_response
+from consumers.api.responses import UNAVAILABLE, UNKNOWN_NAME
 from consumers.api.serving import ModelHolder
 from parivision.schemas import MAX_ID
 from parivision.settings import Settings
@@ -135,7 +136,12 @@ def create_app(
     for extra in extra_routers:
         app.include_router(extra)
 
-    @app.get("/live/recent", tags=["live"], summary="The last messages of the live feed")
+    @app.get(
+        "/live/recent",
+        tags=["live"],
+        summary="The last messages of the live feed",
+        responses={**UNKNOWN_NAME, **UNAVAILABLE},
+    )
     def live_recent(
         limit: Annotated[int, Query(ge=1, le=2000)] = 500,
         game_id: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None,

@@ -56,7 +56,16 @@ def router(settings: Settings, db, holder: ModelHolder, feed: Feed | None, hub: 
     # Room for checks that hang past their deadline without starving the next health call.
     pool = ThreadPoolExecutor(max_workers=24, thread_name_prefix="health")
 
-    @api.get("/health", summary="Broker, database and registry; 503 naming what fails")
+    @api.get(
+        "/health",
+        summary="Broker, database and registry; 503 naming what fails",
+        responses={
+            503: {
+                "description": "Degraded: the same body, `failing` naming the checks that fail",
+                "content": {"application/json": {}},
+            }
+        },
+    )
     def health() -> Response:
         started = time.perf_counter()
         futures = {

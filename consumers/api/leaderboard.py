@@ -30,6 +30,10 @@ from fastapi import HTTPException
 DEFAULT_PRIOR_SHOTS = 100
 DEFAULT_MIN_SHOTS = 20
 _SEASON = re.compile(r"^(\d{4})-(\d{2})$")
+# The same rule for the OpenAPI schema: two years in a row, 1999-00 included.
+SEASON_PATTERN = (
+    "^[0-9]{2}(?:" + "|".join(f"{y:02d}-{(y + 1) % 100:02d}" for y in range(100)) + ")$"
+)
 
 Group = Literal["player", "team"]
 Order = Literal["best", "worst"]

@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, Response
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.routing import Match
 
@@ -65,7 +66,12 @@ def router(metrics: Metrics, hub: Any) -> APIRouter:
     api = APIRouter(tags=["health"])
     exported = {"dropped": 0}
 
-    @api.get("/metrics", summary="Prometheus metrics of this API process")
+    @api.get(
+        "/metrics",
+        summary="Prometheus metrics of this API process",
+        response_class=PlainTextResponse,
+        responses={200: {"description": "The Prometheus text exposition format"}},
+    )
     def scrape() -> Response:
         metrics["live_clients"].set(len(hub.clients))
         dropped = hub.dropped - exported["dropped"]

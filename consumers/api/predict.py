@@ -20,6 +20,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from consumers.api.history import PlayerHistories
+from consumers.api.responses import NO_CHAMPION, NOT_STORED
 from consumers.api.serving import ModelHolder, Served
 from consumers.api.shots_in import BadShot, parse_shot, shot_input_schema
 from models.features import build_features, columns_from_records, feature_dict
@@ -154,7 +155,12 @@ def router(
     counter) counts the shots scored."""
     api = APIRouter(tags=["predict"])
 
-    @api.post("/predict", openapi_extra=_shot_body_doc(), summary="Score one shot")
+    @api.post(
+        "/predict",
+        openapi_extra=_shot_body_doc(),
+        summary="Score one shot",
+        responses=NO_CHAMPION,
+    )
     async def predict(request: Request, features: Annotated[bool, Query()] = False) -> Response:
         """The champion's probability, fair odds, expected points and the online learners'
         probabilities for one shot (a VirtualBets record or the project's shot schema)."""
@@ -171,7 +177,12 @@ def router(
             predicted.inc()
         return json_response(answers[0])
 
-    @api.post("/predict/batch", openapi_extra=_batch_body_doc(), summary="Score up to 10,000 shots")
+    @api.post(
+        "/predict/batch",
+        openapi_extra=_batch_body_doc(),
+        summary="Score up to 10,000 shots",
+        responses=NO_CHAMPION,
+    )
     async def predict_batch(
         request: Request, features: Annotated[bool, Query()] = False
     ) -> Response:
@@ -220,7 +231,11 @@ def router(
             }
         )
 
-    @api.get("/whatif", summary="What if this player shot from here")
+    @api.get(
+        "/whatif",
+        summary="What if this player shot from here",
+        responses={**NOT_STORED, **NO_CHAMPION},
+    )
     def whatif(
         player_id: Annotated[int, Query(gt=0, le=MAX_ID)],
         x: Annotated[int, Query(ge=-250, le=250)],
@@ -252,7 +267,8 @@ def router(
         season type of the player's latest game; the clock defaults to period 1, 6:00 left.
         The player's form is as of that moment: only shots before it count, so a moment in
         the past never sees a later shot.  A clock the period does not have (12:30, or 7:00 of
-        an overtime) or a date that is not a day is a 422 naming the field.  POSTing the
+        an overtime) or a date that is not a day is a 422 naming the field; a player or a game
+        with no stored shot, without ``game_date``, is a 404.  POSTing the
         returned ``shot`` to ``/predict`` gives the same answer."""
         if game_date is not None and not _is_a_day(game_date):
             _refuse("game_date", f"{game_date} is not a date (YYYYMMDD)")
@@ -267,7 +283,9 @@ def router(
                 {"game_id": game_id}, projection={"_id": 0, "game_date": 1}
             )
             if game is None and game_date is None:
-                _refuse("game_id", f"no stored shots of game {game_id}: pass game_date with it")
+                raise HTTPException(
+                    404, detail=f"no stored shots of game {game_id}: pass game_date with it"
+                )
         if latest is None and game is None and game_date is None:
             raise HTTPException(
                 404,

@@ -7,12 +7,9 @@ minus what the champion expected of the same shots: ``sum(outcome x value) - sum
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections import defaultdict
 from typing import Annotated, Any, Literal
 
-import orjson
 from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import Response
 
@@ -21,6 +18,7 @@ from consumers.api.history import PlayerHistories, game_order
 from consumers.api.live import SCORED_FIELDS
 from consumers.api.names import PlayerDirectory, clip, resolve_team
 from consumers.api.predict import json_response
+from consumers.api.responses import NOT_STORED, UNAVAILABLE, UNKNOWN_NAME
 from models.form import form_summary
 from parivision.schemas import MAX_ID
 from parivision.store import PREDICTIONS
@@ -50,25 +48,27 @@ def player_filter(player: str, players: PlayerDirectory) -> dict[str, Any]:
     return {"player_id": players.resolve(player).player_id}
 
 
+# A page ends at a shot; the next starts after it: ``{scored_at}~{shot_id}``, the position in
+# the (scored_at, shot_id) order, exact (``repr`` of the float).  Every text of this form is a
+# position, so the schema's pattern is the whole rule.
+CURSOR_PATTERN = r"^(?:0|[1-9][0-9]{0,11})(?:\.[0-9]{1,17})?~[\s\S]{1,128}$"
+Cursor = Annotated[
+    str | None,
+    Query(
+        max_length=160,
+        pattern=CURSOR_PATTERN,
+        description="the `next_cursor` of the page before, passed back as it is",
+    ),
+]
+
+
 def _encode_cursor(doc: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps([doc["scored_at"], doc["shot_id"]])).decode()
+    return f"{float(doc['scored_at'])!r}~{doc['shot_id']}"
 
 
 def _decode_cursor(cursor: str) -> tuple[float, str]:
-    try:
-        scored_at, shot_id = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return float(scored_at), str(shot_id)
-    except (binascii.Error, ValueError, TypeError, orjson.JSONDecodeError):
-        raise HTTPException(
-            422,
-            detail=[
-                {
-                    "loc": ["query", "cursor"],
-                    "msg": "not a cursor this API gave out (pass next_cursor back as it is)",
-                    "type": "value_error",
-                }
-            ],
-        ) from None
+    scored_at, shot_id = cursor.split("~", 1)  # the pattern was checked: both are there
+    return float(scored_at), shot_id
 
 
 def _points(docs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -99,7 +99,7 @@ def router(db, histories: PlayerHistories, players: PlayerDirectory | None = Non
     predictions = db[PREDICTIONS]
     players = players if players is not None else PlayerDirectory(predictions)
 
-    @api.get("/shots", summary="Recent scored shots")
+    @api.get("/shots", summary="Recent scored shots", responses={**UNKNOWN_NAME, **UNAVAILABLE})
     def shots(
         game_id: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None,
         player_id: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None,
@@ -110,7 +110,7 @@ def router(db, histories: PlayerHistories, players: PlayerDirectory | None = Non
         date_to: Date = None,
         made: Annotated[int | None, Query(ge=0, le=1)] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-        cursor: Annotated[str | None, Query(max_length=400)] = None,
+        cursor: Cursor = None,
     ) -> Response:
         """Newest scored first; ``next_cursor`` (null on the last page) fetches the next page.
         ``team`` and ``player`` take names as well as ids; an unknown one is 404 with the
@@ -156,7 +156,11 @@ def router(db, histories: PlayerHistories, players: PlayerDirectory | None = Non
             {"shots": page, "next_cursor": _encode_cursor(page[-1]) if more else None}
         )
 
-    @api.get("/games/{game_id}", summary="A game's shots in order")
+    @api.get(
+        "/games/{game_id}",
+        summary="A game's shots in order",
+        responses={**NOT_STORED, **UNAVAILABLE},
+    )
     def game(game_id: Annotated[int, Path(gt=0, le=MAX_ID)]) -> Response:
         """Every stored shot of the game in game order, with probability and outcome, and
         field-goal points (``field_goal_points``, ``expected_field_goal_points``) against
@@ -183,7 +187,11 @@ def router(db, histories: PlayerHistories, players: PlayerDirectory | None = Non
             }
         )
 
-    @api.get("/players/{player_id}", summary="A player's form and points against expectation")
+    @api.get(
+        "/players/{player_id}",
+        summary="A player's form and points against expectation",
+        responses={**NOT_STORED, **UNAVAILABLE},
+    )
     def player(player_id: Annotated[int, Path(gt=0, le=MAX_ID)]) -> Response:
         """Form now (from the stored history, as ``/predict`` computes it) and expected against
         actual points over every stored shot of the player."""
@@ -222,6 +230,7 @@ def router(db, histories: PlayerHistories, players: PlayerDirectory | None = Non
     @api.get(
         "/leaderboard",
         summary="Points above expectation per shot, by player or team",
+        responses={**UNKNOWN_NAME, **UNAVAILABLE},
         description=(
             "Field-goal points made minus the points the champion expected of the same labelled "
             "shots, per shot, ranked by a shrunk per-shot value: `shrunk_per_shot = "
@@ -241,7 +250,7 @@ def router(db, histories: PlayerHistories, players: PlayerDirectory | None = Non
         team: Annotated[str | None, Query(min_length=1, max_length=80)] = None,
         player_id: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None,
         season: Annotated[
-            str | None, Query(min_length=7, max_length=7, examples=["2018-19"])
+            str | None, Query(pattern=leaderboard.SEASON_PATTERN, examples=["2018-19"])
         ] = None,
         since: Date = None,
         until: Date = None,

@@ -14,6 +14,7 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import Response
 
 from consumers.api.predict import json_response
+from consumers.api.responses import NOT_STORED, UNAVAILABLE
 from models import registry
 from models.metrics import METRIC_NAMES
 from models.promotion import TAG_PREFIX
@@ -102,7 +103,7 @@ def router(settings: Settings, db=None) -> APIRouter:
         described = [describe_version(v, aliases.get(str(v.version), [])) for v in found]
         return sorted(described, key=lambda d: int(d["version"]), reverse=True)
 
-    @api.get("/models", summary="Every registered version")
+    @api.get("/models", summary="Every registered version", responses=UNAVAILABLE)
     def models() -> Response:
         return json_response(
             {
@@ -113,7 +114,11 @@ def router(settings: Settings, db=None) -> APIRouter:
             }
         )
 
-    @api.get("/models/champion", summary="The champion: metrics, and when and why promoted")
+    @api.get(
+        "/models/champion",
+        summary="The champion: metrics, and when and why promoted",
+        responses={**NOT_STORED, **UNAVAILABLE},
+    )
     def champion() -> Response:
         for described in versions():
             if settings.champion_alias in described["aliases"]:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import HTMLResponse, Response
 
 from consumers.api.predict import json_response
+from consumers.api.responses import Problem
 from models.drift_report import LATEST_HTML, latest_summary, reports_folder
 from parivision.settings import Settings
 
@@ -31,7 +32,12 @@ def router(settings: Settings) -> APIRouter:
         "/drift",
         summary="The latest Evidently drift and quality report (HTML)",
         response_class=HTMLResponse,
-        responses={404: {"description": "No drift check has run yet"}},
+        responses={
+            404: {
+                "description": "No drift check has run yet",
+                "content": {"application/json": {"schema": Problem.model_json_schema()}},
+            }
+        },
     )
     def drift_html() -> Response:
         path = reports_folder(settings.resolved_home()) / LATEST_HTML
@@ -43,7 +49,7 @@ def router(settings: Settings) -> APIRouter:
     @api.get(
         "/drift.json",
         summary="The latest drift check's summary",
-        responses={404: {"description": "No drift check has run yet"}},
+        responses={404: {"model": Problem, "description": "No drift check has run yet"}},
     )
     def drift_json() -> Response:
         summary = latest_summary(reports_folder(settings.resolved_home()))

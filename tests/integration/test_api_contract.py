@@ -559,6 +559,11 @@ def test_whatif_builds_the_shot_that_predict_answers_the_same(store, champion_ve
 
     unknown = store.client.get("/whatif", params={"player_id": 999999003, "x": 0, "y": 100})
     assert unknown.status_code == 404 and "game_date" in unknown.json()["detail"]
+    # A game the store never saw, without a date: 404, as for a player (the request is right).
+    game = store.client.get(
+        "/whatif", params={"player_id": doc["player_id"], "x": 0, "y": 100, "game_id": 123456}
+    )
+    assert game.status_code == 404 and "game_date" in game.json()["detail"]
     asked = store.client.get(
         "/whatif", params={"player_id": 999999003, "x": 0, "y": 100, "game_id": doc["game_id"]}
     )
@@ -623,7 +628,6 @@ def test_whatif_in_a_stored_game_sees_only_the_shots_before_its_moment(store, ch
         ({"period": 5, "minutes_remaining": 7}, "minutes_remaining"),
         ({"game_date": 20190231}, "game_date"),
         ({"season_type": "Summer League"}, "season_type"),
-        ({"game_id": 123456, "period": 1}, "game_id"),  # a game the store never saw, no date
     ],
 )
 def test_an_impossible_what_if_moment_is_422_naming_the_field(store, params, field):
