@@ -22,7 +22,7 @@ from mlflow.exceptions import MlflowException
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
-from consumers.api import admin, health, predict, queries, registry_routes, reports
+from consumers.api import admin, health, predict, queries, registry_routes, reports, whatif
 from consumers.api.history import PlayerHistories
 from consumers.api.live import Feed, Hub, on_loop, recent, serve_client
 from consumers.api.metrics import RequestMetrics, api_metrics
@@ -127,7 +127,8 @@ def create_app(
     app.state.metrics = metrics
     app.add_middleware(RequestMetrics, metrics=metrics)
     app.include_router(api_metrics_router(metrics, hub))
-    app.include_router(predict.router(holder, histories, db, hub.last_seen, metrics["predictions"]))
+    app.include_router(predict.router(holder, histories, metrics["predictions"]))
+    app.include_router(whatif.router(holder, histories, db, hub.last_seen))
     app.include_router(queries.router(db, histories, players))
     app.include_router(registry_routes.router(settings, db))
     app.include_router(health.router(settings, db, holder, feed, hub))

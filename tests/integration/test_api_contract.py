@@ -551,11 +551,34 @@ def test_whatif_builds_the_shot_that_predict_answers_the_same(store, champion_ve
         if kind:
             assert shot["shot_type"] == kind
         _assert_answer(prediction, champion_version)
+        # Over the mix of actions from that zone: the weighted mean of each action's answer,
+        # the first of them what /predict gives for the shot returned.
+        mix = prediction["action_mix"]["actions"]
+        assert abs(sum(a["share"] for a in mix) - 1) < 1e-9
+        weighted = sum(a["share"] * a["probability"] for a in mix)
+        assert prediction["probability"] == pytest.approx(weighted, rel=1e-12)
         again = store.client.post("/predict", json=shot).json()
-        assert again["probability"] == prediction["probability"]
-        assert again == prediction
-    layup = store.client.get("/whatif", params={"player_id": doc["player_id"], "x": 0, "y": 0})
-    assert layup.json()["shot"]["action_type"] == "Layup Shot"
+        assert again["probability"] == mix[0]["probability"]
+        assert shot["action_type"] == mix[0]["action_type"]
+        # One action asked: /predict gives the same answer, whole.
+        one = store.client.get(
+            "/whatif",
+            params={"player_id": doc["player_id"], "x": x, "y": y, "action_type": "Jump Shot"},
+        ).json()
+        assert "action_mix" not in one["prediction"]
+        assert store.client.post("/predict", json=one["shot"]).json() == one["prediction"]
+    # The mix is the store's own: the actions taken from the zone, by how often (the league's
+    # here: no player of this store has 20 shots from the restricted area).
+    rim = store.client.get("/whatif", params={"player_id": doc["player_id"], "x": 0, "y": 0})
+    mix = rim.json()["prediction"]["action_mix"]
+    there = Counter(
+        d["action_type"] for d in store.db.predictions.find({"shot_zone_basic": "Restricted Area"})
+    )
+    top = sorted(there.items(), key=lambda item: (-item[1], item[0]))[: len(mix["actions"])]
+    assert mix["whose"] == "league"
+    assert [a["action_type"] for a in mix["actions"]] == [a for a, _ in top]
+    total = sum(n for _, n in top)
+    assert [a["share"] for a in mix["actions"]] == pytest.approx([n / total for _, n in top])
 
     unknown = store.client.get("/whatif", params={"player_id": 999999003, "x": 0, "y": 100})
     assert unknown.status_code == 404 and "game_date" in unknown.json()["detail"]

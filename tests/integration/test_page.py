@@ -277,7 +277,10 @@ def _check_whatif(driver, base_url: str, player: int, target_x: int, target_y: i
     asked.raise_for_status()
     answer = httpx.post(f"{base_url}/predict", json=asked.json()["shot"], timeout=30)
     answer.raise_for_status()
-    probability = answer.json()["probability"]
+    # Priced over the mix of actions from there: the most frequent one is what /predict gives.
+    mix = asked.json()["prediction"]["action_mix"]
+    assert mix["actions"][0]["probability"] == answer.json()["probability"]
+    probability = asked.json()["prediction"]["probability"]
     assert abs(float(result.get_attribute("data-p")) - probability) < 1e-9
     assert f"{probability * 100:.1f}%" in result.text
     marker = driver.find_element("id", "whatif-marker")

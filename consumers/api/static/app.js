@@ -783,6 +783,15 @@
     return query.toString();
   }
 
+  // Priced over the player's (or the league's) mix of actions from that zone unless one is given.
+  function whatifAction(prediction, shot) {
+    const mix = prediction.action_mix;
+    if (!mix) return shot.action_type || "shot";
+    const top = mix.actions[0];
+    return `${mix.whose === "player" ? "his" : "the league's"} ${mix.actions.length} usual actions ` +
+      `(${top.action_type} ${(top.share * 100).toFixed(0)}%)`;
+  }
+
   function formatDate(yyyymmdd) {
     const s = String(yyyymmdd);
     return s.length === 8 ? `${s.slice(0, 4)}-${s.slice(4, 6)}-${s.slice(6)}` : s;
@@ -814,7 +823,7 @@
       text(
         "span",
         "detail muted",
-        `${shot.action_type || "shot"} at (${x}, ${y})` +
+        `${whatifAction(prediction, shot)} at (${x}, ${y})` +
           (formShots != null ? ` · form from ${formShots.toLocaleString()} earlier shot${formShots === 1 ? "" : "s"}` : ""),
       ),
     );
