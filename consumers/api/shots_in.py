@@ -15,7 +15,15 @@ from typing import Any, get_args
 from pydantic import ValidationError
 
 from parivision.rows import row_to_shot
-from parivision.schemas import CSV_COLUMNS, LAST_TIME, MAX_ID, MAX_TEXT, Shot, shot_id_for
+from parivision.schemas import (
+    CSV_COLUMNS,
+    INT_FIELDS,
+    LAST_TIME,
+    MAX_ID,
+    MAX_TEXT,
+    Shot,
+    shot_id_for,
+)
 
 __all__ = ["BadShot", "parse_shot", "range_pattern", "shot_input_schema", "whole_number"]
 
@@ -234,18 +242,7 @@ def _field_schemas(*, virtualbets: bool) -> dict[str, dict[str, Any]]:
     return fields
 
 
-_INT_FIELDS = (
-    "game_id",
-    "player_id",
-    "team_id",
-    "period",
-    "minutes_remaining",
-    "seconds_remaining",
-    "shot_distance",
-    "x",
-    "y",
-    "game_date",
-)
+_INT_FIELDS = tuple(name for name in INT_FIELDS if name != "game_event_id")
 
 
 def _virtualbets_schema() -> dict[str, Any]:
