@@ -37,7 +37,7 @@ from typing import Any
 from models.features import action_words
 from parivision.court import zone_for
 
-__all__ = ["SEASON_TYPES", "as_priced", "season_type_for"]
+__all__ = ["SEASON_TYPES", "as_priced", "generic_action", "season_type_for"]
 
 # The NBA's season types by the third digit of the 10-digit game id.
 SEASON_TYPES = {1: "Pre Season", 2: "Regular Season", 3: "All Star", 4: "Playoffs", 5: "PlayIn"}
@@ -53,6 +53,12 @@ def season_type_for(game_id: int, default: str = "Regular Season") -> str:
         ('Regular Season', 'Playoffs')
     """
     return SEASON_TYPES.get(int(game_id) // 10_000_000, default)
+
+
+def generic_action(distance_ft: int) -> str:
+    """The action priced when none the model can read is known: ``Layup Shot`` inside 4 ft,
+    ``Jump Shot`` beyond."""
+    return "Layup Shot" if distance_ft < 4 else "Jump Shot"
 
 
 def as_priced(shot: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -77,7 +83,7 @@ def as_priced(shot: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
         priced["shot_distance"] = at.shot_distance
     action = shot.get("action_type")
     if not any(action_words(str(action or ""))):
-        generic = "Layup Shot" if priced["shot_distance"] < 4 else "Jump Shot"
+        generic = generic_action(priced["shot_distance"])
         warnings.append(
             f"action_type {str(action)[:80]!r} is not one the model knows (none of its words): "
             f"priced as {generic!r}"

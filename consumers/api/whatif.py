@@ -24,7 +24,7 @@ from consumers.api.responses import NO_CHAMPION, NOT_STORED
 from consumers.api.serving import ModelHolder
 from consumers.api.shots_in import BadShot, parse_shot
 from consumers.api.whatif_mix import ActionMixes, price_mix
-from models.inputs import season_type_for
+from models.inputs import generic_action, season_type_for
 from parivision.court import zone_for
 from parivision.schemas import MAX_ID, shot_id_for
 from parivision.store import PREDICTIONS
@@ -131,7 +131,8 @@ def router(
         mix, whose = [], "given"
         if action_type is None:
             mix, whose = mixes.mix(player_id, zone.shot_zone_basic)
-        generic = "Layup Shot" if zone.shot_distance < 4 else "Jump Shot"
+        if action_type is None:
+            action_type = mix[0][0] if mix else generic_action(zone.shot_distance)
         shot = {
             "game_id": game_id or NEW_GAME,
             "game_event_id": None,
@@ -142,7 +143,7 @@ def router(
             "period": period,
             "minutes_remaining": minutes_remaining,
             "seconds_remaining": seconds_remaining,
-            "action_type": action_type or mix[0][0] if action_type or mix else generic,
+            "action_type": action_type,
             **zone._asdict(),
             "x": x,
             "y": y,
