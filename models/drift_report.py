@@ -1,7 +1,7 @@
-"""Evidently reports: data drift of recent shots against a reference, and the champion's quality
-on the recent shots that are labelled.
+"""Drift checks: data drift of recent shots against a reference, and the champion's quality on
+the recent shots that are labelled, as Evidently's presets find them.
 
-Two of Evidently's own presets, run on one recent window:
+What Evidently's two presets would say, on one recent window:
 
 - ``DataDriftPreset`` on the model's features (:data:`models.features.FEATURE_NAMES`), recent
   against the reference, with Evidently's default test per column: against more than 1,000
@@ -14,13 +14,17 @@ Two of Evidently's own presets, run on one recent window:
   (target ``outcome``, probabilistic prediction ``p_champion``): accuracy, precision, recall,
   F1, ROC-AUC and log loss.
 
-Both go into one HTML report, headed by which reference was used; :func:`save_report` keeps the
-last few under the home's ``reports/`` folder with ``latest.html`` and a ``latest.json``
-summary, which the API serves at ``/reports/drift``.
+:func:`check_drift` computes those numbers directly (:mod:`models.drift_stats`, tested equal to
+Evidently's own) in milliseconds, where running the presets and drawing their report took
+seconds; the retrain loop keeps each check's summary and frames (:mod:`models.drift_checks`)
+and Evidently's HTML report is drawn from them when someone asks for it.  :func:`evaluate`
+does both at once.  The summaries and reports live under the home's ``reports/`` folder, with
+a ``latest.json`` summary, which the API serves at ``/reports/drift.json`` (and the report at
+``/reports/drift``).
 
-Evidently is imported inside the functions that run it: it is heavy (plotly, a web server,
-statsmodels), the stream worker never loads it, and the API imports the retrain loop's module
-without needing it.
+Evidently is imported only where it runs (:mod:`models.drift_evidently`): it is heavy (plotly,
+a web server, statsmodels), the stream worker never loads it, and the API imports the retrain
+loop's module without needing it.
 """
 
 from __future__ import annotations
@@ -28,9 +32,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import time
-import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models.drift_stats import FeatureScore, columns_to_test, dataset_drift, quality
 from models.features import CATEGORICAL, FEATURE_NAMES
 from models.reference import Reference
 
@@ -50,25 +55,8 @@ LATEST_HTML, LATEST_JSON = "latest.html", "latest.json"
 DRIFT_SHARE = 0.25
 # Fewer labelled shots than this (or only one outcome) and the quality part is left out.
 MIN_LABELLED = 100
-# Evidently's classification metrics by type, as the summary and the metrics name them.
-QUALITY = {
-    "Accuracy": "accuracy",
-    "Precision": "precision",
-    "Recall": "recall",
-    "F1Score": "f1",
-    "RocAuc": "roc_auc",
-    "LogLoss": "log_loss",
-}
-
-
-@dataclass(frozen=True)
-class FeatureScore:
-    """One feature's drift test as Evidently ran it."""
-
-    method: str
-    score: float
-    threshold: float
-    drifted: bool
+# A check's files: drift-<UTC time>Z.html, .json, .recent.parquet (see models.drift_checks).
+CHECK_FILE = re.compile(r"^(drift-\d{8}T\d{6}\.\d{3}Z)\.")
 
 
 @dataclass
@@ -122,78 +110,27 @@ def feature_frame(rows: Sequence[Mapping[str, float]]) -> pd.DataFrame:
     )
 
 
-def _definition(columns: Iterable[str]):
-    from evidently import DataDefinition
+@dataclass(frozen=True)
+class DriftInputs:
+    """What a check was computed from, kept to draw its Evidently report when asked for."""
 
-    columns = list(columns)
-    return DataDefinition(
-        numerical_columns=[c for c in columns if c not in CATEGORICAL],
-        categorical_columns=[c for c in columns if c in CATEGORICAL],
-    )
-
-
-def _drift(recent: pd.DataFrame, reference: pd.DataFrame, drift_share: float):
-    from evidently import Dataset, Report
-    from evidently.presets import DataDriftPreset
-
-    # Evidently refuses a column with no value on one side (a feature the store never had).
-    columns = [c for c in FEATURE_NAMES if recent[c].notna().any() and reference[c].notna().any()]
-    definition = _definition(columns)
-    snapshot = Report(
-        [DataDriftPreset(columns=columns, drift_share=drift_share)], include_tests=True
-    ).run(
-        Dataset.from_pandas(recent[columns], data_definition=definition),
-        Dataset.from_pandas(reference[columns], data_definition=definition),
-    )
-    result = snapshot.dict()
-    # Each column's test fails when Evidently finds it drifted, whichever way its method
-    # reads (a p-value below its threshold, a distance at or above it).
-    drifted = {
-        test["metric_config"]["params"].get("column"): test["status"] == "FAIL"
-        for test in result["tests"]
-        if test["metric_config"]["params"]["type"].endswith(":ValueDrift")
-    }
-    share, scores = 0.0, {}
-    for metric in result["metrics"]:
-        config = metric["config"]
-        if config["type"].endswith(":DriftedColumnsCount"):
-            share = float(metric["value"]["share"])
-        elif config["type"].endswith(":ValueDrift"):
-            scores[config["column"]] = FeatureScore(
-                method=config["method"],
-                score=float(metric["value"]),
-                threshold=float(config["threshold"]),
-                drifted=drifted[config["column"]],
-            )
-    untested = [c for c in FEATURE_NAMES if c not in columns]
-    scores = {name: scores[name] for name in FEATURE_NAMES if name in scores}
-    return snapshot, share, scores, untested
+    recent: pd.DataFrame  # FEATURE_NAMES, with outcome and p_champion where known
+    reference: pd.DataFrame  # FEATURE_NAMES
+    min_labelled: int = MIN_LABELLED
 
 
-def _quality(labelled: pd.DataFrame):
-    from evidently import BinaryClassification, DataDefinition, Dataset, Report
-    from evidently.presets import ClassificationPreset
-    from sklearn.exceptions import UndefinedMetricWarning
-
-    definition = DataDefinition(
-        classification=[BinaryClassification(target="outcome", prediction_probas="p_champion")]
-    )
-    data = labelled[["outcome", "p_champion"]].astype({"outcome": "int64", "p_champion": float})
-    with warnings.catch_warnings():
-        # A champion that never says "made" above 0.5 has no precision; Evidently reports 0.
-        warnings.simplefilter("ignore", UndefinedMetricWarning)
-        snapshot = Report([ClassificationPreset()]).run(
-            Dataset.from_pandas(data.reset_index(drop=True), data_definition=definition), None
-        )
-    quality = {}
-    for metric in snapshot.dict()["metrics"]:
-        name = QUALITY.get(metric["config"]["type"].rsplit(":", 1)[-1])
-        if name and isinstance(metric["value"], int | float):
-            quality[name] = float(metric["value"])
-    return snapshot, quality
+def labelled_shots(recent: pd.DataFrame) -> pd.DataFrame:
+    """The recent shots with an outcome and a probability."""
+    wanted = ["outcome", "p_champion"]
+    return recent.dropna(subset=wanted) if set(wanted) <= set(recent) else recent.iloc[0:0]
 
 
-def evaluate(
+def measurable(labelled: pd.DataFrame, min_labelled: int = MIN_LABELLED) -> bool:
+    """Whether the labelled shots are enough, and of both outcomes, to measure quality on."""
+    return len(labelled) >= min_labelled and labelled["outcome"].nunique() == 2
+
+
+def check_drift(
     recent: pd.DataFrame,
     reference: Reference,
     *,
@@ -201,8 +138,9 @@ def evaluate(
     min_labelled: int = MIN_LABELLED,
     champion_version: str | None = None,
     at: float | None = None,
-) -> tuple[DriftSummary, str]:
-    """Run the drift and quality presets; the summary and the HTML report.
+) -> tuple[DriftSummary, DriftInputs]:
+    """The drift and quality numbers of Evidently's presets, computed directly; the summary
+    and what it was computed from (for :func:`models.drift_evidently.render_html`).
 
     Args:
         recent: the recent shots: :data:`FEATURE_NAMES` columns, and ``outcome`` and
@@ -214,12 +152,13 @@ def evaluate(
         at: the time of the check (default: now).
     """
     at = time.time() if at is None else at
-    drift, share, scores, untested = _drift(recent, reference.frame, drift_share)
-    wanted = ["outcome", "p_champion"]
-    labelled = recent.dropna(subset=wanted) if set(wanted) <= set(recent) else recent.iloc[0:0]
-    quality_snapshot, quality = None, {}
-    if len(labelled) >= min_labelled and labelled["outcome"].nunique() == 2:
-        quality_snapshot, quality = _quality(labelled)
+    # Evidently refuses a column with no value on one side (a feature the store never had).
+    columns = columns_to_test(recent, reference.frame, FEATURE_NAMES)
+    share, scores = dataset_drift(recent, reference.frame, columns, CATEGORICAL)
+    labelled = labelled_shots(recent)
+    measured: dict[str, float] = {}
+    if measurable(labelled, min_labelled):
+        measured = quality(labelled["outcome"], labelled["p_champion"])
     summary = DriftSummary(
         at=at,
         reference=reference.kind,
@@ -232,62 +171,36 @@ def evaluate(
         dataset_drift=bool(share >= drift_share),
         drifted=[name for name in FEATURE_NAMES if name in scores and scores[name].drifted],
         features=scores,
-        untested=untested,
-        quality=quality,
+        untested=[name for name in FEATURE_NAMES if name not in columns],
+        quality=measured,
         champion_version=champion_version,
     )
-    return summary, _html(summary, drift, quality_snapshot, min_labelled)
+    kept = [name for name in (*FEATURE_NAMES, "outcome", "p_champion") if name in recent]
+    inputs = DriftInputs(recent[kept], reference.frame[list(FEATURE_NAMES)], min_labelled)
+    return summary, inputs
 
 
-def _html(summary: DriftSummary, drift, quality, min_labelled: int) -> str:
-    from evidently.core.metric_types import render_widgets
-    from evidently.legacy.renderers.html_widgets import CounterData, counter, group_widget
+def evaluate(
+    recent: pd.DataFrame,
+    reference: Reference,
+    *,
+    drift_share: float = DRIFT_SHARE,
+    min_labelled: int = MIN_LABELLED,
+    champion_version: str | None = None,
+    at: float | None = None,
+) -> tuple[DriftSummary, str]:
+    """:func:`check_drift` and Evidently's HTML report of it at once (its arguments)."""
+    from models.drift_evidently import render_html
 
-    verdict = "detected" if summary.dataset_drift else "not detected"
-    champion = f"v{summary.champion_version}" if summary.champion_version else "none"
-    head = counter(
-        title=f"PariVision drift check, {_utc(summary.at):%Y-%m-%d %H:%M:%S} UTC: recent shots "
-        f"against {summary.reference_description}",
-        counters=[
-            CounterData(f"reference shots ({summary.reference})", f"{summary.reference_rows:,}"),
-            CounterData(
-                f"recent shots ({summary.labelled_rows:,} labelled)", f"{summary.recent_rows:,}"
-            ),
-            CounterData("champion", champion),
-            CounterData(
-                f"drift share: dataset drift {verdict} (at {summary.drift_threshold:g})",
-                f"{summary.drift_share:.2f}",
-            ),
-        ],
+    summary, inputs = check_drift(
+        recent,
+        reference,
+        drift_share=drift_share,
+        min_labelled=min_labelled,
+        champion_version=champion_version,
+        at=at,
     )
-    drift_model = drift.to_snapshot_model()
-    widgets = [
-        head,
-        group_widget(
-            title=f"Data drift: recent shots against {summary.reference_description}",
-            widgets=drift_model.widgets,
-        ),
-    ]
-    tests = list(drift_model.tests_widgets)
-    if quality is None:
-        widgets.append(
-            counter(
-                title="Champion quality on recent labelled shots",
-                counters=[
-                    CounterData(
-                        "not measured",
-                        f"{summary.labelled_rows:,} labelled shots with a probability; "
-                        f"needs {min_labelled:,} with both outcomes",
-                    )
-                ],
-            )
-        )
-    else:
-        quality_model = quality.to_snapshot_model()
-        title = f"Champion quality on the {summary.labelled_rows:,} recent labelled shots"
-        widgets.append(group_widget(title=title, widgets=quality_model.widgets))
-        tests += list(quality_model.tests_widgets)
-    return render_widgets(widgets + tests)
+    return summary, render_html(summary, inputs)
 
 
 def shifted_shots(
@@ -341,24 +254,41 @@ def reports_folder(home: Path) -> Path:
     return Path(home) / REPORTS
 
 
+def check_name(at: float) -> str:
+    """The name of the check at ``at`` (its files' names up to the suffix): ``drift-<UTC>Z``."""
+    return f"drift-{_utc(at).strftime('%Y%m%dT%H%M%S.%f')[:-3]}Z"
+
+
 def save_report(folder: Path, summary: DriftSummary, html: str, *, keep: int = 20) -> Path:
-    """Write ``drift-<UTC time>.html``, ``latest.html`` and ``latest.json`` in ``folder``, and
-    delete the oldest reports beyond ``keep``; returns the new report's path (also set as
-    ``summary.report``)."""
+    """Write a drawn report as ``drift-<UTC time>Z.html``, ``latest.html`` and ``latest.json``
+    in ``folder``, and delete the oldest checks beyond ``keep``; returns the new report's path
+    (also set as ``summary.report``).  The retrain loop saves its checks undrawn
+    (:func:`models.drift_checks.save_check`)."""
     folder.mkdir(parents=True, exist_ok=True)
-    stamp = _utc(summary.at).strftime("%Y%m%dT%H%M%S.%f")[:-3]
-    path = folder / f"drift-{stamp}Z.html"
+    path = folder / f"{check_name(summary.at)}.html"
     summary.report = str(path)
-    _write(path, html)
-    _write(folder / LATEST_HTML, html)
-    _write(folder / LATEST_JSON, json.dumps(summary.as_dict(), indent=1))
-    for old in sorted(folder.glob("drift-*.html"))[: -max(1, keep)]:
-        old.unlink(missing_ok=True)
+    write_atomic(path, html)
+    write_atomic(folder / LATEST_HTML, html)
+    write_atomic(folder / LATEST_JSON, json.dumps(summary.as_dict(), indent=1))
+    prune_checks(folder, keep)
     return path
 
 
-def _write(path: Path, text: str) -> None:
-    # Readers (the API) see the old file or the new one, never half of one.
+def prune_checks(folder: Path, keep: int) -> None:
+    """Delete the files of every check in ``folder`` but the last ``keep`` (at least one)."""
+    checks: dict[str, list[Path]] = {}
+    for path in folder.glob("drift-*"):
+        named = CHECK_FILE.match(path.name)
+        if named:
+            checks.setdefault(named.group(1), []).append(path)
+    for name in sorted(checks)[: -max(1, keep)]:
+        for path in checks[name]:
+            path.unlink(missing_ok=True)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole: readers (the API) see the old file or the new one,
+    never half of one."""
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     partial.write_text(text, encoding="utf-8")
     os.replace(partial, path)

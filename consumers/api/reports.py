@@ -1,8 +1,10 @@
 """``GET /reports/drift`` and ``GET /reports/drift.json``: the latest Evidently drift report.
 
-The reports are written by the drift check (``parivision drift``, and every check of
-``parivision retrain-loop``) under the home's ``reports/`` folder; these routes only read the
-latest one, so the API never runs Evidently itself.
+The checks are saved by the drift check (``parivision drift``, and every check of
+``parivision retrain-loop``) under the home's ``reports/`` folder: the summary served as
+``drift.json``, and the frames it was computed from.  Evidently's HTML report of the latest
+check is drawn from those the first time it is asked for (seconds), then served as drawn
+(:mod:`models.drift_checks`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from fastapi.responses import HTMLResponse, Response
 
 from consumers.api.predict import json_response
 from consumers.api.responses import Problem
-from models.drift_report import LATEST_HTML, latest_summary, reports_folder
+from models.drift_checks import latest_report
+from models.drift_report import latest_summary, reports_folder
 from parivision.settings import Settings
 
 
@@ -40,10 +43,14 @@ def router(settings: Settings) -> APIRouter:
         },
     )
     def drift_html() -> Response:
-        path = reports_folder(settings.resolved_home()) / LATEST_HTML
-        if not path.is_file():
+        # A sync route: drawing a report runs in the server's thread pool, not its event loop.
+        try:
+            path = latest_report(reports_folder(settings.resolved_home()))
+        except ValueError as error:
+            raise HTTPException(500, detail=f"cannot draw the drift report: {error}") from error
+        if path is None:
             raise _missing(settings)
-        # Read whole (a few MB): the check replaces the file atomically, so this is one report.
+        # Read whole (a few MB): reports are written atomically, so this is one report.
         return HTMLResponse(path.read_bytes())
 
     @api.get(

@@ -115,14 +115,17 @@ def drift_command(
     ] = None,
 ) -> None:
     """Check drift now, as the retrain loop does: Evidently's data drift of the newest stored
-    shots against the champion's training reference and the champion's quality on them (an
-    HTML report under the home's reports/), and ADWIN on the champion's errors."""
+    shots against the champion's training reference and the champion's quality on them (and
+    its HTML report under the home's reports/), and ADWIN on the champion's errors."""
+    from pathlib import Path
+
     from mlflow.exceptions import MlflowException
     from pymongo import MongoClient
     from pymongo.errors import PyMongoError
     from rich.table import Table
 
     from consumers.retrain_trigger import drift_status
+    from models.drift_checks import draw_report
 
     settings = load_settings()
     start_services(settings)
@@ -132,6 +135,8 @@ def drift_command(
             settings.mongodb_database
         ]
         status = drift_status(settings, db, window, drift_share=drift_share)
+        if status["report"]:
+            draw_report(Path(status["report"]))  # asked for: the loop leaves its checks undrawn
     except PyMongoError as error:
         fail(f"cannot read MongoDB ({settings.mongodb_database!r}): {error}")
     except (MlflowException, ValueError) as error:

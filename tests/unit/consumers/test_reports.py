@@ -1,13 +1,26 @@
-"""`/reports/drift`: the latest report the drift check saved, or a 404 saying how to make one."""
+"""`/reports/drift`: the latest report the drift check saved (drawn when first asked for), or a
+404 saying how to make one."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pandas as pd
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from consumers.api import reports
-from models.drift_report import DriftSummary, FeatureScore, reports_folder, save_report
+from models.drift_checks import save_check
+from models.drift_report import (
+    DriftSummary,
+    FeatureScore,
+    check_drift,
+    reports_folder,
+    save_report,
+)
+from models.features import FEATURE_NAMES, build_features
+from models.reference import CHAMPION, Reference
 from parivision.settings import Settings
 
 
@@ -62,6 +75,24 @@ def test_the_latest_report_and_its_summary_are_served(client, settings):
     assert summary["drift_share"] == 0.33 and summary["at_utc"] == "2023-11-14T22:14:20+00:00"
     assert summary["features"]["distance_m"]["score"] == 0.7
     assert summary["quality"] == {"log_loss": 0.71, "roc_auc": 0.6}
+
+
+def test_a_check_saved_undrawn_is_drawn_when_asked_for(client, settings, shots_frame):
+    features = pd.DataFrame(
+        build_features(shots_frame.iloc[205_000:207_000]), columns=list(FEATURE_NAMES)
+    )
+    reference = Reference(features.iloc[:1200], CHAMPION, "the first 1,200 real shots")
+    summary, inputs = check_drift(features.iloc[1200:], reference, at=1.7e9)
+    save_check(reports_folder(settings.resolved_home()), summary, inputs)
+    assert not Path(summary.report).exists()  # the retrain loop draws no report
+    html = client.get("/reports/drift")
+    assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
+    # Evidently's report, headed by the check's summary.
+    assert "Data drift: recent shots against the first 1,200 real shots" in html.text
+    assert "Dataset Drift is NOT detected" in html.text
+    assert Path(summary.report).read_text() == html.text
+    assert client.get("/reports/drift").text == html.text
+    assert client.get("/reports/drift.json").json()["report"] == summary.report
 
 
 def test_the_live_api_serves_the_reports(settings):

@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["evaluate", "features", "metrics", "online", "original"]
+MODULES = ["drift_stats", "evaluate", "features", "metrics", "online", "original"]
 
 
 @pytest.mark.parametrize("name", MODULES)
