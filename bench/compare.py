@@ -43,7 +43,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -207,121 +206,34 @@ def api_rows(settings, endpoints, pool: list[dict], args) -> dict[str, dict]:
 # -------------------------------------------------------------------------------- end to end
 
 
-class CpuSampler(threading.Thread):
-    """CPU seconds each kind of process spends while it runs (read from /proc every half
-    second, so processes that stop before the end are counted up to their last sample)."""
-
-    KINDS = (
-        ("kafka", "kafka.Kafka"),
-        ("mongodb", "secantusd"),
-        ("stream", "parivision stream"),
-        ("sink", "parivision sink"),
-        ("api", "parivision serve"),
-        ("retrain loop", "parivision retrain-loop"),
-        ("prometheus", "prometheus"),
-    )
-
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.first: dict[int, tuple[str, float]] = {}
-        self.last: dict[int, float] = {}
-        self.stop_event = threading.Event()
-        self._sample(first=True)
-
-    def _kind(self, pid: int) -> str | None:
-        if pid == os.getpid():
-            return "replay and the demo (this process)"
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            return None
-        return next((kind for kind, mark in self.KINDS if mark in cmdline), None)
-
-    def _sample(self, *, first: bool = False) -> None:
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            pid = int(entry.name)
-            try:
-                seconds = serve.cpu_seconds(pid)
-            except (OSError, IndexError):
-                continue
-            if pid not in self.first:
-                kind = self._kind(pid)
-                if kind is None:
-                    continue
-                # A process started after the first sample counts from zero.
-                self.first[pid] = (kind, seconds if first else 0.0)
-            self.last[pid] = seconds
-
-    def run(self) -> None:
-        while not self.stop_event.wait(0.5):
-            self._sample()
-
-    def by_kind(self) -> dict[str, float]:
-        totals: dict[str, float] = {}
-        for pid, (kind, start) in self.first.items():
-            totals[kind] = totals.get(kind, 0.0) + self.last.get(pid, start) - start
-        return totals
-
-
-def stored_latencies(settings: Settings, replay_id: str) -> list[float]:
-    """Produce -> stored of each of a replay's predictions: its ``stored_at`` (stamped by the
-    sink as it writes the batch that completes it with its outcome) less its ``produced_at``.
-
-    Read once, after the run: watching the store while it runs would load the very server
-    whose latency is measured (polling it every 50 ms took more of its CPU than the writes)."""
-    from pymongo import MongoClient
-
-    client = MongoClient(settings.mongodb())
-    try:
-        fields = {"_id": 0, "produced_at": 1, "stored_at": 1}
-        return [
-            doc["stored_at"] - doc["produced_at"]
-            for doc in client[settings.mongodb_database]["predictions"].find(
-                {"replay_id": replay_id}, fields
-            )
-            if isinstance(doc.get("produced_at"), int | float)
-            and isinstance(doc.get("stored_at"), int | float)
-        ]
-    finally:
-        client.close()
-
-
 def end_to_end(settings, endpoints, data: Path, args) -> dict[str, Any]:
+    """The demo, paced; its own summary has the latencies and the CPU by process."""
     from parivision.cli.demo import run_demo
 
-    cpu = CpuSampler()
-    cpu.start()
-    try:
-        summary = run_demo(
-            settings,
-            endpoints,
-            data=str(data),
-            limit=args.demo_shots,
-            until_done=True,
-            rate=args.rate,
-            timeout=900,
-            console=console,
-        )
-    finally:
-        cpu.stop_event.set()
-        cpu.join(5)
-    stored = stored_latencies(settings, summary["replay_id"])
-    p50, p99 = percentiles_ms(stored)
-    produced = summary["produced"] or 1
-    cpu_ms = {kind: 1000.0 * seconds / produced for kind, seconds in cpu.by_kind().items()}
-    scored = summary["scoring_latency_ms"]
+    summary = run_demo(
+        settings,
+        endpoints,
+        data=str(data),
+        limit=args.demo_shots,
+        until_done=True,
+        rate=args.rate,
+        timeout=900,
+        console=console,
+    )
+    scored, stored = summary["scoring_latency_ms"], summary["stored_latency_ms"]
+    outcome = summary["outcome_stored_latency_ms"]
     return {
         "shots_per_s": summary["shots_per_second"],
         "scored_p50_ms": scored.get("p50"),
         "scored_p99_ms": scored.get("p99"),
-        "p50_ms": p50,
-        "p99_ms": p99,
-        "stored_seen": len(stored),
+        "p50_ms": stored.get("p50"),
+        "p99_ms": stored.get("p99"),
+        "outcome_stored_p50_ms": outcome.get("p50"),
+        "outcome_stored_p99_ms": outcome.get("p99"),
+        "stored_seen": summary["stored"],
         "complete": summary["complete"],
         "latency": "produce -> stored",
-        "cpu_ms_per_shot": cpu_ms,
+        "cpu_ms_per_shot": {k: v for k, v in summary["cpu_ms_per_shot"].items() if k != "all"},
     }
 
 

@@ -199,7 +199,7 @@ def run_scenario(
             "scenario": scenario,
             "shots": shots,
             "produced": stats.get("produced", 0),
-            "stored": len(db.predictions.distinct("shot_id")),
+            "stored": len(db.shots.distinct("shot_id")),
             "labelled": db.predictions.count_documents({"outcome": {"$exists": True}}),
             "scored_twice": scored_twice(settings),
             "released_without_outcome": released_without_outcome(logs, stream_logs),

@@ -29,11 +29,12 @@ from pathlib import Path
 from typing import Any
 
 import serve
-from compare import CpuSampler, percentiles_ms, stored_latencies
+from compare import percentiles_ms
 from confluent_kafka import Consumer
 
 from parivision import schemas
-from parivision.cli.demo import StoredCounts, start_process, stop_process, wait_for_group
+from parivision.cli.demo import start_process, stop_process, wait_for_group
+from parivision.cli.watching import CpuSampler, StoredCounts
 from parivision.settings import Settings
 
 SCORED_P99_MS, STORED_P99_MS = 50.0, 500.0
@@ -70,8 +71,11 @@ def scored_latencies(
     return out
 
 
-def _wait_stored(settings: Settings, replay_id: str, want: int, rate: float) -> None:
-    counts = StoredCounts(settings, replay_id)
+def _wait_stored(
+    settings: Settings, replay_id: str, want: int, rate: float, since: float
+) -> dict[str, list[float]]:
+    """Wait until the replay's shots are stored; their latencies (StoredCounts.latencies_ms)."""
+    counts = StoredCounts(settings, replay_id, since)
     last, moved = -1, time.monotonic()
     try:
         while (stored := counts.look(want)) < want:
@@ -80,6 +84,7 @@ def _wait_stored(settings: Settings, replay_id: str, want: int, rate: float) -> 
             elif time.monotonic() - moved > 120:
                 raise SystemExit(f"at {rate:g} shots/s: stored stuck at {stored:,} of {want:,}")
             time.sleep(counts.pause())
+        return counts.latencies_ms()
     finally:
         counts.close()
 
@@ -124,9 +129,10 @@ def at_rate(
         warm = replay(
             settings, CsvSource(str(warm_up)), pacer=make_pacer(rate=rate), replay_id=f"warm{tag}"
         )
-        _wait_stored(settings, f"warm{tag}", warm.produced, rate)
-        cpu = CpuSampler()
+        _wait_stored(settings, f"warm{tag}", warm.produced, rate, since=0.0)
+        cpu = CpuSampler(settings.resolved_home())
         cpu.start()
+        since = time.time()
         started = time.perf_counter()
         stats = replay(
             settings,
@@ -136,14 +142,13 @@ def at_rate(
             replay_id=replay_id,
         )
         sent_in = time.perf_counter() - started
-        _wait_stored(settings, replay_id, stats.produced, rate)
-        cpu.stop_event.set()
-        cpu.join(5)
+        latencies = _wait_stored(settings, replay_id, stats.produced, rate, since=since)
+        cpu.stop()
     finally:
         for process in processes.values():
             stop_process(process)
     scored = scored_latencies(settings, replay_id, stats.produced)
-    stored_s = stored_latencies(settings, replay_id)
+    stored_s = [ms / 1000.0 for ms in latencies["stored"]]
     scored_p50, scored_p99 = percentiles_ms(scored)
     stored_p50, stored_p99 = percentiles_ms(stored_s)
     cpu_ms = {

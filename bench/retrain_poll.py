@@ -37,18 +37,19 @@ def server_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
-def documents(frame, matrix, start: int) -> tuple[list[dict], list[dict]]:
-    """``shots`` and ``predictions`` documents of real shots as the sink stores them (features,
-    outcome, times; the i-th stored at ``1000 + start + i``); the poll test stores them too."""
+def documents(frame, matrix, start: int) -> list[dict]:
+    """Documents of real shots as the sink stores them, one a shot (features, outcome, times;
+    the i-th stored at ``1000 + start + i``); the poll test stores them too."""
     from models.features import feature_dict
 
-    shots, predictions = [], []
+    shots = []
     for i, (row, features) in enumerate(zip(frame.to_dict("records"), matrix, strict=True)):
         shot_id, at = f"b{start + i}", 1000.0 + start + i
-        shots.append({"shot_id": shot_id, "features": feature_dict(features), "stored_at": at})
-        predictions.append(
+        shots.append(
             {
+                "_id": shot_id,
                 "shot_id": shot_id,
+                "features": feature_dict(features),
                 "game_id": int(row["game_id"]),
                 "player_id": int(row["player_id"]),
                 "p_champion": 0.45,
@@ -58,21 +59,21 @@ def documents(frame, matrix, start: int) -> tuple[list[dict], list[dict]]:
                 "stored_at": at,
             }
         )
-    return shots, predictions
+    return shots
 
 
 def whole_store_queries(db, since: float) -> None:
     """The queries one poll of the loop sent before, in its order."""
-    from parivision.store import PREDICTIONS, SHOTS
+    from parivision.store import SHOTS
 
     labelled = {"outcome": {"$exists": True}}
     list(
-        db[PREDICTIONS]
+        db[SHOTS]
         .find({**labelled, "labelled_at": {"$gt": since}}, {"_id": 0, "labelled_at": 1})
         .sort("labelled_at", 1)
     )
-    db[PREDICTIONS].count_documents({**labelled, "labelled_at": {"$gt": 0.0}})
-    db[SHOTS].find_one({"stored_at": {"$gt": 0.0}}, sort=[("stored_at", -1)])
+    db[SHOTS].count_documents({**labelled, "labelled_at": {"$gt": 0.0}})
+    db[SHOTS].find_one({"scored_at": {"$gt": 0.0}}, sort=[("scored_at", -1)])
 
 
 def main() -> None:
@@ -85,15 +86,15 @@ def main() -> None:
     from rich.console import Console
     from rich.progress import Progress
 
-    from consumers.mongo_sink import ensure_indexes
     from consumers.retrain_trigger import RetrainLoop
+    from consumers.store_layout import ensure_layout
     from infra import mongodb
     from models.data import load_shots
     from models.drift import TriggerConfig
     from models.features import build_features
     from models.reference import CHAMPION, Reference, reference_sample
     from parivision.settings import Settings
-    from parivision.store import PREDICTIONS, SHOTS
+    from parivision.store import SHOTS
 
     total = max(args.sizes) + args.new * len(args.sizes)
     shots = load_shots(DATA)
@@ -110,7 +111,7 @@ def main() -> None:
     rows = []
     try:
         db = MongoClient(settings.mongodb())[settings.mongodb_database]
-        ensure_indexes(db)
+        ensure_layout(db)
         config = TriggerConfig(min_new_labelled=0, every_s=None, drift_share=0.25)
         loop = RetrainLoop(
             settings,
@@ -129,8 +130,7 @@ def main() -> None:
                 docs = documents(
                     frame.iloc[first : first + count], matrix[first : first + count], first
                 )
-                db[SHOTS].insert_many(docs[0], ordered=False)
-                db[PREDICTIONS].insert_many(docs[1], ordered=False)
+                db[SHOTS].insert_many(docs, ordered=False)
                 if progress is not None:
                     progress.advance(task, count)
             stored += n

@@ -128,20 +128,24 @@ def train_champion(settings: Settings, shots: list[dict], made: list[int]) -> st
 
 
 def store_history(settings: Settings, shots: list[dict], made: list[int], version: str) -> int:
-    """Labelled predictions documents as the sink leaves them (prediction and label merged)."""
+    """Labelled shots as the sink leaves them (one document a shot: attempt, prediction and
+    label)."""
     from pymongo import MongoClient
 
-    from consumers.mongo_sink import ensure_indexes, upsert_many
-    from parivision.store import PREDICTIONS
+    from consumers.mongo_sink import upsert_many
+    from consumers.store_layout import ensure_layout
+    from parivision.store import SHOTS
 
     client = MongoClient(settings.mongodb())
     try:
         db = client[settings.mongodb_database]
-        ensure_indexes(db)
+        ensure_layout(db)
         now = time.time()
         docs = [
             {
+                "_id": shot["shot_id"],
                 **shot,
+                "raw": shot,
                 "shot_value": 3 if shot["shot_type"].startswith("3") else 2,
                 "replay_id": "bench-history",
                 "model_version": version,
@@ -155,7 +159,7 @@ def store_history(settings: Settings, shots: list[dict], made: list[int], versio
         ]
         written = 0
         for start in range(0, len(docs), 5000):
-            written += upsert_many(db[PREDICTIONS], docs[start : start + 5000])
+            written += sum(upsert_many(db[SHOTS], docs[start : start + 5000]))
         return written
     finally:
         client.close()

@@ -1,23 +1,25 @@
-"""How close the MongoDB sink comes to the store's own ceiling, on the same documents.
+"""How close the MongoDB sink comes to the store's own ceiling, on the same documents, and what
+the store's layout costs the server.
 
 Builds, from real shots, what the sink receives per shot: the attempt (``shots.attempts``), the
 scored record with its 39 features and the labelled record (``shots.scored``). Then, on the
-local MongoDB server (a fresh database each), it times:
+local MongoDB server (a fresh database each), it times, and reads the server's CPU time for:
 
-- ``raw insert_many``: the three documents of each shot (raw shot, features, prediction with
-  its outcome) inserted with one ``insert_many`` per collection per batch, into collections with
-  the sink's indexes. This is the reference: the fewest round trips that can store them; and
-  the same without the two indexes the retrain loop polls on, to show what they cost;
+- ``one document a shot, insert_many``: the store's layout (``parivision.store``): each shot's
+  attempt, features, prediction and outcome as one document, one ``insert_many`` per batch,
+  into a collection with the store's indexes. The reference: the fewest writes that store them;
+- ``three documents a shot (the layout before)``: the raw shot, its features and its
+  prediction with its outcome in three collections with their twelve indexes, as the store was
+  before one document a shot;
 - ``sink, label in the same batch``: :class:`consumers.mongo_sink.MongoSink` given each batch's
-  attempts, scored records and labels, then ``flush``. The label rides along with its
-  prediction's insert;
+  attempts, scored records and labels, then ``flush``;
 - ``sink, label one batch later``: the same, but each label arrives in the batch after its
   prediction, as it does when outcomes trail their attempts. With the sink's default
-  ``label_wait_s`` the prediction waits for it and both go in one insert; with ``label_wait_s=0``
-  (the sink before it held predictions) the label is an upsert by shot id.
+  ``label_wait_s`` the shot waits for it and goes in with one insert; with ``label_wait_s=0``
+  the label is an update.
 
-Shots per second count a shot once it is stored in all three collections with its outcome.
-Prints a markdown table and one JSON line.
+Shots per second count a shot once it is stored with its outcome.  Prints a markdown table and
+one JSON line.
 
     .venv/bin/python bench/sink_ceiling.py --shots 20000 --batch 1000
 """
@@ -80,31 +82,46 @@ def records(shots: int) -> list[tuple[dict, dict, dict]]:
     return out
 
 
-def raw_insert_many(
-    db, shots: list[tuple[dict, dict, dict]], batch: int, *, poll_indexes: bool = True
-) -> float:
-    """Without ``poll_indexes``, the indexes the retrain loop polls on (``shots.stored_at``,
-    ``predictions.labelled_at``) are dropped first: what they cost the inserts."""
-    from consumers.mongo_sink import ensure_indexes
-    from parivision.store import PREDICTIONS, RAW, SHOTS
+def one_document_insert_many(db, shots: list[tuple[dict, dict, dict]], batch: int) -> float:
+    """Each shot as one document (``parivision.store.shot_document``), one insert_many a batch."""
+    from consumers.store_layout import ensure_layout
+    from parivision.store import SHOTS, shot_document
 
-    ensure_indexes(db)
-    if not poll_indexes:
-        db[SHOTS].drop_index("stored_at")
-        db[PREDICTIONS].drop_index("labelled_at")
+    ensure_layout(db)
+    started = time.perf_counter()
+    for first in range(0, len(shots), batch):
+        now = time.time()
+        db[SHOTS].insert_many(
+            [
+                shot_document({**a, "received_at": now}, s, lab, now)
+                for a, s, lab in shots[first : first + batch]
+            ],
+            ordered=False,
+        )
+    return time.perf_counter() - started
+
+
+def three_documents_insert_many(db, shots: list[tuple[dict, dict, dict]], batch: int) -> float:
+    """The layout before one document a shot: three collections and their twelve indexes."""
+    for name in ("old_raw", "old_features", "old_predictions"):
+        db[name].create_index([("shot_id", 1)], unique=True, name="shot_id_unique")
+        db[name].create_index([("replay_id", 1)], name="replay_id")
+    for field in ("game_id", "player_id", "team_id", "scored_at", "labelled_at"):
+        db["old_predictions"].create_index([(field, 1)], name=field)
+    db["old_features"].create_index([("stored_at", 1)], name="stored_at")
     started = time.perf_counter()
     for first in range(0, len(shots), batch):
         chunk = shots[first : first + batch]
         now = time.time()
-        db[RAW].insert_many([dict(a) for a, _, _ in chunk], ordered=False)
-        db[SHOTS].insert_many(
+        db["old_raw"].insert_many([dict(a) for a, _, _ in chunk], ordered=False)
+        db["old_features"].insert_many(
             [
                 {"shot_id": s["shot_id"], "features": s["features"], "stored_at": now}
                 for _, s, _ in chunk
             ],
             ordered=False,
         )
-        db[PREDICTIONS].insert_many(
+        db["old_predictions"].insert_many(
             [
                 {
                     **{k: v for k, v in s.items() if k != "features"},
@@ -155,27 +172,32 @@ def main() -> None:
 
     from pymongo import MongoClient
 
+    from infra import mongodb
     from infra.services import down, up
+    from parivision.cli.watching import cpu_seconds
     from parivision.settings import Settings
 
     home = Path(tempfile.mkdtemp(prefix="parivision-sink-bench-"))
     settings = Settings(home=home)
     wait = settings.sink_label_wait_s
     endpoints = up(settings)
+    server = mongodb.local_process(settings).read_pid()
     try:
         client = MongoClient(endpoints.mongodb)
         shots = records(args.shots)
         rows = {}
         paths = {
-            "raw insert_many": lambda db: raw_insert_many(client[db], shots, args.batch),
-            "raw insert_many, without the retrain loop's poll indexes": lambda db: raw_insert_many(
-                client[db], shots, args.batch, poll_indexes=False
+            "one document a shot, insert_many": lambda db: one_document_insert_many(
+                client[db], shots, args.batch
+            ),
+            "three documents a shot (the layout before)": lambda db: three_documents_insert_many(
+                client[db], shots, args.batch
             ),
             "sink, label in the same batch": lambda db: through_sink(
                 client, db, shots, args.batch, lag=0, label_wait_s=wait
             ),
-            f"sink, label one batch later (prediction waits up to {wait:g} s)": lambda db: (
-                through_sink(client, db, shots, args.batch, lag=1, label_wait_s=wait)
+            f"sink, label one batch later (shot waits up to {wait:g} s)": lambda db: through_sink(
+                client, db, shots, args.batch, lag=1, label_wait_s=wait
             ),
             "sink, label one batch later (label_wait_s=0: an update)": lambda db: through_sink(
                 client, db, shots, args.batch, lag=1, label_wait_s=0.0
@@ -183,16 +205,26 @@ def main() -> None:
         }
         for name, run in paths.items():
             database = f"bench{uuid.uuid4().hex[:8]}"
+            cpu_before = cpu_seconds(server)
             seconds = run(database)
-            stored = client[database]["predictions"].count_documents({"outcome": {"$exists": True}})
+            server_ms = 1000.0 * (cpu_seconds(server) - cpu_before) / len(shots)
+            collection = "old_predictions" if name.startswith("three") else "shots"
+            stored = client[database][collection].count_documents({"outcome": {"$exists": True}})
             assert stored == len(shots), f"{name}: {stored} of {len(shots)} stored with outcomes"
-            rows[name] = {"seconds": seconds, "shots_per_s": len(shots) / seconds}
-        reference = rows["raw insert_many"]["shots_per_s"]
+            rows[name] = {
+                "seconds": seconds,
+                "shots_per_s": len(shots) / seconds,
+                "server_cpu_ms_per_shot": server_ms,
+            }
+        reference = rows["one document a shot, insert_many"]["shots_per_s"]
         print(f"{len(shots):,} real shots, batches of {args.batch:,}, local MongoDB server\n")
-        print("| path | shots/s (3 documents each) | of raw insert_many |")
-        print("|---|---:|---:|")
+        print("| path | shots/s | of one-document insert_many | server CPU ms a shot |")
+        print("|---|---:|---:|---:|")
         for name, row in rows.items():
-            print(f"| {name} | {row['shots_per_s']:,.0f} | {row['shots_per_s'] / reference:.2f} |")
+            print(
+                f"| {name} | {row['shots_per_s']:,.0f} | {row['shots_per_s'] / reference:.2f} "
+                f"| {row['server_cpu_ms_per_shot']:.2f} |"
+            )
         report = {"bench": "sink_ceiling", "shots": len(shots), "batch": args.batch, "paths": rows}
         print(json.dumps(report))
     finally:

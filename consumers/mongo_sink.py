@@ -1,40 +1,36 @@
-"""MongoDB sink: raw shots (bronze), features (silver) and predictions with outcomes (gold).
+"""MongoDB sink: each shot's attempt (bronze), features (silver) and prediction with its outcome
+(gold) as one document.
 
-The collections and their documents are the store's contract (:mod:`parivision.store`).
+The document is the store's contract (:mod:`parivision.store`).  Its ``_id`` is the shot id, so
+reading a record twice (at-least-once delivery, a replay of the same shots) leaves one document:
+the first write inserts, a later one updates it in place.  New shots take the fast path (one
+unordered ``insert_many``); only the duplicates it reports are turned into updates.
 
-Every write is keyed on the shot id with a unique index, so reading a record twice (at-least-once
-delivery, a replay of the same shots) leaves one document: the first write inserts, a later one
-updates it in place.  New shots take the fast path (one unordered ``insert_many``); only the
-duplicates it reports are turned into updates.
-
-A prediction waits up to ``label_wait_s`` for its outcome (which follows it on the same
-partition), so the two are stored with one insert: an update costs the store far more than an
-insert (the local server does about 1,400 updates/s against 20,000 inserts/s).  While it waits the
-runner commits no offset past it (:meth:`MongoSink.holding`).  An outcome that comes later is set
-on the stored prediction by an upsert.
+A shot's parts come as three records on two topics: its attempt (``shots.attempts``), its
+prediction and, once its outcome is in, the labelled prediction (``shots.scored``).  The sink
+keeps a shot's parts until its prediction and outcome are in (its attempt came before them),
+or for ``label_wait_s`` from the first, so the shot is stored with one insert: an update costs
+the local server about five times an insert.  While it waits the runner commits no offset past
+any of them (:meth:`MongoSink.holding`).  A part that comes later is set on the stored
+document by an update.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
-from pymongo import ASCENDING, MongoClient, UpdateOne
+from pymongo import MongoClient, UpdateOne
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError
 
 from consumers.base import Position, Sink
+from consumers.store_layout import ensure_layout
 from parivision import schemas
 from parivision.metrics import SINK, Metrics, for_job
-from parivision.store import (
-    LABELLED_AT_INDEX,
-    PREDICTIONS,
-    RAW,
-    SHOTS,
-    features_document,
-    label_fields,
-)
+from parivision.store import SHOTS, label_fields, shot_document
 
 DUPLICATE_KEY = 11000
 # How long one write waits for an unreachable server before it fails and the runner retries
@@ -54,47 +50,75 @@ def connect(uri: str) -> MongoClient:
     return MongoClient(uri, serverSelectionTimeoutMS=SERVER_SELECTION_TIMEOUT_MS)
 
 
-def ensure_indexes(db) -> None:
-    """Unique shot ids everywhere; replay and game indexes for the queries people run; and the
-    times the retrain loop polls on (what was stored, what was labelled since it last looked),
-    so a poll reads what is new rather than the whole store."""
-    for name in (RAW, SHOTS, PREDICTIONS):
-        db[name].create_index([("shot_id", ASCENDING)], unique=True, name="shot_id_unique")
-        db[name].create_index([("replay_id", ASCENDING)], name="replay_id")
-    for field in ("game_id", "player_id", "team_id", "scored_at"):
-        db[PREDICTIONS].create_index([(field, ASCENDING)], name=field)
-    db[PREDICTIONS].create_index(**LABELLED_AT_INDEX)
-    db[SHOTS].create_index([("stored_at", ASCENDING)], name="stored_at")
+@dataclass
+class Parts:
+    """What has come of one shot: its attempt, its prediction, its label, and where each was
+    read."""
+
+    since: float
+    raw: dict[str, Any] | None = None
+    scored: dict[str, Any] | None = None
+    label: dict[str, Any] | None = None
+    positions: list[Position] = field(default_factory=list)
+
+    def complete(self) -> bool:
+        """Whether the shot can be stored: its prediction and its outcome are in.  The attempt
+        comes before both (it is produced before the stream sees it), so it is normally in
+        too; one that is not is set on the stored shot when it comes."""
+        return self.scored is not None and self.label is not None
+
+    def document(self, now: float) -> dict[str, Any]:
+        return shot_document(self.raw, self.scored, self.label, now)
+
+    def fields(self) -> dict[str, Any]:
+        """What the parts set on a document stored already (``stored_at`` stays the first)."""
+        out: dict[str, Any] = {}
+        if self.raw is not None:
+            out["raw"] = self.raw
+        if self.scored is not None:
+            out.update(self.scored)
+        if self.label is not None:
+            out.update(label_fields(self.label))
+        return out
 
 
-def upsert_many(collection: Collection, docs: Iterable[dict[str, Any]]) -> int:
-    """Insert documents keyed by ``shot_id``; update the ones that already exist.
+def upsert_many(collection: Collection, docs: Iterable[dict[str, Any]]) -> tuple[int, int]:
+    """Insert documents keyed by ``_id``; set the fields of the ones that already exist.
 
-    Returns the number of documents written (inserted or updated).
+    Returns how many were inserted and how many updated.
     """
     by_id: dict[str, dict[str, Any]] = {}
     for doc in docs:
         # Within one batch the last version of a shot wins, as it would across batches.
-        by_id.setdefault(doc["shot_id"], {}).update(doc)
+        by_id.setdefault(doc["_id"], {}).update(doc)
     if not by_id:
-        return 0
+        return 0, 0
     batch = list(by_id.values())
     try:
         collection.insert_many([dict(d) for d in batch], ordered=False)
-        return len(batch)
+        return len(batch), 0
     except BulkWriteError as error:
         write_errors = error.details.get("writeErrors", [])
         others = [e for e in write_errors if e.get("code") != DUPLICATE_KEY]
         if others:
             raise
         duplicates = [batch[e["index"]] for e in write_errors]
-    updates = [UpdateOne({"shot_id": d["shot_id"]}, {"$set": d}, upsert=True) for d in duplicates]
+    updates = [
+        UpdateOne(
+            {"_id": d["_id"]},
+            # The first store time stays: it says when the shot was first in the store.
+            {"$set": {k: v for k, v in d.items() if k not in ("_id", "stored_at")}},
+            upsert=True,
+        )
+        for d in duplicates
+    ]
     collection.bulk_write(updates, ordered=False)
-    return len(batch)
+    return len(batch) - len(duplicates), len(duplicates)
 
 
 class MongoSink(Sink):
-    """Buffers records from ``shots.attempts`` and ``shots.scored`` and writes them in batches."""
+    """Gathers each shot's records from ``shots.attempts`` and ``shots.scored`` and writes the
+    shots in batches, one document each."""
 
     def __init__(
         self,
@@ -110,14 +134,10 @@ class MongoSink(Sink):
         self.metrics = metrics or for_job(SINK)
         self.attempts_topic = f"{topic_prefix}{schemas.ATTEMPTS}"
         self.scored_topic = f"{topic_prefix}{schemas.SCORED}"
-        ensure_indexes(self.db)
-        self._raw: list[dict[str, Any]] = []
-        self._features: list[dict[str, Any]] = []
-        self._predictions: list[dict[str, Any]] = []
-        self._labels: list[dict[str, Any]] = []
-        # Predictions waiting for their outcome, oldest first: shot id -> (document, where it
-        # was read, when it came).
-        self._held: dict[str, tuple[dict[str, Any], Position | None, float]] = {}
+        ensure_layout(self.db)
+        # Each shot's parts, in the order their first part came.
+        self._held: dict[str, Parts] = {}
+        self._complete: set[str] = set()
         self.written = 0
 
     def add(
@@ -125,41 +145,46 @@ class MongoSink(Sink):
     ) -> None:
         if "shot_id" not in value:
             return  # the stream dead-letters malformed attempts; nothing here to key on
+        shot_id = value["shot_id"]
         now = time.time()
         if topic == self.attempts_topic:
             try:
                 schemas.Shot.model_validate(value)
             except schemas.ValidationError:
                 return  # dead-lettered by the stream; a broken copy must not overwrite a shot
-            self._raw.append({**value, "received_at": now})
-        elif topic == self.scored_topic and value.get("labelled"):
-            held = self._held.pop(value["shot_id"], None)
-            if held is not None:
-                self._predictions.append(held[0])  # the label rides along with its insert
-            self._labels.append(value)
-        elif topic == self.scored_topic:
-            features = value.pop("features", {})
-            self._features.append(features_document(value, features, now))
-            if self.label_wait_s > 0:
-                self._held.pop(value["shot_id"], None)  # read again: keep its place fresh
-                self._held[value["shot_id"]] = (value, position, now)
-            else:
-                self._predictions.append(value)
+        elif topic != self.scored_topic:
+            return
+        parts = self._held.get(shot_id)
+        if parts is None:
+            parts = self._held[shot_id] = Parts(since=now)
+        if topic == self.attempts_topic:
+            parts.raw = {**value, "received_at": now}
+        elif value.get("labelled"):
+            parts.label = value
+        else:
+            parts.scored = value
+        if position is not None:
+            parts.positions.append(position)
+        if parts.complete():
+            self._complete.add(shot_id)
 
-    def _due(self, now: float) -> int:
-        """How many held predictions have waited ``label_wait_s`` (they are the oldest)."""
-        due = 0
-        for _doc, _position, since in self._held.values():
-            if now - since < self.label_wait_s:
+    def _due(self, now: float) -> list[str]:
+        """The shots to write now: complete ones, and the ones whose first part has waited
+        ``label_wait_s`` (the oldest; all of them when the sink does not wait)."""
+        if not self.label_wait_s:
+            return list(self._held)
+        due = list(self._complete)
+        for shot_id, parts in self._held.items():
+            if now - parts.since < self.label_wait_s:
                 break
-            due += 1
+            if shot_id not in self._complete:
+                due.append(shot_id)
         return due
 
     def holding(self) -> dict[tuple[str, int], int]:
         earliest: dict[tuple[str, int], int] = {}
-        for _doc, position, _since in self._held.values():
-            if position is not None:
-                topic, partition, offset = position
+        for parts in self._held.values():
+            for topic, partition, offset in parts.positions:
                 at = earliest.get((topic, partition))
                 if at is None or offset < at:
                     earliest[(topic, partition)] = offset
@@ -167,65 +192,33 @@ class MongoSink(Sink):
 
     def release(self) -> None:
         self.label_wait_s = 0.0
-        self._predictions.extend(doc for doc, _position, _since in self._held.values())
-        self._held.clear()
-
-    def _timed(self, collection: str, write, *args, count: bool = True) -> int:
-        """Run one bulk write, timing it and counting what it stored by collection."""
-        if not args[-1]:
-            return 0
-        started = time.perf_counter()
-        written = write(*args)
-        self.metrics["write_seconds"].labels(collection=collection).observe(
-            time.perf_counter() - started
-        )
-        if count:
-            self.metrics["stored"].labels(collection=collection).inc(written)
-        return written
 
     def pending(self) -> int:
-        buffered = len(self._raw) + len(self._features) + len(self._predictions)
-        return buffered + len(self._labels) + (self._due(time.time()) if self._held else 0)
+        return len(self._held) if not self.label_wait_s else len(self._due(time.time()))
 
     def flush(self) -> int:
         now = time.time()
-        for _ in range(self._due(now) if self._held else 0):
-            shot_id = next(iter(self._held))
-            self._predictions.append(self._held.pop(shot_id)[0])
-        labels = {label["shot_id"]: label_fields(label, now) for label in self._labels}
-        predictions = [{**p, "stored_at": now} for p in self._predictions]
-        if labels:
-            # A label whose prediction is in this same batch rides along with its insert: one
-            # write instead of two, which is what keeps the store up with a fast replay.
-            predictions = [
-                {**p, **labels.pop(p["shot_id"])} if p["shot_id"] in labels else p
-                for p in predictions
-            ]
-        written = self._timed(RAW, upsert_many, self.db[RAW], self._raw)
-        written += self._timed(SHOTS, upsert_many, self.db[SHOTS], self._features)
-        written += self._timed(PREDICTIONS, upsert_many, self.db[PREDICTIONS], predictions)
-        if labels:
-            # Labels come after their prediction on the same partition, so the prediction is
-            # normally stored already; upsert keeps the label even if it is not.
-            # Timed, but not counted as stored: the prediction was counted when it was written.
-            self._timed(PREDICTIONS, _set_labels, self.db[PREDICTIONS], labels, count=False)
-        written += len(self._labels)
+        due = self._due(now)
+        if not due:
+            return 0
+        shots = [self._held[shot_id] for shot_id in due]
+        started = time.perf_counter()
+        inserted, updated = upsert_many(self.db[SHOTS], [parts.document(now) for parts in shots])
+        written = inserted + updated
+        self.metrics["write_seconds"].labels(collection=SHOTS).observe(
+            time.perf_counter() - started
+        )
+        # Shots stored; a part set on a shot stored before (a late outcome, a record read
+        # twice) is written but not stored again.
+        self.metrics["stored"].labels(collection=SHOTS).inc(inserted)
         latency = self.metrics["e2e_latency"]
-        for prediction in self._predictions:
-            produced = prediction.get("produced_at")
+        for parts in shots:
+            produced = (parts.scored or {}).get("produced_at")
             if isinstance(produced, int | float):
                 latency.observe(max(0.0, now - produced))
-        self._raw, self._features, self._predictions, self._labels = [], [], [], []
+        # Only once the write is in: a failed flush keeps everything for the retry.
+        for shot_id in due:
+            del self._held[shot_id]
+        self._complete.difference_update(due)
         self.written += written
         return written
-
-
-def _set_labels(collection: Collection, labels: dict[str, dict[str, Any]]) -> int:
-    collection.bulk_write(
-        [
-            UpdateOne({"shot_id": shot_id}, {"$set": fields}, upsert=True)
-            for shot_id, fields in labels.items()
-        ],
-        ordered=False,
-    )
-    return len(labels)

@@ -26,40 +26,31 @@ from models.lineage import LINEAGE_TAG, STORE, DataSource, Lineage, LineageError
 from models.lineage import lineage_of as lineage_of_data
 from parivision import schemas
 from parivision.settings import Settings
-from parivision.store import PREDICTIONS, RAW
-
-_IN_CHUNK = 100  # small $in lists: see models.promotion.labelled_window
+from parivision.store import SHOTS
 
 
 class NotReady(Exception):
     """A retrain cannot start yet, for a reason a person can act on; the loop waits."""
 
 
-def _chunks(ids: Sequence[str]) -> Iterable[list[str]]:
-    for start in range(0, len(ids), _IN_CHUNK):
-        yield list(ids[start : start + _IN_CHUNK])
-
-
 def labelled_frame(db, *, holdout: int = 0, limit: int | None = None) -> pd.DataFrame:
     """Labelled shots from the store as a training frame (Shot fields and ``made``), in game
     time order, leaving out the ``holdout`` most recently labelled ones."""
     cursor = (
-        db[PREDICTIONS]
-        .find({"outcome": {"$exists": True}}, {"_id": 0, "shot_id": 1, "outcome": 1})
+        db[SHOTS]
+        .find({"labelled_at": {"$gt": 0}}, {"_id": 0, "raw": 1, "outcome": 1})
         .sort("labelled_at", -1)
         .skip(holdout)
     )
     if limit:
         cursor = cursor.limit(limit)
-    outcome = {p["shot_id"]: int(p["outcome"]) for p in cursor}
     rows = []
-    for ids in _chunks(list(outcome)):
-        for raw in db[RAW].find({"shot_id": {"$in": ids}}, {"_id": 0}):
-            try:
-                shot = schemas.Shot.model_validate(raw).model_dump()
-            except schemas.ValidationError:
-                continue
-            rows.append({**shot, "made": outcome[shot["shot_id"]]})
+    for doc in cursor:
+        try:
+            shot = schemas.Shot.model_validate(doc.get("raw") or {}).model_dump()
+        except schemas.ValidationError:
+            continue  # stored before its attempt came, or an attempt no model can learn from
+        rows.append({**shot, "made": int(doc["outcome"])})
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
@@ -71,10 +62,7 @@ def recent_labelled(db, window: int) -> list[dict[str, Any]]:
     """The ``window`` most recently labelled predictions: their shot, player, team and game."""
     fields = {"_id": 0, "shot_id": 1, "player_id": 1, "team_id": 1, "game_id": 1}
     return list(
-        db[PREDICTIONS]
-        .find({"labelled_at": {"$gt": 0}}, fields)
-        .sort("labelled_at", -1)
-        .limit(window)
+        db[SHOTS].find({"labelled_at": {"$gt": 0}}, fields).sort("labelled_at", -1).limit(window)
     )
 
 
@@ -186,7 +174,7 @@ def labelled_since(db, after: float) -> list[dict[str, Any]]:
     server's planner scans the whole collection when ``outcome: {$exists}`` is asked too.
     """
     return list(
-        db[PREDICTIONS].find({"labelled_at": {"$gt": after}}, LABEL_FIELDS).sort("labelled_at", 1)
+        db[SHOTS].find({"labelled_at": {"$gt": after}}, LABEL_FIELDS).sort("labelled_at", 1)
     )
 
 

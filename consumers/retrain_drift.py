@@ -13,38 +13,31 @@ from typing import Any
 
 import pandas as pd
 
-from consumers.retrain_data import _chunks, errors_of, labelled_since
+from consumers.retrain_data import errors_of, labelled_since
 from models.drift import ErrorDrift
 from models.drift_report import DRIFT_SHARE, DriftSummary, feature_frame
 from models.reference import STORED, Reference
 from parivision.metrics import Metrics
 from parivision.settings import Settings
-from parivision.store import PREDICTIONS, SHOTS
+from parivision.store import SHOTS
 
 
 def recent_shots(db, window: int, *, after: float = 0.0, oldest: bool = False) -> pd.DataFrame:
-    """The last ``window`` shots stored after ``after`` (the first ones when ``oldest``), in the
-    order stored: their stored features, and ``outcome`` and ``p_champion`` where known (NaN
+    """The last ``window`` shots scored after ``after`` (the first ones when ``oldest``), in the
+    order scored: their stored features, and ``outcome`` and ``p_champion`` where known (NaN
     where not)."""
-    cursor = (
+    fields = {"_id": 0, "features": 1, "outcome": 1, "p_champion": 1}
+    docs = list(
         db[SHOTS]
-        .find({"stored_at": {"$gt": after}}, {"_id": 0, "shot_id": 1, "features": 1})
-        .sort("stored_at", 1 if oldest else -1)
+        .find({"scored_at": {"$gt": after}}, fields)
+        .sort("scored_at", 1 if oldest else -1)
         .limit(window)
     )
-    docs = list(cursor)
     if not oldest:
         docs.reverse()
     frame = feature_frame([d.get("features") or {} for d in docs])
-    known = {
-        p["shot_id"]: p
-        for ids in _chunks([d["shot_id"] for d in docs])
-        for p in db[PREDICTIONS].find(
-            {"shot_id": {"$in": ids}}, {"_id": 0, "shot_id": 1, "outcome": 1, "p_champion": 1}
-        )
-    }
     for column in ("outcome", "p_champion"):
-        frame[column] = [_number(known.get(d["shot_id"], {}).get(column)) for d in docs]
+        frame[column] = [_number(d.get(column)) for d in docs]
     return frame
 
 
@@ -55,7 +48,7 @@ def _number(value: Any) -> float:
 def stored_reference(db, window: int, *, after: float = 0.0, why: str = "") -> Reference | None:
     """The first ``window`` shots stored after ``after``: the reference for a champion without
     a training sample; None until there are two windows that do not overlap."""
-    if db[SHOTS].count_documents({"stored_at": {"$gt": after}}) < 2 * window:
+    if db[SHOTS].count_documents({"scored_at": {"$gt": after}}) < 2 * window:
         return None
     frame = recent_shots(db, window, after=after, oldest=True)
     since = " since the last retrain" if after else ""
@@ -105,22 +98,23 @@ def run_drift_check(
         champion: the champion's version, its reference and why it has none (default: asked
             of the registry with :func:`champion_reference`).
     """
-    from models.drift_report import evaluate, reports_folder, save_report
+    from models.drift_checks import save_check
+    from models.drift_report import check_drift, reports_folder
 
     version, reference, why = champion or champion_reference(settings, {})
     if reference is not None:
-        if db[SHOTS].count_documents({"stored_at": {"$gt": after}}) < window:
+        if db[SHOTS].count_documents({"scored_at": {"$gt": after}}) < window:
             return None
     else:
         reference = stored_reference(db, window, after=after, why=why)
         if reference is None:
             return None
     recent = recent_shots(db, window, after=after)
-    summary, html = evaluate(
+    summary, inputs = check_drift(
         recent, reference, drift_share=drift_share, champion_version=version, at=at
     )
     folder = reports_folder(settings.resolved_home())
-    save_report(folder, summary, html, keep=settings.drift_report_keep)
+    save_check(folder, summary, inputs, keep=settings.drift_report_keep)
     return summary
 
 

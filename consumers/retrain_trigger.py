@@ -14,7 +14,8 @@ not seen.  A window that does not cover the league, or no lineage to learn from,
 challenge wait.  Each poll also hands the new labels to the judge of the shadow, if any
 (:mod:`models.promotion.judge`).
 
-Data drift is Evidently's (:mod:`consumers.retrain_drift`).
+Data drift is Evidently's (:mod:`consumers.retrain_drift`); a check's HTML report is drawn
+when a retrain cites it, or when someone asks for it (:mod:`models.drift_checks`).
 """
 
 from __future__ import annotations
@@ -139,8 +140,8 @@ class RetrainLoop:
     ) -> None:
         self.settings, self.db = settings, db
         self.window, self.holdout = window, holdout
-        # A drift report costs seconds of CPU (Evidently's drift preset and its HTML): one
-        # every ``drift_every`` new stored shots (default the window, so reports do not
+        # A drift check reads a window of shots from the store and keeps its frames: one
+        # every ``drift_every`` new stored shots (default the window, so checks do not
         # overlap), not one every poll.
         self.drift_every = window if drift_every is None else drift_every
         self.data, self.candidates = data, list(candidates) if candidates else None
@@ -227,13 +228,13 @@ class RetrainLoop:
         return drift
 
     def _newest_stored(self, after: float) -> float | None:
-        """When the newest shot stored after ``after`` was stored.  Only the shots stored since
-        the last poll are read (a range on the ``stored_at`` index; a sort of the whole
+        """When the newest shot stored after ``after`` was scored.  Only the shots scored since
+        the last poll are read (a range on the ``scored_at`` index; a sort of the whole
         collection for its last one costs the server a scan of every shot at every poll)."""
         polled = self._newest_polled
         since = after if polled is None else max(after, polled)
-        new = self.db[SHOTS].find({"stored_at": {"$gt": since}}, {"_id": 0, "stored_at": 1})
-        newest = max((float(d["stored_at"]) for d in new), default=None)
+        new = self.db[SHOTS].find({"scored_at": {"$gt": since}}, {"_id": 0, "scored_at": 1})
+        newest = max((float(d["scored_at"]) for d in new), default=None)
         if newest is None and since > after:
             return polled
         return newest
@@ -248,7 +249,7 @@ class RetrainLoop:
             return False
         if last[1] is None or self.drift_every <= 0:
             return False
-        stored = self.db[SHOTS].count_documents({"stored_at": {"$gt": last[1]}})
+        stored = self.db[SHOTS].count_documents({"scored_at": {"$gt": last[1]}})
         return stored < self.drift_every
 
     def _reference_after(self) -> float:
@@ -304,6 +305,7 @@ class RetrainLoop:
         for reason in check.reasons:
             self.metrics["retrains"].labels(trigger=reason).inc()
         self._say(f"[bold magenta]retrain[/] because {event['reason']}: {_summary(check)}")
+        self._draw_report(check)
         try:
             event["counts"] |= {"training_rows": len(data.frame), "sources": data.counts}
             event["lineage"] = data.lineage.to_json()
@@ -437,6 +439,17 @@ class RetrainLoop:
                 }
             },
         )
+
+    def _draw_report(self, check: Check) -> None:
+        """Draw the report of the check a retrain answers: its event and its challenger cite it
+        (the loop's other checks are drawn only when asked for)."""
+        from models.drift_checks import draw_report
+
+        try:
+            if check.drift is not None and check.drift.report:
+                draw_report(Path(check.drift.report))
+        except (OSError, ValueError) as error:  # the event still has the check's numbers
+            self._say(f"[yellow]could not draw the drift report[/]: {error}")
 
     def _tag(self, version: str, check: Check) -> None:
         """Say on the registered challenger why it was trained (and which report said so)."""

@@ -7,12 +7,12 @@ committed past; the error names the service so an operator knows what to fix.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable
 
+import orjson
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from consumers.base import Sink
@@ -73,7 +73,7 @@ def run_sink(
                         log.warning("kafka: %s", error)
                     continue
                 try:
-                    value = json.loads(message.value())
+                    value = orjson.loads(message.value())
                 except (TypeError, ValueError, RecursionError):
                     continue  # malformed attempts are the stream's to dead-letter
                 if isinstance(value, dict):

@@ -117,7 +117,7 @@ SPECS = (
          "The version scored in shadow beside the champion, not served (0: none).", (STREAM,)),
     # The MongoDB sink.
     Spec("stored", "counter", "parivision_stored",
-         "Documents written to MongoDB, by collection.", (SINK,), ("collection",)),
+         "Shots stored in MongoDB (first written), by collection.", (SINK,), ("collection",)),
     Spec("write_seconds", "histogram", "parivision_mongo_write_seconds",
          "Time of one bulk write to MongoDB, by collection.", (SINK,), ("collection",)),
     Spec("write_errors", "counter", "parivision_mongo_write_errors",

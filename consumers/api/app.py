@@ -33,7 +33,7 @@ from consumers.api.responses import UNAVAILABLE, UNKNOWN_NAME
 from consumers.api.serving import ModelHolder
 from parivision.schemas import MAX_ID
 from parivision.settings import Settings
-from parivision.store import PREDICTIONS
+from parivision.store import SHOTS
 
 log = logging.getLogger("parivision.api")
 
@@ -69,7 +69,7 @@ def create_app(
         warm = warm_start(settings.form_history)
     histories = PlayerHistories(db, warm_start=warm)
     hub = Hub(settings.live_queue, settings.live_max_missed)
-    players = PlayerDirectory(db[PREDICTIONS])
+    players = PlayerDirectory(db[SHOTS])
     feed = Feed(settings, lambda batch: None, on_outcome=histories.record) if follow_feed else None
 
     @asynccontextmanager

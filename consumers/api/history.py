@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from models.form import FORM_INPUT_COLUMNS, game_seconds, new_state, record_outcome
-from parivision.store import PREDICTIONS, RAW
+from parivision.store import SHOTS
 
 if TYPE_CHECKING:
     from models.data import WarmStart
@@ -242,7 +242,7 @@ class PlayerHistories:
 
     def _load(self, player_ids: list[int]) -> dict[int, History]:
         labelled = list(
-            self.db[PREDICTIONS].find(
+            self.db[SHOTS].find(
                 {"player_id": {"$in": player_ids}, "outcome": {"$exists": True}},
                 {"_id": 0, "shot_id": 1, "outcome": 1, "player_id": 1, **dict.fromkeys(_FIELDS, 1)},
             )
@@ -251,11 +251,9 @@ class PlayerHistories:
         lacking = [d["shot_id"] for d in labelled if d.get("shot_zone_basic") is None]
         if lacking:
             raw = {
-                d["shot_id"]: d
-                for d in self.db[RAW].find(
-                    {"shot_id": {"$in": lacking}},
-                    {"_id": 0, "shot_id": 1, **dict.fromkeys(_FIELDS, 1)},
-                )
+                d["_id"]: d["raw"]
+                for d in self.db[SHOTS].find({"_id": {"$in": lacking}}, {"raw": 1})
+                if d.get("raw")
             }
             labelled = [
                 {**raw[d["shot_id"]], **{k: v for k, v in d.items() if v is not None}}

@@ -21,7 +21,7 @@ from consumers.api.predict import json_response
 from consumers.api.responses import NOT_STORED, UNAVAILABLE, UNKNOWN_NAME
 from models.form import form_summary
 from parivision.schemas import MAX_ID
-from parivision.store import PREDICTIONS
+from parivision.store import SCORED, SHOTS
 
 # What a listed shot shows: the scored record and its outcome; the features stay in ``shots``.
 SHOT_FIELDS = (*SCORED_FIELDS, "p_online", "outcome", "labelled_at")
@@ -96,7 +96,7 @@ def _field_goal_points(docs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def router(db, histories: PlayerHistories, players: PlayerDirectory | None = None) -> APIRouter:
     api = APIRouter(tags=["history"])
-    predictions = db[PREDICTIONS]
+    predictions = db[SHOTS]
     players = players if players is not None else PlayerDirectory(predictions)
 
     @api.get("/shots", summary="Recent scored shots", responses={**UNKNOWN_NAME, **UNAVAILABLE})
@@ -115,7 +115,7 @@ def router(db, histories: PlayerHistories, players: PlayerDirectory | None = Non
         """Newest scored first; ``next_cursor`` (null on the last page) fetches the next page.
         ``team`` and ``player`` take names as well as ids; an unknown one is 404 with the
         nearest names."""
-        query: dict[str, Any] = {}
+        query: dict[str, Any] = dict(SCORED)
         if game_id is not None:
             query["game_id"] = game_id
         if player_id is not None:
@@ -165,7 +165,7 @@ def router(db, histories: PlayerHistories, players: PlayerDirectory | None = Non
         """Every stored shot of the game in game order, with probability and outcome, and
         field-goal points (``field_goal_points``, ``expected_field_goal_points``) against
         expectation, for the game and by team."""
-        docs = list(predictions.find({"game_id": game_id}, _PROJECTION))
+        docs = list(predictions.find({"game_id": game_id, **SCORED}, _PROJECTION))
         if not docs:
             raise HTTPException(404, detail=f"no stored shots for game {game_id}")
         docs.sort(key=lambda d: game_order(_orderable(d)))
@@ -197,7 +197,7 @@ def router(db, histories: PlayerHistories, players: PlayerDirectory | None = Non
         actual points over every stored shot of the player."""
         docs = list(
             predictions.find(
-                {"player_id": player_id},
+                {"player_id": player_id, **SCORED},
                 {
                     "_id": 0,
                     "player_name": 1,
@@ -265,7 +265,7 @@ def router(db, histories: PlayerHistories, players: PlayerDirectory | None = Non
     ) -> Response:
         """Labelled shots by player or team, ranked by shrunk points above expectation per shot
         (see :mod:`consumers.api.leaderboard` for the prior and an example)."""
-        query: dict[str, Any] = {}
+        query: dict[str, Any] = dict(SCORED)
         if game_id is not None:
             query["game_id"] = game_id
         if team is not None:

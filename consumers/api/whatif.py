@@ -27,7 +27,7 @@ from consumers.api.whatif_mix import ActionMixes, price_mix
 from models.inputs import generic_action, season_type_for
 from parivision.court import zone_for
 from parivision.schemas import MAX_ID, shot_id_for
-from parivision.store import PREDICTIONS
+from parivision.store import SCORED, SHOTS
 
 # The what-if's game when none is given: a new game, an id no NBA game has (they are 8 digits).
 NEW_GAME = MAX_ID
@@ -92,14 +92,14 @@ def router(
         with ``action_type`` given, the same answer."""
         if game_date is not None and not _is_a_day(game_date):
             _refuse("game_date", f"{game_date} is not a date (YYYYMMDD)")
-        latest = last_seen(player_id) or db[PREDICTIONS].find_one(
-            {"player_id": player_id},
+        latest = last_seen(player_id) or db[SHOTS].find_one(
+            {"player_id": player_id, **SCORED},
             sort=[("game_date", -1), ("scored_at", -1)],
-            projection={"_id": 0},
+            projection={"_id": 0, "raw": 0, "features": 0},
         )
         game = None
         if game_id is not None:
-            game = db[PREDICTIONS].find_one(
+            game = db[SHOTS].find_one(
                 {"game_id": game_id}, projection={"_id": 0, "game_date": 1}
             )
             if game is None and game_date is None:

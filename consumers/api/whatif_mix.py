@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from parivision.store import PREDICTIONS
+from parivision.store import SHOTS
 
 __all__ = ["MIN_SHOTS", "TOP_ACTIONS", "ActionMixes", "mixed", "price_mix"]
 
@@ -38,7 +38,7 @@ class ActionMixes:
     the league every 10 minutes (a what-if click is then a lookup)."""
 
     def __init__(self, db, *, player_ttl_s: float = 60.0, league_ttl_s: float = 600.0) -> None:
-        self.collection = db[PREDICTIONS]
+        self.collection = db[SHOTS]
         self.ttl = {"player": player_ttl_s, "league": league_ttl_s}
         self._cache: dict[Any, tuple[float, dict[str, list[tuple[str, int]]]]] = {}
         self._lock = threading.Lock()

@@ -32,7 +32,7 @@ from typing import Any
 from models import registry
 from models.promotion.events import finite
 from parivision.settings import Settings
-from parivision.store import LABELLED_AT_INDEX, PREDICTIONS
+from parivision.store import LABELLED_AT_INDEX, SHOTS
 
 SHADOW_ALIAS = "shadow"
 CHALLENGER, WATCH = "challenger", "watch"
@@ -250,9 +250,9 @@ EVIDENCE_FIELDS = {
 def labelled_since(db, shadow: Shadow, limit: int | None = None) -> list[dict[str, Any]]:
     """The predictions labelled since ``shadow`` began, in that order (a range on the
     ``labelled_at`` index), at most ``limit`` of them."""
-    db[PREDICTIONS].create_index(**LABELLED_AT_INDEX)
+    db[SHOTS].create_index(**LABELLED_AT_INDEX)
     cursor = (
-        db[PREDICTIONS]
+        db[SHOTS]
         .find({"labelled_at": {"$gte": shadow.started_at}}, EVIDENCE_FIELDS)
         .sort("labelled_at", 1)
     )

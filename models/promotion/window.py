@@ -15,9 +15,7 @@ from models.form import FORM_NAMES
 from models.promotion.decision import PromotionError
 from parivision import schemas
 from parivision.settings import Settings
-from parivision.store import LABELLED_AT_INDEX, PREDICTIONS, RAW, SHOTS
-
-_IN_CHUNK = 100
+from parivision.store import LABELLED_AT_INDEX, SHOTS
 
 
 @dataclass
@@ -29,7 +27,7 @@ class Window:
     game_dates: np.ndarray
     requested: int
     labelled_found: int
-    # Labelled predictions whose raw shot is missing from shots_raw or no longer validates.
+    # Labelled predictions whose raw shot is missing from its document or no longer validates.
     missing_raw: int = 0
     first_labelled_at: float | None = None
     last_labelled_at: float | None = None
@@ -148,31 +146,25 @@ def labelled_window(db, window: int) -> Window:
     from pymongo import DESCENDING
 
     # Named, so nothing depends on a generated index name; creating it again is a no-op.
-    db[PREDICTIONS].create_index(**LABELLED_AT_INDEX)
-    predictions = list(
-        db[PREDICTIONS]
+    db[SHOTS].create_index(**LABELLED_AT_INDEX)
+    docs = list(
+        db[SHOTS]
         .find(
-            {"outcome": {"$exists": True}},
-            {"_id": 0, "shot_id": 1, "outcome": 1, "labelled_at": 1},
+            {"labelled_at": {"$gt": 0}},
+            {"_id": 0, "shot_id": 1, "outcome": 1, "labelled_at": 1, "raw": 1, "features": 1},
         )
         .sort("labelled_at", DESCENDING)
         .limit(window)
     )
-    ids = [p["shot_id"] for p in predictions]
-    # Small $in lists: the local wire-protocol server slows down with the square of the list
-    # (5,000 ids take 20 s, 50 lists of 100 under a second); MongoDB does not mind either way.
-    raw = [
-        doc
-        for start in range(0, len(ids), _IN_CHUNK)
-        for doc in db[RAW].find({"shot_id": {"$in": ids[start : start + _IN_CHUNK]}}, {"_id": 0})
+    predictions = [
+        {key: doc[key] for key in ("shot_id", "outcome", "labelled_at") if key in doc}
+        for doc in docs
     ]
+    raw = [doc["raw"] for doc in docs if doc.get("raw")]
     stored = [
-        doc
-        for start in range(0, len(ids), _IN_CHUNK)
-        for doc in db[SHOTS].find(
-            {"shot_id": {"$in": ids[start : start + _IN_CHUNK]}},
-            {"_id": 0, "shot_id": 1, "features": 1},
-        )
+        {"shot_id": doc["shot_id"], "features": doc["features"]}
+        for doc in docs
+        if doc.get("features")
     ]
     return window_from_documents(predictions, raw, requested=window, stored_features=stored)
 

@@ -12,13 +12,11 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from pymongo import MongoClient
 from rich.console import Console
@@ -26,8 +24,9 @@ from rich.table import Table
 
 from models import registry
 from parivision import schemas
+from parivision.cli.watching import CpuSampler, ScoredCounter, StoredCounts, percentiles
 from parivision.settings import Settings
-from parivision.store import PREDICTIONS, RAW, RETRAIN_EVENTS, SHOTS
+from parivision.store import RETRAIN_EVENTS
 from parivision.topics import end_offsets, ensure_topics
 
 
@@ -198,115 +197,6 @@ def _check_alive(settings: Settings, processes: dict[str, subprocess.Popen]) -> 
             )
 
 
-class ScoredCounter(threading.Thread):
-    """Counts distinct shots of one replay on ``shots.scored``, read from the end as it was."""
-
-    def __init__(self, settings: Settings, replay_id: str) -> None:
-        super().__init__(daemon=True)
-        self.settings, self.replay_id = settings, replay_id
-        self.topic = settings.topic(schemas.SCORED)
-        self.scored: set[str] = set()
-        self.latencies_ms: list[float] = []
-        self.labelled: set[str] = set()
-        self.stop_event = threading.Event()
-        self.consumer = Consumer(
-            {
-                "bootstrap.servers": settings.kafka(),
-                "group.id": f"parivision-demo-{uuid.uuid4().hex[:8]}",
-                "enable.auto.commit": False,
-            }
-        )
-        partitions = self.consumer.list_topics(self.topic, timeout=10).topics[self.topic].partitions
-        assignment = []
-        for p in partitions:
-            _low, high = self.consumer.get_watermark_offsets(
-                TopicPartition(self.topic, p), timeout=10
-            )
-            assignment.append(TopicPartition(self.topic, p, high))
-        self.consumer.assign(assignment)
-
-    def run(self) -> None:
-        import json
-
-        needle = self.replay_id.encode()  # skips other replays' records before parsing
-        while not self.stop_event.is_set():
-            for message in self.consumer.consume(1000, timeout=0.2):
-                value = message.value()
-                if message.error() or not value or needle not in value:
-                    continue
-                record = json.loads(value)
-                if record.get("replay_id") != self.replay_id:
-                    continue
-                if record.get("labelled"):
-                    self.labelled.add(record["shot_id"])
-                else:
-                    self.scored.add(record["shot_id"])
-                    self.latencies_ms.append(record.get("latency_ms", 0.0))
-        self.consumer.close()
-
-
-class StoredCounts:
-    """How many of a replay's shots the store holds, asked so as to load it little.
-
-    A count is a scan of the replay's documents on the local server (about 0.2 s for 5,000),
-    and it competes with the sink's writes. So one client is kept; while the demo waits, only
-    the predictions with their outcome (the last documents the sink writes) are counted, the
-    other two collections once those are all in; and the next look comes after at least four
-    times as long as the last one took, so the demo's own counting takes at most a fifth of the
-    store's time.
-    """
-
-    def __init__(self, settings: Settings, replay_id: str) -> None:
-        self.client = MongoClient(settings.mongodb(), serverSelectionTimeoutMS=5000)
-        self.db = self.client[settings.mongodb_database]
-        self.replay_id = replay_id
-        self.counts = {RAW: 0, SHOTS: 0, PREDICTIONS: 0}
-        self.took = 0.0
-
-    def _count(self, collection: str) -> int:
-        query: dict[str, Any] = {"replay_id": self.replay_id}
-        if collection == PREDICTIONS:
-            query["outcome"] = {"$exists": True}
-        return self.db[collection].count_documents(query)
-
-    def look(self, want: int) -> int:
-        """The fewest of ``want`` shots stored in any collection, by the cheapest count."""
-        started = time.monotonic()
-        self.counts[PREDICTIONS] = self._count(PREDICTIONS)
-        if self.counts[PREDICTIONS] >= want:
-            for collection in (RAW, SHOTS):
-                self.counts[collection] = self._count(collection)
-        self.took = time.monotonic() - started
-        return min(self.counts.values())
-
-    def pause(self) -> float:
-        """Seconds until the next look."""
-        return max(1.0, 4 * self.took)
-
-    def latencies_ms(self) -> list[float]:
-        """Produce -> stored of each of the replay's predictions: the ``stored_at`` the sink
-        stamped on the write that stored it with its outcome, less its ``produced_at``."""
-        fields = {"_id": 0, "produced_at": 1, "stored_at": 1}
-        return [
-            1000.0 * (doc["stored_at"] - doc["produced_at"])
-            for doc in self.db[PREDICTIONS].find({"replay_id": self.replay_id}, fields)
-            if isinstance(doc.get("produced_at"), int | float)
-            and isinstance(doc.get("stored_at"), int | float)
-        ]
-
-    def close(self) -> None:
-        self.client.close()
-
-
-def _percentiles(values: list[float]) -> dict[str, float]:
-    """p50 / p99 of a latency in ms (dominated by queueing when replaying at --max)."""
-    if not values:
-        return {}
-    ordered = sorted(values)
-    pick = lambda q: round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)  # noqa: E731
-    return {"p50": pick(0.50), "p99": pick(0.99)}
-
-
 def ensure_champion(settings: Settings, data: str | None, console: Console) -> str:
     """The champion's version; one is trained first if there is none, or if it was trained on
     another feature set."""
@@ -385,6 +275,9 @@ def run_demo(
         dlq_before = end_offsets(settings, settings.topic(schemas.DLQ))
         counter = ScoredCounter(settings, replay_id)
         counter.start()
+        cpu = CpuSampler(settings.resolved_home())
+        cpu.start()
+        replay_started = time.time()
         started = time.perf_counter()
         replay_metrics = for_job(REPLAY)
         with contextlib.suppress(OSError):  # a busy port costs the replay's metrics, not the demo
@@ -400,11 +293,18 @@ def run_demo(
         )
         replay_metrics.close()
         produced = stats.produced
-        stored_counts = StoredCounts(settings, replay_id)
+        stored_counts = StoredCounts(settings, replay_id, since=replay_started)
+        done = None
         deadline = time.monotonic() + timeout
         with console.status("waiting for every shot to be scored and stored") as status:
             while True:
                 _check_alive(settings, processes)
+                scored_all = done is None and len(counter.scored) >= produced
+                if scored_all and (stored_counts.sink_stored() or 0) >= produced:
+                    # The work is done: stop the clock and the CPU count before the store is
+                    # asked to confirm it (a count is work for the store too).
+                    done = time.perf_counter()
+                    cpu.stop()
                 stored = stored_counts.look(produced)
                 status.update(
                     f"scored {len(counter.scored)}/{produced}, stored {stored}/{produced}"
@@ -415,11 +315,16 @@ def run_demo(
                     console.print(f"[red]gave up after {timeout:.0f}s[/]")
                     break
                 time.sleep(stored_counts.pause())
-        seconds = time.perf_counter() - started
+        if done is None:
+            done = time.perf_counter()
+            cpu.stop()
+        seconds = done - started
         if min(stored_counts.counts.values()) < produced:
-            stored_counts.look(0)  # gave up: every collection's count, for the summary
+            stored_counts.look(0)  # gave up: every layer's count, for the summary
         counts = stored_counts.counts
-        stored_latency_ms = _percentiles(stored_counts.latencies_ms())
+        stored_latency_ms = {
+            key: percentiles(values) for key, values in stored_counts.latencies_ms().items()
+        }
         stored_counts.close()
         seen_live = live_messages_seen(page, want=2 * produced)
         challenges = wait_for_challenge(
@@ -454,12 +359,14 @@ def run_demo(
         "scored": len(counter.scored),
         "labelled": len(counter.labelled),
         "stored": stored,
-        "stored_by_collection": counts,
+        "stored_by_layer": counts,
         "dead_lettered": dead_lettered,
         "bad_rows": stats.bad_rows,
         "seconds": round(seconds, 2),
-        "scoring_latency_ms": _percentiles(counter.latencies_ms),
-        "stored_latency_ms": stored_latency_ms,
+        "scoring_latency_ms": percentiles(counter.latencies_ms),
+        "stored_latency_ms": stored_latency_ms["stored"],
+        "outcome_stored_latency_ms": stored_latency_ms["outcome_stored"],
+        "cpu_ms_per_shot": cpu.ms_per_shot(produced),
         "shots_per_second": round(produced / seconds, 1) if seconds else 0.0,
         "outcome_delay_s": settings.outcome_delay_s,
         "outcome_timing": settings.outcome_timing,
@@ -482,9 +389,12 @@ def run_demo(
         "page",
     ):
         table.add_row(key, str(summary[key]))
-    for key in ("scoring_latency_ms", "stored_latency_ms"):
+    for key in ("scoring_latency_ms", "stored_latency_ms", "outcome_stored_latency_ms"):
         if summary[key]:
             table.add_row(key, f"p50 {summary[key]['p50']:,}, p99 {summary[key]['p99']:,}")
+    cpu_ms = summary["cpu_ms_per_shot"]
+    by_process = ", ".join(f"{k} {v:.2f}" for k, v in cpu_ms.items() if k != "all")
+    table.add_row("cpu_ms_per_shot", f"{cpu_ms['all']:.2f} ({by_process})")
     for challenge in challenges:
         table.add_row(
             "challenge",

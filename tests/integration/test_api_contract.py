@@ -835,7 +835,7 @@ def test_bad_shots_queries_are_422_naming_the_parameter(store, params, loc):
 
 
 def test_a_game_lists_its_shots_in_game_order_or_is_404(store):
-    for game_id in store.db.predictions.distinct("game_id"):
+    for game_id in store.db.shots.distinct("game_id"):
         response = store.client.get(f"/games/{game_id}")
         assert response.status_code == 200
         body = response.json()
@@ -918,7 +918,7 @@ def test_the_leaderboard_sums_match_mongodb(store, by):
     # One game only.
     game_id = store.db.predictions.find_one({})["game_id"]
     in_game = store.client.get("/leaderboard", params={**params, "game_id": game_id}).json()
-    ids_in_game = set(store.db.predictions.distinct(key, {"game_id": game_id}))
+    ids_in_game = set(store.db.shots.distinct(key, {"game_id": game_id}))
     assert {r["id"] for r in in_game["rows"]} <= ids_in_game
     assert in_game["groups"] == len(ids_in_game)
     assert store.client.get("/leaderboard", params={"by": "coach"}).status_code == 422

@@ -168,7 +168,7 @@ def test_a_broker_restart_mid_replay_loses_nothing_and_needs_no_restarts(
     assert end_offsets(settings, settings.topic(schemas.OUTCOMES)) == SHOTS
     # Every shot stored once, with the outcome it was replayed with.
     assert db.predictions.count_documents({}) == SHOTS
-    assert len(db.predictions.distinct("shot_id")) == SHOTS
+    assert len(db.shots.distinct("shot_id")) == SHOTS
     assert db.shots.count_documents({}) == SHOTS
     documents = db.predictions.find({}, {"shot_id": 1, "outcome": 1})
     stored_outcomes = {d["shot_id"]: d.get("outcome") for d in documents}

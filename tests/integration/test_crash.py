@@ -48,7 +48,7 @@ def _wait_for_a_third_and_a_checkpoint(settings, log_path) -> None:
 def _every_shot_once_with_batch_features(db, games_csv, survivor_log) -> None:
     # Every shot stored once, with its outcome.
     assert db.predictions.count_documents({}) == SHOTS
-    assert len(db.predictions.distinct("shot_id")) == SHOTS
+    assert len(db.shots.distinct("shot_id")) == SHOTS
     assert db.predictions.count_documents({"outcome": {"$exists": True}}) == SHOTS
     # No attempt was given up on: every outcome was in Kafka, 2 s behind its attempt.
     text = survivor_log.read_text()

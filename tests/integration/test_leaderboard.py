@@ -86,7 +86,7 @@ def seeded(services):
 
     settings = make_settings(services)
     db = MongoClient(settings.mongodb())[settings.mongodb_database]
-    db.predictions.insert_many(_docs())
+    db.shots.insert_many([{"_id": doc["shot_id"], **doc} for doc in _docs()])
     yield settings, db
     db.client.drop_database(settings.mongodb_database)
 

@@ -204,7 +204,7 @@ def test_a_mongodb_outage_mid_replay_loses_nothing_and_health_says_so(
     assert stats.produced == SHOTS
     # Every shot stored once, with its outcome, its raw copy and its features.
     assert db.predictions.count_documents({}) == SHOTS
-    assert len(db.predictions.distinct("shot_id")) == SHOTS
+    assert len(db.shots.distinct("shot_id")) == SHOTS
     assert db.predictions.count_documents({"outcome": {"$exists": True}}) == SHOTS
     assert db.shots_raw.count_documents({}) == SHOTS
     assert db.shots.count_documents({}) == SHOTS

@@ -69,7 +69,7 @@ def test_teams_and_players_are_found_by_name_and_typos_get_the_nearest(
         )
         labelled = {"replay_id": stats.replay_id, "outcome": {"$exists": True}}
         wait_for_progress(lambda: db.predictions.count_documents(labelled), SHOTS, "labelled")
-        team_shots = sorted(db.predictions.distinct("shot_id", {"team_id": team_id}))
+        team_shots = sorted(db.shots.distinct("shot_id", {"team_id": team_id}))
         assert 0 < len(team_shots) < SHOTS
 
         # The socket subscribed by nickname gets exactly the team's shots and outcomes.
@@ -101,7 +101,7 @@ def test_teams_and_players_are_found_by_name_and_typos_get_the_nearest(
         counts = Counter(d["player_id"] for d in db.predictions.find({}, {"player_id": 1}))
         player_id = counts.most_common(1)[0][0]
         player_name = db.predictions.find_one({"player_id": player_id})["player_name"]
-        player_shots = sorted(db.predictions.distinct("shot_id", {"player_id": player_id}))
+        player_shots = sorted(db.shots.distinct("shot_id", {"player_id": player_id}))
         assert _shot_ids(base, {"player": player_name.lower()}) == player_shots
         misspelt = httpx.get(f"{base}/shots", params={"player": player_name + "x"}, timeout=30)
         assert misspelt.status_code == 404 and player_name in misspelt.json()["nearest"]

@@ -9,13 +9,13 @@ import pytest
 from pymongo import MongoClient, monitoring
 
 from bench.retrain_poll import documents
-from consumers.mongo_sink import ensure_indexes
 from consumers.retrain_trigger import RetrainLoop
+from consumers.store_layout import ensure_layout
 from models.drift import TriggerConfig
 from models.features import build_features
 from models.promotion.window import labelled_window
 from models.reference import CHAMPION, Reference, reference_sample
-from parivision.store import PREDICTIONS, SHOTS
+from parivision.store import SHOTS
 from tests.integration.conftest import make_settings
 
 STORED, NEW, WINDOW = 6000, 40, 1000
@@ -39,9 +39,7 @@ class Commands(monitoring.CommandListener):
 
 def _store(db, frame, start: int) -> None:
     """Real shots as the sink stores them, one a second from ``1000 + start``."""
-    shots, predictions = documents(frame, build_features(frame), start)
-    db[SHOTS].insert_many(shots)
-    db[PREDICTIONS].insert_many(predictions)
+    db[SHOTS].insert_many(documents(frame, build_features(frame), start))
 
 
 def _examined(db, command: dict) -> int:
@@ -57,7 +55,7 @@ def loop_on_a_full_store(services, shots_frame, tmp_path):
     commands = Commands()
     client = MongoClient(settings.mongodb(), event_listeners=[commands])
     db = client[settings.mongodb_database]
-    ensure_indexes(db)
+    ensure_layout(db)
     _store(db, shots_frame.iloc[200_000 : 200_000 + STORED], start=0)
     sample = shots_frame.iloc[190_000:192_000]
     reference = reference_sample(build_features(sample), sample["made"].to_numpy())
@@ -81,7 +79,7 @@ def test_a_poll_reads_what_arrived_since_the_last_one(loop_on_a_full_store):
     assert len(asked) >= 3, commands.sent  # the new labels, the newest shot, shots since
 
     # It saw what arrived: the new labels counted, the report kept (fewer than a window new).
-    assert second.new_labelled == STORED + NEW == db[PREDICTIONS].count_documents({})
+    assert second.new_labelled == STORED + NEW == db[SHOTS].count_documents({})
     assert second.labelled_until == 1000.0 + STORED + NEW - 1 + 0.5
     assert loop.drift is not None and second.drift is loop.drift
 

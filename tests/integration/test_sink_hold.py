@@ -88,12 +88,14 @@ def test_a_sink_killed_while_it_holds_predictions_stores_them_after_a_restart(se
         wait_for_group(settings, settings.sink_group, {"sink": sink})
         # Every shot scored; the first half's outcomes in.
         _send(settings, [_scored(n) for n in range(SHOTS)] + [_label(n) for n in first_half])
-        wait_for_progress(lambda: db.shots.count_documents({}), SHOTS, "features stored")
         wait_for_progress(
             lambda: db.predictions.count_documents({}), SHOTS // 2, "labelled predictions"
         )
-        # The labelled half went in with its outcome; the other half waits for it.
-        assert db.predictions.count_documents({"outcome": {"$exists": True}}) == SHOTS // 2
+        # The labelled half went in with its outcome, one document a shot with its features;
+        # the other half waits for it, not stored at all.
+        with_features = {"outcome": {"$exists": True}, "features": {"$exists": True}}
+        assert db.shots.count_documents(with_features) == SHOTS // 2
+        assert db.shots.count_documents({}) == SHOTS // 2
         # The sink commits after its flushes, but not past what it holds.
         wait_until(lambda: _committed(settings) >= 0, 60, "the sink's first commit")
         assert _committed(settings) < SHOTS + SHOTS // 2, "committed past held predictions"
@@ -119,7 +121,7 @@ def test_a_sink_killed_while_it_holds_predictions_stores_them_after_a_restart(se
         )
     finally:
         stop_process(sink)
-    assert len(db.predictions.distinct("shot_id")) == SHOTS == db.predictions.count_documents({})
+    assert len(db.shots.distinct("shot_id")) == SHOTS == db.predictions.count_documents({})
     assert db.predictions.count_documents({"outcome": 1}) == SHOTS // 2
     stored = db.predictions.find_one({"shot_id": "g1-150"}, {"_id": 0})
     assert stored["p_champion"] == 0.4 and stored["outcome"] == 0 and "stored_at" in stored

@@ -16,6 +16,7 @@ from models.reference import validation_set
 from models.registry import version_tags
 from models.train import train_and_register
 from parivision.settings import Settings
+from parivision.store import SHOTS
 from tests.unit.consumers.test_retrain_trigger import Database, _store
 
 UNTIL = 20181215
@@ -67,7 +68,7 @@ def test_a_retrain_learns_the_champion_s_shots_and_the_store_s_but_not_those_it_
 
     db = Database()
     _store(db, shots_frame.iloc[:1000], start=1000.0, p=0.45)  # Kobe Bryant, 1996-97
-    window = {d["shot_id"] for d in db["predictions"].docs[-200:]}  # the newest 200 labels
+    window = {d["shot_id"] for d in db[SHOTS].docs[-200:]}  # the newest 200 labels
     reference = validation_set(settings, version)
     data = training_data(settings, db, champion=version, leave_out=window | set(reference.all_ids))
 
@@ -80,7 +81,7 @@ def test_a_retrain_learns_the_champion_s_shots_and_the_store_s_but_not_those_it_
     assert len(data.frame) == expected
     got = set(shot_ids(data.frame))
     assert not got & set(reference.all_ids) and not got & window
-    kobe = {d["shot_id"] for d in db["predictions"].docs[:800]}
+    kobe = {d["shot_id"] for d in db[SHOTS].docs[:800]}
     assert kobe <= got
     assert data.name == f"league.csv until {UNTIL} + mongodb:unit"
     assert data.counts["left_out"] == len(reference.all_ids) + 200

@@ -22,7 +22,7 @@ from models.drift_report import LATEST_HTML, latest_summary, reports_folder, shi
 from models.features import FEATURE_NAMES, build_features, feature_dict
 from models.reference import CHAMPION, STORED, Reference, reference_sample
 from parivision.settings import Settings
-from parivision.store import RETRAIN_EVENTS
+from parivision.store import RETRAIN_EVENTS, SHOTS
 
 NO_CHAMPION = (None, None, "no champion yet")
 
@@ -105,21 +105,23 @@ class Database(dict):
 
 
 def _store(db, frame, *, start: float, p: float):
+    """The shots as the sink stores them: one document a shot (parivision.store)."""
     x = build_features(frame)
     for i, (row, features) in enumerate(zip(frame.to_dict("records"), x, strict=True)):
         at = start + i
         shot = {k: v for k, v in row.items() if k != "made"}
         shot |= {"shot_id": f"{shot['game_id']}-{shot['game_event_id']}"}
-        db["shots_raw"].docs.append(shot)
-        db["shots"].docs.append(
-            {"shot_id": shot["shot_id"], "features": feature_dict(features), "stored_at": at}
-        )
-        db["predictions"].docs.append(
+        db[SHOTS].docs.append(
             {
+                "_id": shot["shot_id"],
                 "shot_id": shot["shot_id"],
+                "raw": shot,
+                "features": feature_dict(features),
                 # The scored record's context, as the sink stores it.
                 **{k: shot[k] for k in ("game_id", "player_id", "team_id")},
                 "p_champion": p,
+                "scored_at": at,
+                "stored_at": at,
                 "outcome": int(row["made"]),
                 "labelled_at": at + 0.5,
             }
@@ -239,7 +241,7 @@ def test_recent_shots_are_the_last_window_with_outcomes_and_probabilities(store,
     assert len(recent) == 300 and (recent["p_champion"] == 0.7).all()
     expected = build_features(shifted_shots(shots_frame.iloc[206_000:206_800]))[-300:]
     assert np.allclose(recent[list(FEATURE_NAMES)].to_numpy(), expected, equal_nan=True)
-    store["predictions"].docs[-1].pop("outcome")  # the last shot's outcome is not in yet
+    store[SHOTS].docs[-1].pop("outcome")  # the last shot's outcome is not in yet
     assert recent_shots(store, 300)["outcome"].isna().sum() == 1
     oldest = recent_shots(store, 300, oldest=True)
     assert (oldest["p_champion"] == 0.45).all()
@@ -270,7 +272,7 @@ def test_drift_starts_a_retrain_that_is_recorded_with_its_numbers(store, tmp_pat
         "left_out": 200,
         "duplicate_rows": 0,
     }
-    newest = sorted(store["predictions"].docs, key=lambda d: d["labelled_at"])[-200:]
+    newest = sorted(store[SHOTS].docs, key=lambda d: d["labelled_at"])[-200:]
     frame, kwargs = recorder.frames[0]
     assert not set(frame["shot_id"]) & {d["shot_id"] for d in newest}
     assert event["window"]["shots"] == 200
@@ -368,9 +370,9 @@ def test_real_shots_against_the_champion_s_sample_start_no_retrain(shots_frame, 
 
 
 def test_a_drift_report_every_window_of_new_shots_and_one_when_they_stop(shots_frame, tmp_path):
-    # A report costs seconds of CPU: a poll finding fewer new shots than the window keeps the
-    # last one; the window's worth makes a new one; a poll finding nothing new after some
-    # arrived reports on them (the stream stopped: the tail is not left unchecked).
+    # A check reads the window from the store: a poll finding fewer new shots than the window
+    # keeps the last one; the window's worth makes a new one; a poll finding nothing new after
+    # some arrived reports on them (the stream stopped: the tail is not left unchecked).
     db, loop, clock = _real_shots_loop(shots_frame, tmp_path)
     checks = lambda: _metric(loop, "parivision_drift_checks_total")  # noqa: E731
 
@@ -388,7 +390,9 @@ def test_a_drift_report_every_window_of_new_shots_and_one_when_they_stop(shots_f
     _store(db, shots_frame.iloc[207_600:208_000], start=3600.0, p=0.45)
     poll()
     assert checks() == 2.0 and loop.drift is not first
-    assert len(list(reports_folder(tmp_path).glob("drift-*.html"))) == 2
+    # Two checks kept, their reports left undrawn until asked for (models.drift_checks).
+    assert len(list(reports_folder(tmp_path).glob("drift-*.json"))) == 2
+    assert not list(reports_folder(tmp_path).glob("drift-*.html"))
 
     _store(db, shots_frame.iloc[208_000:208_300], start=4000.0, p=0.45)
     poll()
@@ -475,7 +479,7 @@ def test_a_window_of_one_player_makes_the_challenge_wait_once_and_say_why(shots_
 
 def test_every_poll_hands_its_labels_to_the_judge_of_shadows(store, tmp_path):
     recorder, clock = Recorder(), [5000.0]
-    store["predictions"].docs[-1] |= {"shadow_version": "3", "p_shadow": 0.61, "model_version": "2"}
+    store[SHOTS].docs[-1] |= {"shadow_version": "3", "p_shadow": 0.61, "model_version": "2"}
     loop = _loop(store, tmp_path, recorder, clock, drift_share=None, error_drift=False)
     loop.step()
     (first,) = loop.judge.polls

@@ -9,7 +9,14 @@ import pytest
 
 from models import registry
 from models.features import build_features
-from tests.unit.models.store import Collection, FakeDatabase, booster, documents, register
+from tests.unit.models.store import (
+    Collection,
+    FakeDatabase,
+    booster,
+    documents,
+    register,
+    shot_documents,
+)
 
 
 @pytest.fixture(scope="session")
@@ -59,11 +66,7 @@ def store(settings_factory, fit_and_check, recent_shots):
     _, _, x_check, _ = fit_and_check
     predictions, raw, stored = documents(recent_shots.iloc[30_000:33_000], matrix=x_check)
     predictions.append({"shot_id": "unlabelled", "replay_id": "r1"})  # no outcome yet: skipped
-    db = FakeDatabase(
-        predictions=Collection(predictions),
-        shots_raw=Collection(raw),
-        shots=Collection(stored),
-    )
+    db = FakeDatabase(shots=Collection(shot_documents(predictions, raw, stored)))
     events = []
     publish = lambda _settings, event: events.append(json.loads(json.dumps(event)))  # noqa: E731
     return settings, db, events, publish, (fair, worse, better)

@@ -27,6 +27,19 @@ def documents(frame, *, start_ts=1_700_000_000.0, matrix=None):
     return predictions, raw, stored
 
 
+def shot_documents(predictions, raw=(), stored=()):
+    """The parts above as the sink stores them now: one document a shot (parivision.store)."""
+    docs: dict[str, dict] = {}
+    for doc in predictions:
+        docs.setdefault(doc["shot_id"], {"_id": doc["shot_id"]}).update(doc)
+    for part, docs_of in (("raw", raw), ("features", stored)):
+        for doc in docs_of:
+            shot_id = doc["shot_id"]
+            shot = docs.setdefault(shot_id, {"_id": shot_id, "shot_id": shot_id})
+            shot[part] = doc if part == "raw" else doc["features"]
+    return list(docs.values())
+
+
 class Cursor:
     def __init__(self, docs):
         self.docs = docs

@@ -15,6 +15,7 @@ from models import promotion, registry
 from models.features import build_features
 from models.form import form_values, new_state
 from models.promotion import Decision, PromotionError, decide, parse_event, window_from_documents
+from parivision.store import SHOTS
 from tests.unit.models.store import FakeDatabase, booster, documents, register
 
 CHAMPION = {"log_loss": 0.640, "roc_auc": 0.660}
@@ -186,7 +187,7 @@ def test_a_worse_challenger_is_refused_and_a_better_one_promoted_then_rolled_bac
 
 def test_too_few_labelled_shots_is_a_refusal_that_says_why(store):
     settings, db, events, publish, (fair, _, better) = store
-    db["predictions"].docs = db["predictions"].docs[:150]
+    db[SHOTS].docs = db[SHOTS].docs[:150]
     decision = promotion.challenge(settings, better, db=db, publish=publish)
     assert decision.event == "refused"
     assert "only 150 usable labelled shots" in decision.reason

@@ -19,7 +19,8 @@ from models.promotion import shadow as shadows
 from models.promotion.judge import ShadowJudge
 from models.train import train_and_register
 from parivision.settings import Settings
-from tests.unit.models.store import Collection, FakeDatabase, documents
+from parivision.store import SHOTS
+from tests.unit.models.store import Collection, FakeDatabase, documents, shot_documents
 
 
 def _log_loss(outcomes, p) -> float:
@@ -115,8 +116,7 @@ def _labelled(db, frame, start, *, champion, p_champion, shadow=None, p_shadow=N
             "p_shadow": None if p_shadow is None else float(p_shadow[i]),
             "scored_at": start + i,
         }
-    db["predictions"].docs.extend(predictions)
-    db["shots_raw"].docs.extend(raw)
+    db[SHOTS].docs.extend(shot_documents(predictions, raw))
 
 
 @pytest.fixture
@@ -252,9 +252,7 @@ def test_a_window_of_one_player_makes_the_challenge_wait(shadowed, shots_frame):
     kobe = shots_frame.iloc[:3000]  # the file's earliest seasons: Kobe Bryant alone
     assert kobe["player_id"].nunique() == 1
     predictions, raw, _ = documents(kobe)
-    narrow = FakeDatabase(
-        predictions=Collection(predictions), shots_raw=Collection(raw), shots=Collection([])
-    )
+    narrow = FakeDatabase(shots=Collection(shot_documents(predictions, raw)))
     decision = promotion.challenge(settings, better, db=narrow, publish=publish)
     assert decision.event == "refused"
     assert decision.reason.startswith("the recent window does not cover the league: 1 player")
@@ -285,9 +283,7 @@ def test_a_challenger_that_wins_a_narrow_window_is_refused_on_the_champion_s_val
     ).version
     matrix = build_features(kobe)  # the form the stream would have stored
     predictions, raw, stored = documents(kobe.iloc[20_000:], matrix=matrix[20_000:])
-    db = FakeDatabase(
-        predictions=Collection(predictions), shots_raw=Collection(raw), shots=Collection(stored)
-    )
+    db = FakeDatabase(shots=Collection(shot_documents(predictions, raw, stored)))
     decision = promotion.challenge(settings, narrow, db=db, publish=lambda *_: None)
     metrics = decision.metrics
     # It did win the narrow window ...
