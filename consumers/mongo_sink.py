@@ -106,14 +106,19 @@ def upsert_many(collection: Collection, docs: Iterable[dict[str, Any]]) -> tuple
     updates = [
         UpdateOne(
             {"_id": d["_id"]},
-            # The first store time stays: it says when the shot was first in the store.
-            {"$set": {k: v for k, v in d.items() if k not in ("_id", "stored_at")}},
+            # ``stored_at`` says when the shot's prediction was stored: a write that brings only
+            # its attempt or its outcome leaves it.
+            {"$set": {k: v for k, v in d.items() if k != "_id" and _keeps(k, d)}},
             upsert=True,
         )
         for d in duplicates
     ]
     collection.bulk_write(updates, ordered=False)
     return len(batch) - len(duplicates), len(duplicates)
+
+
+def _keeps(key: str, doc: dict[str, Any]) -> bool:
+    return key != "stored_at" or "scored_at" in doc
 
 
 class MongoSink(Sink):

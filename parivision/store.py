@@ -11,7 +11,8 @@ delivered twice stays one document with no index of its own), with the three lay
 - silver, ``features``: the features the stream scored the shot with (the player's form
   included);
 - gold, the top level: the ``shots.scored`` record (:class:`parivision.schemas.ScoredShot`,
-  without its features) plus ``stored_at``; once the outcome is in, :func:`label_fields` too.
+  without its features) plus ``stored_at`` (when the prediction was stored); once the outcome
+  is in, :func:`label_fields` too.
   ``game_id``, ``player_id`` and ``replay_id`` are at the top level from whichever part came.
 
 The three are written together, by one insert, once the shot's prediction and its outcome are
