@@ -51,6 +51,7 @@ from models.drift_report import (
     measurable,
     save_report,
     shifted_shots,
+    summarize,
 )
 from models.drift_stats import columns_to_test
 from models.features import FEATURE_NAMES, build_features
@@ -93,21 +94,17 @@ def evidently_check(recent: pd.DataFrame, reference: Reference, folder: Path) ->
     if measurable(labelled):
         quality = quality_snapshot(labelled)
         numbers = quality_numbers(quality)
-    summary = DriftSummary(
-        at=time.time(),
-        reference=reference.kind,
-        reference_description=reference.description,
-        reference_rows=len(reference.frame),
-        recent_rows=len(recent),
+    summary = summarize(
+        recent,
+        reference,
         labelled_rows=len(labelled),
-        drift_share=share,
-        drift_threshold=DRIFT_SHARE,
-        dataset_drift=bool(share >= DRIFT_SHARE),
-        drifted=[name for name, score in scores.items() if score.drifted],
-        features=scores,
-        untested=[name for name in FEATURE_NAMES if name not in columns],
+        share=share,
+        drift_share=DRIFT_SHARE,
+        scores=scores,
+        columns=columns,
         quality=numbers,
         champion_version="1",
+        at=time.time(),
     )
     save_report(folder, summary, report_html(summary, drift, quality, MIN_LABELLED))
     return summary

@@ -21,41 +21,17 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
+from drift_check import window
 
-from models.candidates import make_candidates
-from models.data import load_shots
-from models.drift_report import DRIFT_SHARE, evaluate, save_report, shifted_shots
-from models.features import FEATURE_NAMES, build_features
-from models.reference import CHAMPION, Reference, reference_sample
+from models.drift_report import DRIFT_SHARE, evaluate, save_report
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "nba_shots.csv"
-TRAIN, RECENT = (178_000, 208_000), (208_000, 210_000)
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 
 
 def report(shift: bool, folder: Path):
     """Fit the champion, build reference and recent window, run and save the report."""
-    shots = load_shots(DATA)
-    train = shots.iloc[slice(*TRAIN)]
-    x_train, y_train = build_features(train), train["made"].to_numpy(dtype=np.int64)
-    champion = make_candidates(["lightgbm"])[0].fit(x_train, y_train)
-    reference = Reference(
-        reference_sample(x_train, y_train),
-        CHAMPION,
-        f"champion's training sample (5,000 of {len(train):,} rows)",
-        version="1",
-    )
-    recent_shots = shots.iloc[slice(*RECENT)]
-    if shift:
-        recent_shots = shifted_shots(recent_shots)
-    # Player form from every earlier shot, as a stream that has run all season has it.
-    x = build_features(pd.concat([train, recent_shots]))[len(train) :]
-    recent = pd.DataFrame(x, columns=list(FEATURE_NAMES))
-    recent["outcome"] = recent_shots["made"].to_numpy(dtype=np.float64)
-    recent["p_champion"] = champion.predict(x)
+    recent, reference = window(shift)  # the drift benchmark's window, shots 208,000-210,000
     summary, html = evaluate(recent, reference, drift_share=DRIFT_SHARE, champion_version="1")
     save_report(folder, summary, html)
     return summary

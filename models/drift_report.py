@@ -130,6 +130,39 @@ def measurable(labelled: pd.DataFrame, min_labelled: int = MIN_LABELLED) -> bool
     return len(labelled) >= min_labelled and labelled["outcome"].nunique() == 2
 
 
+def summarize(
+    recent: pd.DataFrame,
+    reference: Reference,
+    *,
+    labelled_rows: int,
+    share: float,
+    drift_share: float,
+    scores: dict[str, FeatureScore],
+    columns: Sequence[str],
+    quality: dict[str, float],
+    champion_version: str | None,
+    at: float,
+) -> DriftSummary:
+    """One check's summary from its numbers (the tested ``columns``, their ``scores``, the
+    drifted ``share`` and the quality measured)."""
+    return DriftSummary(
+        at=at,
+        reference=reference.kind,
+        reference_description=reference.description,
+        reference_rows=len(reference.frame),
+        recent_rows=len(recent),
+        labelled_rows=labelled_rows,
+        drift_share=share,
+        drift_threshold=drift_share,
+        dataset_drift=bool(share >= drift_share),
+        drifted=[name for name in FEATURE_NAMES if name in scores and scores[name].drifted],
+        features=scores,
+        untested=[name for name in FEATURE_NAMES if name not in columns],
+        quality=quality,
+        champion_version=champion_version,
+    )
+
+
 def check_drift(
     recent: pd.DataFrame,
     reference: Reference,
@@ -159,21 +192,17 @@ def check_drift(
     measured: dict[str, float] = {}
     if measurable(labelled, min_labelled):
         measured = quality(labelled["outcome"], labelled["p_champion"])
-    summary = DriftSummary(
-        at=at,
-        reference=reference.kind,
-        reference_description=reference.description,
-        reference_rows=len(reference.frame),
-        recent_rows=len(recent),
+    summary = summarize(
+        recent,
+        reference,
         labelled_rows=len(labelled),
-        drift_share=share,
-        drift_threshold=drift_share,
-        dataset_drift=bool(share >= drift_share),
-        drifted=[name for name in FEATURE_NAMES if name in scores and scores[name].drifted],
-        features=scores,
-        untested=[name for name in FEATURE_NAMES if name not in columns],
+        share=share,
+        drift_share=drift_share,
+        scores=scores,
+        columns=columns,
         quality=measured,
         champion_version=champion_version,
+        at=at,
     )
     kept = [name for name in (*FEATURE_NAMES, "outcome", "p_champion") if name in recent]
     inputs = DriftInputs(recent[kept], reference.frame[list(FEATURE_NAMES)], min_labelled)
