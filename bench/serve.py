@@ -57,6 +57,7 @@ from threadpoolctl import threadpool_limits
 from infra import mongodb
 from infra.services import down, up
 from parivision.cli.demo import start_process, stop_process
+from parivision.cli.watching import cpu_seconds
 from parivision.rows import row_to_shot
 from parivision.settings import Settings
 
@@ -82,12 +83,6 @@ def clean_up(settings: Settings, home: Path, *, keep: bool) -> None:
         console.print(f"kept {home}")
     else:
         shutil.rmtree(home, ignore_errors=True)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (all its threads), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # ---------------------------------------------------------------------------------------- setup

@@ -30,7 +30,7 @@ from consumers.base import Position, Sink
 from consumers.store_layout import ensure_layout
 from parivision import schemas
 from parivision.metrics import SINK, Metrics, for_job
-from parivision.store import SHOTS, label_fields, shot_document
+from parivision.store import SHOTS, shot_document
 
 DUPLICATE_KEY = 11000
 # How long one write waits for an unreachable server before it fails and the runner retries
@@ -69,17 +69,6 @@ class Parts:
 
     def document(self, now: float) -> dict[str, Any]:
         return shot_document(self.raw, self.scored, self.label, now)
-
-    def fields(self) -> dict[str, Any]:
-        """What the parts set on a document stored already (``stored_at`` stays the first)."""
-        out: dict[str, Any] = {}
-        if self.raw is not None:
-            out["raw"] = self.raw
-        if self.scored is not None:
-            out.update(self.scored)
-        if self.label is not None:
-            out.update(label_fields(self.label))
-        return out
 
 
 def upsert_many(collection: Collection, docs: Iterable[dict[str, Any]]) -> tuple[int, int]:
