@@ -8,7 +8,7 @@ them) up to each size; then a poll's worth of new shots and labels arrives (``--
   collection, the labels since the last poll and the count since the last retrain, both asked
   with ``outcome: {$exists: true}`` (which the local server answers with a collection scan);
 - ``the loop's poll`` (now): :meth:`consumers.retrain_trigger.RetrainLoop.check`, reading what
-  arrived since its last poll on the ``stored_at`` and ``labelled_at`` indexes.  Its drift
+  arrived since its last poll on the ``scored_at`` and ``outcome_stored_at`` indexes.  Its drift
   report is made once on the first poll (not timed): fewer new shots than the window make
   none.
 
@@ -56,6 +56,7 @@ def documents(frame, matrix, start: int) -> list[dict]:
                 "outcome": int(row["made"]),
                 "scored_at": at - 0.1,
                 "labelled_at": at + 0.5,
+                "outcome_stored_at": at + 0.5,
                 "stored_at": at,
             }
         )

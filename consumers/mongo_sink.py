@@ -92,22 +92,28 @@ def upsert_many(collection: Collection, docs: Iterable[dict[str, Any]]) -> tuple
         if others:
             raise
         duplicates = [batch[e["index"]] for e in write_errors]
-    updates = [
-        UpdateOne(
-            {"_id": d["_id"]},
-            # ``stored_at`` says when the shot's prediction was stored: a write that brings only
-            # its attempt or its outcome leaves it.
-            {"$set": {k: v for k, v in d.items() if k != "_id" and _keeps(k, d)}},
-            upsert=True,
-        )
-        for d in duplicates
-    ]
+    updates = [UpdateOne({"_id": d["_id"]}, _update(d), upsert=True) for d in duplicates]
     collection.bulk_write(updates, ordered=False)
     return len(batch) - len(duplicates), len(duplicates)
 
 
-def _keeps(key: str, doc: dict[str, Any]) -> bool:
-    return key != "stored_at" or "scored_at" in doc
+def _update(doc: dict[str, Any]) -> dict[str, Any]:
+    """What a write sets on a shot stored already.
+
+    ``stored_at`` says when the shot's prediction was stored: a write that brings only its
+    attempt or its outcome leaves it.  ``outcome_stored_at`` keeps the first time the outcome
+    was stored, so an outcome delivered twice (after a crash) is not new to a reader polling
+    for new outcomes.
+    """
+    fields = {
+        k: v
+        for k, v in doc.items()
+        if k not in ("_id", "outcome_stored_at") and (k != "stored_at" or "scored_at" in doc)
+    }
+    update: dict[str, Any] = {"$set": fields}
+    if "outcome_stored_at" in doc:
+        update["$min"] = {"outcome_stored_at": doc["outcome_stored_at"]}
+    return update
 
 
 class MongoSink(Sink):

@@ -26,7 +26,7 @@ from models.lineage import LINEAGE_TAG, STORE, DataSource, Lineage, LineageError
 from models.lineage import lineage_of as lineage_of_data
 from parivision import schemas
 from parivision.settings import Settings
-from parivision.store import SHOTS
+from parivision.store import LABELLED, OUTCOME_VISIBLE_S, SHOTS
 
 
 class NotReady(Exception):
@@ -38,8 +38,8 @@ def labelled_frame(db, *, holdout: int = 0, limit: int | None = None) -> pd.Data
     time order, leaving out the ``holdout`` most recently labelled ones."""
     cursor = (
         db[SHOTS]
-        .find({"labelled_at": {"$gt": 0}}, {"_id": 0, "raw": 1, "outcome": 1})
-        .sort("labelled_at", -1)
+        .find(LABELLED, {"_id": 0, "raw": 1, "outcome": 1})
+        .sort("outcome_stored_at", -1)
         .skip(holdout)
     )
     if limit:
@@ -61,9 +61,7 @@ def labelled_frame(db, *, holdout: int = 0, limit: int | None = None) -> pd.Data
 def recent_labelled(db, window: int) -> list[dict[str, Any]]:
     """The ``window`` most recently labelled predictions: their shot, player, team and game."""
     fields = {"_id": 0, "shot_id": 1, "player_id": 1, "team_id": 1, "game_id": 1}
-    return list(
-        db[SHOTS].find({"labelled_at": {"$gt": 0}}, fields).sort("labelled_at", -1).limit(window)
-    )
+    return list(db[SHOTS].find(LABELLED, fields).sort("outcome_stored_at", -1).limit(window))
 
 
 def coverage(predictions: Sequence[dict[str, Any]]) -> dict[str, int]:
@@ -168,14 +166,49 @@ def training_data(
 
 
 def labelled_since(db, after: float) -> list[dict[str, Any]]:
-    """Labelled predictions with ``labelled_at`` after ``after``, oldest label first.
-
-    ``labelled_at`` is set with the outcome, so a range on it alone (its index) finds them: the
-    server's planner scans the whole collection when ``outcome: {$exists}`` is asked too.
-    """
+    """Labelled predictions whose outcome was stored after ``after`` (``outcome_stored_at``, a
+    range on its index), in that order."""
     return list(
-        db[SHOTS].find({"labelled_at": {"$gt": after}}, LABEL_FIELDS).sort("labelled_at", 1)
+        db[SHOTS]
+        .find({"outcome_stored_at": {"$gt": after}}, LABEL_FIELDS)
+        .sort("outcome_stored_at", 1)
     )
+
+
+class NewLabels:
+    """The outcomes stored since the last read, each shot once.
+
+    A read asks for the outcomes stored after the newest one it saw, less
+    :data:`~parivision.store.OUTCOME_VISIBLE_S` (a batch the sink stamped earlier may still be
+    being written), and leaves out the shots it saw already.  A range on ``labelled_at`` (the
+    stream's time) would miss about a quarter of them at 3,000 shots a minute: the sink stores
+    outcomes out of that order.
+
+    Example:
+        >>> NewLabels(db=None, after=100.0).until
+        100.0
+    """
+
+    def __init__(self, db, after: float) -> None:
+        self.db, self.until = db, after
+        # Before the first read, what was seen is not known (a loop restarted from its last
+        # retrain's mark): the outcomes stored up to ``after`` were counted then.
+        self._seen: dict[str, float] | None = None
+
+    def read(self) -> list[dict[str, Any]]:
+        """The new labelled predictions, oldest label (``labelled_at``) first."""
+        docs = labelled_since(self.db, self.until - OUTCOME_VISIBLE_S)
+        if self._seen is None:
+            self._seen = {}
+            fresh = [d for d in docs if float(d["outcome_stored_at"]) > self.until]
+        else:
+            fresh = [d for d in docs if d["shot_id"] not in self._seen]
+        for doc in docs:
+            self._seen[doc["shot_id"]] = float(doc["outcome_stored_at"])
+            self.until = max(self.until, float(doc["outcome_stored_at"]))
+        floor = self.until - OUTCOME_VISIBLE_S
+        self._seen = {shot: at for shot, at in self._seen.items() if at > floor}
+        return sorted(fresh, key=lambda d: float(d.get("labelled_at") or 0.0))
 
 
 # What a poll reads of each new label: the champion's error for ADWIN, the shadow's evidence.
@@ -185,6 +218,7 @@ LABEL_FIELDS = {
     "outcome": 1,
     "p_champion": 1,
     "labelled_at": 1,
+    "outcome_stored_at": 1,
     "model_version": 1,
     "p_shadow": 1,
     "shadow_version": 1,

@@ -29,6 +29,7 @@ from typing import Any
 from rich.console import Console
 
 from consumers.retrain_data import (
+    NewLabels,
     NotReady,
     coverage,
     errors_of,
@@ -160,7 +161,7 @@ class RetrainLoop:
         self._waiting: tuple[str, float] | None = None
         # ADWIN catches up from the last retrain on the first check, and the labels since it
         # are counted from there.
-        self.fed_until = self.triggers.state.last_labelled_at
+        self.labels = NewLabels(db, self.triggers.state.last_labelled_at)
         self._labelled = 0
         # The last drift check, and what it was run on: a poll that finds no new shot, no new
         # label and the same champion reuses it rather than writing the same report again.
@@ -172,9 +173,7 @@ class RetrainLoop:
         """Read what arrived since the last check, run the drift report, ask the triggers."""
         now = self.clock()
         request = manual or _take_request(self.settings)
-        fresh = labelled_since(self.db, self.fed_until)
-        if fresh:
-            self.fed_until = max(float(p["labelled_at"]) for p in fresh)
+        fresh = self.labels.read()
         # Counted as they are read, not by the server: a count of every label since the last
         # retrain would read more of the store at every poll.
         self._labelled += len(fresh)
@@ -194,7 +193,7 @@ class RetrainLoop:
             at=now,
             reasons=reasons,
             new_labelled=new_labelled,
-            labelled_until=self.fed_until,
+            labelled_until=self.labels.until,
             drift=drift,
             adwin=self.triggers.detector.state(),
             request=request,
@@ -205,7 +204,7 @@ class RetrainLoop:
         newest_at = self._newest_stored(after)
         champion = self.champion()
         quiet, self._newest_polled = newest_at == self._newest_polled, newest_at
-        key = (after, newest_at, self.fed_until, champion[0], champion[1] is None)
+        key = (after, newest_at, self.labels.until, champion[0], champion[1] is None)
         if key == self._drift_key or (not quiet and self._too_soon(key)):
             return self.drift
         share = self.triggers.config.drift_share or DRIFT_SHARE

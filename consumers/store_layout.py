@@ -133,6 +133,9 @@ def _merge(
         first = prediction or feature or {}
         stored_at = first.get("stored_at") or raws.get(shot_id, {}).get("received_at", 0.0)
         merged = shot_document(raws.get(shot_id), scored, None, stored_at)
+        if prediction is not None and "labelled_at" in prediction:
+            # When the older store got the outcome is not known; it had it by its labelled_at.
+            merged["outcome_stored_at"] = prediction["labelled_at"]
         if prediction is None and feature is not None:
             for key in ("game_id", "player_id", "replay_id"):
                 merged[key] = feature.get(key, merged.get(key))

@@ -12,7 +12,11 @@ delivered twice stays one document with no index of its own), with the three lay
   included);
 - gold, the top level: the ``shots.scored`` record (:class:`parivision.schemas.ScoredShot`,
   without its features) plus ``stored_at`` (when the prediction was stored); once the outcome
-  is in, :func:`label_fields` too.
+  is in, :func:`label_fields` too, and ``outcome_stored_at``: when the sink wrote the outcome.
+  ``labelled_at`` is when the stream joined it, earlier, and not in the order the store gets
+  outcomes: the sink writes a batch of shots from one partition after another's, a shot waits
+  for its prediction, a write is retried.  A reader that polls for new outcomes polls on
+  ``outcome_stored_at`` (see :data:`OUTCOME_VISIBLE_S`).
   ``game_id``, ``player_id`` and ``replay_id`` are at the top level from whichever part came.
 
 The three are written together, by one insert, once the shot's prediction and its outcome are
@@ -61,16 +65,24 @@ VIEWS: dict[str, list[dict[str, Any]]] = {
 # The documents that hold a prediction (a shot stored before it was scored has only ``raw``).
 SCORED: dict[str, Any] = {"scored_at": {"$exists": True}}
 # Every secondary index costs each insert about a tenth of a millisecond on the local server,
-# so only the ones a reader needs: shots by when their outcome came (the promotion window reads
-# the newest labels, the retrain loop polls a range since its last look), by player (history,
+# so only the ones a reader needs: shots by when their outcome was stored (the promotion window
+# reads the newest labels, the retrain loop polls a range since its last look), by player (history,
 # the what-if, names), by game, and newest first (``/shots``, the drift window).
 INDEXES: list[dict[str, Any]] = [
-    {"keys": [("labelled_at", -1)], "name": "labelled_at"},
+    {"keys": [("outcome_stored_at", -1)], "name": "outcome_stored_at"},
     {"keys": [("player_id", 1)], "name": "player_id"},
     {"keys": [("game_id", 1)], "name": "game_id"},
     {"keys": [("scored_at", 1)], "name": "scored_at"},
 ]
-LABELLED_AT_INDEX: dict[str, Any] = INDEXES[0]
+OUTCOME_INDEX: dict[str, Any] = INDEXES[0]
+# The shots whose outcome is stored (``outcome_stored_at`` is set with it), by the range a
+# reader can find on the index.
+LABELLED: dict[str, Any] = {"outcome_stored_at": {"$gt": 0}}
+# How long after the time a sink stamps on a batch (``outcome_stored_at``) its documents may
+# still become visible to readers: the batch is stamped just before it is sent, and the write
+# can take this long.  A reader polling for outcomes stored since its last look reads this far
+# back again and skips the shots it has seen (``consumers.retrain_trigger``).
+OUTCOME_VISIBLE_S = 5.0
 
 
 def shot_document(
@@ -103,6 +115,7 @@ def shot_document(
         doc.update(scored)
     if label is not None:
         doc.update(label_fields(label))
+        doc["outcome_stored_at"] = now
     doc["stored_at"] = now
     return doc
 

@@ -99,9 +99,7 @@ def router(
         )
         game = None
         if game_id is not None:
-            game = db[SHOTS].find_one(
-                {"game_id": game_id}, projection={"_id": 0, "game_date": 1}
-            )
+            game = db[SHOTS].find_one({"game_id": game_id}, projection={"_id": 0, "game_date": 1})
             if game is None and game_date is None:
                 raise HTTPException(
                     404, detail=f"no stored shots of game {game_id}: pass game_date with it"

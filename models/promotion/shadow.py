@@ -32,7 +32,7 @@ from typing import Any
 from models import registry
 from models.promotion.events import finite
 from parivision.settings import Settings
-from parivision.store import LABELLED_AT_INDEX, SHOTS
+from parivision.store import OUTCOME_INDEX, SHOTS
 
 SHADOW_ALIAS = "shadow"
 CHALLENGER, WATCH = "challenger", "watch"
@@ -248,13 +248,14 @@ EVIDENCE_FIELDS = {
 
 
 def labelled_since(db, shadow: Shadow, limit: int | None = None) -> list[dict[str, Any]]:
-    """The predictions labelled since ``shadow`` began, in that order (a range on the
-    ``labelled_at`` index), at most ``limit`` of them."""
-    db[SHOTS].create_index(**LABELLED_AT_INDEX)
+    """The predictions whose outcome was stored since ``shadow`` began, in that order (a range
+    on the ``outcome_stored_at`` index), at most ``limit`` of them.  Those labelled before it
+    began (stored late) are among them; :func:`observe` leaves them out."""
+    db[SHOTS].create_index(**OUTCOME_INDEX)
     cursor = (
         db[SHOTS]
-        .find({"labelled_at": {"$gte": shadow.started_at}}, EVIDENCE_FIELDS)
-        .sort("labelled_at", 1)
+        .find({"outcome_stored_at": {"$gte": shadow.started_at}}, EVIDENCE_FIELDS)
+        .sort("outcome_stored_at", 1)
     )
     if limit:
         cursor = cursor.limit(limit)

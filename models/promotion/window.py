@@ -15,7 +15,7 @@ from models.form import FORM_NAMES
 from models.promotion.decision import PromotionError
 from parivision import schemas
 from parivision.settings import Settings
-from parivision.store import LABELLED_AT_INDEX, SHOTS
+from parivision.store import LABELLED, OUTCOME_INDEX, SHOTS
 
 
 @dataclass
@@ -146,14 +146,14 @@ def labelled_window(db, window: int) -> Window:
     from pymongo import DESCENDING
 
     # Named, so nothing depends on a generated index name; creating it again is a no-op.
-    db[SHOTS].create_index(**LABELLED_AT_INDEX)
+    db[SHOTS].create_index(**OUTCOME_INDEX)
     docs = list(
         db[SHOTS]
         .find(
-            {"labelled_at": {"$gt": 0}},
+            LABELLED,
             {"_id": 0, "shot_id": 1, "outcome": 1, "labelled_at": 1, "raw": 1, "features": 1},
         )
-        .sort("labelled_at", DESCENDING)
+        .sort("outcome_stored_at", DESCENDING)
         .limit(window)
     )
     predictions = [

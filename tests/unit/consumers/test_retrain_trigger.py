@@ -124,6 +124,7 @@ def _store(db, frame, *, start: float, p: float):
                 "stored_at": at,
                 "outcome": int(row["made"]),
                 "labelled_at": at + 0.5,
+                "outcome_stored_at": at + 0.75,
             }
         )
 
@@ -417,7 +418,7 @@ def test_a_restarted_loop_remembers_the_last_retrain(store, tmp_path):
     _loop(store, tmp_path, recorder, clock).step()
     again = _loop(store, tmp_path, recorder, clock, min_new_labelled=1)
     assert again.triggers.state.last_retrain_at == 5000.0
-    assert again.triggers.state.last_labelled_at == pytest.approx(2799.5)
+    assert again.triggers.state.last_labelled_at == pytest.approx(2799.75)
     assert again.step() is None  # no label arrived since
 
 

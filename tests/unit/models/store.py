@@ -20,7 +20,12 @@ def documents(frame, *, start_ts=1_700_000_000.0, matrix=None):
         shot_id = f"{row['game_id']}-{row['game_event_id']}"
         raw.append({**{k: v for k, v in row.items() if k != "made"}, "shot_id": shot_id})
         predictions.append(
-            {"shot_id": shot_id, "outcome": int(row["made"]), "labelled_at": start_ts + i}
+            {
+                "shot_id": shot_id,
+                "outcome": int(row["made"]),
+                "labelled_at": start_ts + i,
+                "outcome_stored_at": start_ts + i + 0.25,
+            }
         )
         if matrix is not None:
             stored.append({"shot_id": shot_id, "features": feature_dict(matrix[i])})
