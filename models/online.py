@@ -257,13 +257,11 @@ def _roc_auc(y: np.ndarray, p: np.ndarray) -> float:
     if not positives or not negatives:
         return float("nan")
     order = np.argsort(p, kind="mergesort")
+    # Each run of equal probabilities shares its mean rank: ranks start+1 .. start+count.
+    # (Vectorised: a loop over runs cost the worker a core-percent at a 10,000-shot window.)
+    _, starts, counts = np.unique(p[order], return_index=True, return_counts=True)
     ranks = np.empty(len(p), dtype=np.float64)
-    sorted_p = p[order]
-    # Mean rank for each run of equal probabilities.
-    starts = np.r_[0, np.flatnonzero(np.diff(sorted_p)) + 1]
-    ends = np.r_[starts[1:], len(p)]
-    for start, end in zip(starts, ends, strict=True):
-        ranks[order[start:end]] = (start + end + 1) / 2.0
+    ranks[order] = np.repeat(starts + (counts + 1) / 2.0, counts)
     return float((ranks[y == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 

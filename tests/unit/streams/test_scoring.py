@@ -235,3 +235,21 @@ def test_a_shadow_is_scored_on_the_same_shots_and_measured_but_never_served(cham
     assert scorer.live_metrics()["shadow"]["version"] == "8"
     scorer.set_shadow(None)
     assert "shadow" not in scorer.recent and scorer.live_metrics()["shadow"] is None
+
+
+@pytest.mark.parametrize("decimals", [None, 2, 1])
+def test_the_live_roc_auc_is_sklearn_s_with_and_without_tied_probabilities(decimals):
+    from sklearn.metrics import roc_auc_score
+
+    from models.online import RollingQuality
+
+    rng = np.random.default_rng(7)
+    p = rng.uniform(0.05, 0.95, 5000)
+    if decimals is not None:  # many ties, as a coarse model gives
+        p = np.round(p, decimals)
+    y = (rng.uniform(size=p.size) < p).astype(int)
+    quality = RollingQuality(window=4000)
+    for made, prob in zip(y, p, strict=True):
+        quality.update(int(made), float(prob))
+    # The window holds the last 4,000 shots, in a ring; AUC does not depend on their order.
+    assert quality.summary()["roc_auc"] == pytest.approx(roc_auc_score(y[-4000:], p[-4000:]))
