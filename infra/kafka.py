@@ -52,6 +52,20 @@ logger.server.level = INFO
 """
 
 
+# The broker's JVM flags.  The demo's broker serves a few hundred small requests a second on a
+# 2-core machine shared with every other process, and is restarted often; measured with
+# bench/kafka_cpu.py, most of its CPU went to the C2 JIT compiler (still compiling a minute
+# after start), not to requests.  So: compile with C1 only (its code is slower at peak, but
+# the peak is never reached here), in one compiler thread; a serial collector (no concurrent
+# G1 threads; young pauses of a few ms on this small heap); and no perf-data file.
+JVM_FLAGS = (
+    "-XX:TieredStopAtLevel=1",
+    "-XX:CICompilerCount=1",
+    "-XX:+UseSerialGC",
+    "-XX:-UsePerfData",
+)
+
+
 def _quiet_logger() -> logging.Logger:
     # librdkafka reports every refused connection; keep that out of the user's terminal.
     logger = logging.getLogger("parivision.infra.kafka.client")
@@ -191,6 +205,13 @@ share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 # Consumer groups start at once instead of waiting for more members.
 group.initial.rebalance.delay.ms=0
+# Few threads for a few hundred small requests a second on a small machine: each thread that
+# wakes per request is CPU spent on hand-offs (bench/kafka_cpu.py).
+num.network.threads=1
+num.io.threads=2
+background.threads=2
+group.coordinator.threads=1
+share.coordinator.threads=1
 """
 
 
@@ -292,8 +313,7 @@ def start(settings: Settings, console: Console | None = None) -> int:
         [
             java,
             f"-Xmx{settings.kafka_heap}",
-            "-XX:+UseG1GC",
-            "-XX:MaxGCPauseMillis=20",
+            *JVM_FLAGS,
             "-XX:+ExitOnOutOfMemoryError",
             "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={directory / 'log4j2.properties'}",
