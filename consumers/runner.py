@@ -32,7 +32,12 @@ def sink_consumer(settings: Settings, group: str | None = None) -> Consumer:
             "enable.auto.commit": False,
             "session.timeout.ms": 10000,
             "heartbeat.interval.ms": 1000,
-            "fetch.wait.max.ms": 50,
+            # One fetch per 100 ms at the demo's rates, not one per produce request: a fetch
+            # that asks for 1 byte returns as soon as any record lands, and each is a broker
+            # request (bench/kafka_cpu.py).  The sink flushes every sink_flush_s anyway; under a
+            # backlog the byte threshold is met at once and nothing waits.
+            "fetch.wait.max.ms": 100,
+            "fetch.min.bytes": 1_000_000,
         }
     )
     consumer.subscribe([settings.topic(schemas.ATTEMPTS), settings.topic(schemas.SCORED)])

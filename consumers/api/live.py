@@ -344,7 +344,11 @@ class Feed(threading.Thread):
                 # librdkafka wants a group id even for assign(); nothing joins or commits it.
                 "group.id": "parivision-api-live",
                 "enable.auto.commit": False,
-                "fetch.wait.max.ms": 20,
+                # At most ten fetches a second when the feed is quiet-ish, rather than one per
+                # record batch the stream writes (each a broker request, bench/kafka_cpu.py);
+                # the court page does not need the shots sooner than a tenth of a second.
+                "fetch.wait.max.ms": 100,
+                "fetch.min.bytes": 1_000_000,
                 "socket.timeout.ms": 10_000,
             }
         )

@@ -34,6 +34,10 @@ class ScoredCounter(threading.Thread):
                 "bootstrap.servers": settings.kafka(),
                 "group.id": f"parivision-demo-{uuid.uuid4().hex[:8]}",
                 "enable.auto.commit": False,
+                # Ten fetches a second, not one per record batch the stream writes (each a broker
+                # request, bench/kafka_cpu.py); the latencies counted are the records' own.
+                "fetch.wait.max.ms": 100,
+                "fetch.min.bytes": 1_000_000,
             }
         )
         partitions = self.consumer.list_topics(self.topic, timeout=10).topics[self.topic].partitions
