@@ -42,7 +42,7 @@ from parivision import schemas
 from parivision.dlq import dead_letter
 from parivision.metrics import STREAM, Metrics, for_job
 from parivision.settings import Settings
-from streams import handoff, offsets
+from streams import fetching, handoff, offsets
 from streams.flow import ShotFlow
 from streams.output import Output
 from streams.scoring import Scorer, load_checkpoint, save_checkpoint
@@ -228,6 +228,7 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
         app.consumer, (attempts_topic, outcomes_topic), lambda: app.consumer_generation_id
     )
     handoff.eager(app.consumer)  # no four tasks per message (streams.handoff)
+    fetching.wait_for_records(app.consumer, settings.stream_fetch_wait_ms)
 
     # Each player's form, held attempts, predictions waiting for their outcome and outcomes
     # that overtook their attempt, in one entry; and the shots joined long ago (see streams.flow).
