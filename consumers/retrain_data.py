@@ -14,6 +14,7 @@ the champion's validation window (the reference set of :mod:`models.promotion.ga
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +27,7 @@ from models.lineage import LINEAGE_TAG, STORE, DataSource, Lineage, LineageError
 from models.lineage import lineage_of as lineage_of_data
 from parivision import schemas
 from parivision.settings import Settings
-from parivision.store import LABELLED, OUTCOME_VISIBLE_S, SHOTS
+from parivision.store import OUTCOME_VISIBLE_S, SHOTS, read_newest, read_range
 
 
 class NotReady(Exception):
@@ -36,14 +37,8 @@ class NotReady(Exception):
 def labelled_frame(db, *, holdout: int = 0, limit: int | None = None) -> pd.DataFrame:
     """Labelled shots from the store as a training frame (Shot fields and ``made``), in game
     time order, leaving out the ``holdout`` most recently labelled ones."""
-    cursor = (
-        db[SHOTS]
-        .find(LABELLED, {"_id": 0, "raw": 1, "outcome": 1})
-        .sort("outcome_stored_at", -1)
-        .skip(holdout)
-    )
-    if limit:
-        cursor = cursor.limit(limit)
+    newest = read_newest(db[SHOTS], "outcome_stored_at", {"_id": 0, "raw": 1, "outcome": 1})
+    cursor = itertools.islice(newest, holdout, holdout + limit if limit else None)
     rows = []
     for doc in cursor:
         try:
@@ -61,7 +56,7 @@ def labelled_frame(db, *, holdout: int = 0, limit: int | None = None) -> pd.Data
 def recent_labelled(db, window: int) -> list[dict[str, Any]]:
     """The ``window`` most recently labelled predictions: their shot, player, team and game."""
     fields = {"_id": 0, "shot_id": 1, "player_id": 1, "team_id": 1, "game_id": 1}
-    return list(db[SHOTS].find(LABELLED, fields).sort("outcome_stored_at", -1).limit(window))
+    return list(read_newest(db[SHOTS], "outcome_stored_at", fields, limit=window))
 
 
 def coverage(predictions: Sequence[dict[str, Any]]) -> dict[str, int]:
@@ -167,12 +162,8 @@ def training_data(
 
 def labelled_since(db, after: float) -> list[dict[str, Any]]:
     """Labelled predictions whose outcome was stored after ``after`` (``outcome_stored_at``, a
-    range on its index), in that order."""
-    return list(
-        db[SHOTS]
-        .find({"outcome_stored_at": {"$gt": after}}, LABEL_FIELDS)
-        .sort("outcome_stored_at", 1)
-    )
+    range on its index, read in slices: :func:`parivision.store.read_range`), in that order."""
+    return list(read_range(db[SHOTS], "outcome_stored_at", after, LABEL_FIELDS))
 
 
 class NewLabels:

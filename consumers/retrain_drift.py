@@ -19,22 +19,38 @@ from models.drift_report import DRIFT_SHARE, DriftSummary, feature_frame
 from models.reference import STORED, Reference
 from parivision.metrics import Metrics
 from parivision.settings import Settings
-from parivision.store import SHOTS
+from parivision.store import SHOTS, read_range
 
 
-def recent_shots(db, window: int, *, after: float = 0.0, oldest: bool = False) -> pd.DataFrame:
+def recent_shots(
+    db,
+    window: int,
+    *,
+    after: float = 0.0,
+    oldest: bool = False,
+    newest_from: float | None = None,
+) -> pd.DataFrame:
     """The last ``window`` shots scored after ``after`` (the first ones when ``oldest``), in the
     order scored: their stored features, and ``outcome`` and ``p_champion`` where known (NaN
-    where not)."""
+    where not).
+
+    ``newest_from``, when the caller knows one, is a ``scored_at`` with at least ``window``
+    shots scored at or after it: that range is then read, in slices
+    (:func:`parivision.store.read_range`), instead of a sort of every shot scored after
+    ``after`` for its last ``window`` (which the local server does by reading them all)."""
     fields = {"_id": 0, "features": 1, "outcome": 1, "p_champion": 1}
-    docs = list(
-        db[SHOTS]
-        .find({"scored_at": {"$gt": after}}, fields)
-        .sort("scored_at", 1 if oldest else -1)
-        .limit(window)
-    )
-    if not oldest:
-        docs.reverse()
+    if newest_from is not None and not oldest and newest_from > after:
+        docs = list(read_range(db[SHOTS], "scored_at", newest_from, fields, inclusive=True))
+        docs = docs[-window:]
+    else:
+        docs = list(
+            db[SHOTS]
+            .find({"scored_at": {"$gt": after}}, fields)
+            .sort("scored_at", 1 if oldest else -1)
+            .limit(window)
+        )
+        if not oldest:
+            docs.reverse()
     frame = feature_frame([d.get("features") or {} for d in docs])
     for column in ("outcome", "p_champion"):
         frame[column] = [_number(d.get(column)) for d in docs]
@@ -90,6 +106,7 @@ def run_drift_check(
     drift_share: float = DRIFT_SHARE,
     champion: tuple[str | None, Reference | None, str] | None = None,
     at: float | None = None,
+    newest_from: float | None = None,
 ) -> DriftSummary | None:
     """Evidently's drift and quality report on the last ``window`` shots stored after
     ``after``, saved under the home's ``reports/``; None until there are enough shots.
@@ -97,19 +114,23 @@ def run_drift_check(
     Args:
         champion: the champion's version, its reference and why it has none (default: asked
             of the registry with :func:`champion_reference`).
+        newest_from: a ``scored_at`` with at least ``window`` shots scored after ``after``
+            at or after it, when the caller knows one (:func:`recent_shots`): the window is
+            then read as a range, and not counted first.
     """
     from models.drift_checks import save_check
     from models.drift_report import check_drift, reports_folder
 
     version, reference, why = champion or champion_reference(settings, {})
     if reference is not None:
-        if db[SHOTS].count_documents({"scored_at": {"$gt": after}}) < window:
+        known = newest_from is not None and newest_from > after
+        if not known and db[SHOTS].count_documents({"scored_at": {"$gt": after}}) < window:
             return None
     else:
         reference = stored_reference(db, window, after=after, why=why)
         if reference is None:
             return None
-    recent = recent_shots(db, window, after=after)
+    recent = recent_shots(db, window, after=after, newest_from=newest_from)
     summary, inputs = check_drift(
         recent, reference, drift_share=drift_share, champion_version=version, at=at
     )

@@ -20,6 +20,8 @@ when a retrain cites it, or when someone asks for it (:mod:`models.drift_checks`
 
 from __future__ import annotations
 
+import heapq
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -51,7 +53,7 @@ from models.promotion.gate import coverage_problem
 from models.reference import Reference
 from parivision.metrics import RETRAINER, Metrics, for_job
 from parivision.settings import Settings
-from parivision.store import RETRAIN_EVENTS, SHOTS
+from parivision.store import RETRAIN_EVENTS, SHOTS, read_range
 
 REQUEST_FILE = "retrain.request"
 __all__ = [
@@ -168,6 +170,14 @@ class RetrainLoop:
         self.drift: DriftSummary | None = None
         self._drift_key: tuple[Any, ...] | None = None
         self._newest_polled: float | None = None
+        # The ``window`` newest ``scored_at`` the polls have read (a min-heap): the drift
+        # check reads its window as a range from the smallest of them, not as a sort of the
+        # whole store for its last ``window`` (a scan of every stored shot on the local
+        # server: 1.2 s at 24,000 shots, blocking the sink's writes meanwhile).
+        self._newest_scored: list[float] = []
+        self._newest_pushed = -math.inf
+        # Shots the polls have read since the last drift check (``_too_soon``).
+        self._stored_since_check = 0
 
     def check(self, *, manual: str | None = None) -> Check:
         """Read what arrived since the last check, run the drift report, ask the triggers."""
@@ -217,11 +227,13 @@ class RetrainLoop:
                 drift_share=share,
                 champion=champion,
                 at=now,
+                newest_from=self._window_start(after),
             )
         except ValueError as error:  # Evidently could not test these shots: say so, go on
             self._say(f"[bold red]drift check failed[/]: {error}")
             drift = None
         self.drift, self._drift_key = drift, key
+        self._stored_since_check = 0
         if drift is not None:
             export_drift(self.metrics, drift)
         return drift
@@ -232,24 +244,47 @@ class RetrainLoop:
         collection for its last one costs the server a scan of every shot at every poll)."""
         polled = self._newest_polled
         since = after if polled is None else max(after, polled)
-        new = self.db[SHOTS].find({"scored_at": {"$gt": since}}, {"_id": 0, "scored_at": 1})
-        newest = max((float(d["scored_at"]) for d in new), default=None)
+        new = read_range(self.db[SHOTS], "scored_at", since, {"_id": 0, "scored_at": 1})
+        newest, heap, pushed = None, self._newest_scored, self._newest_pushed
+        for doc in new:
+            at = float(doc["scored_at"])
+            newest = at if newest is None or at > newest else newest
+            if at <= pushed:
+                continue  # read before: the heap must not count a shot twice
+            self._stored_since_check += 1
+            if len(heap) < self.window:
+                heapq.heappush(heap, at)
+            elif at > heap[0]:
+                heapq.heapreplace(heap, at)
+        if newest is not None:
+            self._newest_pushed = max(pushed, newest)
         if newest is None and since > after:
             return polled
         return newest
+
+    def _window_start(self, after: float) -> float | None:
+        """A ``scored_at`` at or before the ``window``-th newest stored shot scored after
+        ``after``, or None when the polls have not read that many.
+
+        The polls may miss a shot stored late with an older ``scored_at``; that only adds
+        shots to the range, so its newest ``window`` are still the store's."""
+        heap = self._newest_scored
+        if len(heap) < self.window or heap[0] <= after:
+            return None
+        return heap[0]
 
     def _too_soon(self, key: tuple[Any, ...]) -> bool:
         """Whether the last report still stands: same reference and champion, and fewer than
         ``drift_every`` shots stored since it.  While shots arrive, a report every
         ``drift_every`` of them; once they stop (nothing new since the last poll), one more
-        on the last window, with its labels."""
+        on the last window, with its labels.  The shots are counted as the polls read them
+        (``_newest_stored``), not by the server: a count there reads each of them again."""
         last = self._drift_key
         if self.drift is None or last is None or (last[0], *last[3:]) != (key[0], *key[3:]):
             return False
         if last[1] is None or self.drift_every <= 0:
             return False
-        stored = self.db[SHOTS].count_documents({"scored_at": {"$gt": last[1]}})
-        return stored < self.drift_every
+        return self._stored_since_check < self.drift_every
 
     def _reference_after(self) -> float:
         # A retrain answers the drift seen so far: after one, only shots stored since count.

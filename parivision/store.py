@@ -34,6 +34,8 @@ predictions ask for :data:`SCORED`.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 SHOTS = "shots"
@@ -83,6 +85,128 @@ LABELLED: dict[str, Any] = {"outcome_stored_at": {"$gt": 0}}
 # can take this long.  A reader polling for outcomes stored since its last look reads this far
 # back again and skips the shots it has seen (``consumers.retrain_trigger``).
 OUTCOME_VISIBLE_S = 5.0
+
+# About how many documents one read of a range asks for.  The local server answers one request
+# at a time and reads a range whole before it answers (a limit does not shorten it), about
+# 0.05 ms a document: a poll that read its 2,500 new shots at once held every insert of the
+# sink behind it for 0.2-0.7 s.  Read in slices of this size, a write waits 10-20 ms at most.
+SLICE_DOCS = 250
+
+
+def read_range(
+    collection,
+    field: str,
+    after: float,
+    projection: dict[str, Any],
+    *,
+    inclusive: bool = False,
+    target: int = SLICE_DOCS,
+    first_slice: float = 1.0,
+    clock: Callable[[], float] = time.time,
+) -> Iterator[dict[str, Any]]:
+    """Every document whose ``field`` (a time in seconds, indexed) is above ``after`` (at or
+    above when ``inclusive``), in ``field`` order, read in slices of the range of about
+    ``target`` documents each, so no one request holds the server long (see
+    :data:`SLICE_DOCS`).
+
+    A slice starts ``first_slice`` seconds wide, doubles after one with fewer than half the
+    target and halves after one with more than twice as many; the last, once a slice would
+    reach the present, has no upper bound.  ``projection`` gets ``field`` added when it leaves
+    it out.
+
+    Example (a list of documents standing in for a collection):
+        >>> class Docs(list):
+        ...     def find(self, query, projection):
+        ...         (field, bounds), = query.items()
+        ...         low = bounds.get("$gt", bounds.get("$gte"))
+        ...         return [d for d in self if (d[field] > low or "$gte" in bounds and
+        ...                 d[field] == low) and d[field] <= bounds.get("$lte", 1e18)]
+        >>> docs = Docs({"at": 100.0 + i / 4} for i in range(40))
+        >>> now = lambda: 200.0
+        >>> [d["at"] for d in read_range(docs, "at", 108.5, {}, clock=now)]
+        [108.75, 109.0, 109.25, 109.5, 109.75]
+        >>> len(list(read_range(docs, "at", 100.0, {}, inclusive=True, target=2, clock=now)))
+        40
+    """
+    projection = dict(projection)
+    if _includes(projection) and not projection.get(field):
+        projection[field] = 1
+    low, closed, width = after, inclusive, first_slice
+    while True:
+        bound: dict[str, float] = {"$gte" if closed else "$gt": low}
+        last = low + width >= clock()
+        if not last:
+            bound["$lte"] = low + width
+        docs = sorted(collection.find({field: bound}, projection), key=lambda d: d[field])
+        yield from docs
+        if last:
+            return
+        low, closed = low + width, False
+        if len(docs) < target / 2:
+            width *= 2
+        elif len(docs) > 2 * target:
+            width /= 2
+
+
+def read_newest(
+    collection,
+    field: str,
+    projection: dict[str, Any],
+    *,
+    after: float = 0.0,
+    limit: int | None = None,
+    target: int = SLICE_DOCS,
+    first_slice: float = 1.0,
+    clock: Callable[[], float] = time.time,
+) -> Iterator[dict[str, Any]]:
+    """The documents whose ``field`` is above ``after``, newest first, at most ``limit``: what
+    ``find().sort(field, -1).limit(limit)`` gives, read in slices of the range from the present
+    back (as :func:`read_range` does forwards).  The local server answers that sort by reading
+    every document above ``after`` (1.2 s for the newest 2,000 of 24,000 shots, every write
+    waiting); this reads about as many as it returns.
+
+    Example (as in :func:`read_range`):
+        >>> class Docs(list):
+        ...     def find(self, query, projection):
+        ...         (field, bounds), = query.items()
+        ...         return [d for d in self if bounds["$gt"] < d[field] <= bounds.get("$lte", 1e18)]
+        >>> docs = Docs({"at": 100.0 + i / 4} for i in range(40))
+        >>> [d["at"] for d in read_newest(docs, "at", {}, limit=3, clock=lambda: 200.0)]
+        [109.75, 109.5, 109.25]
+        >>> len(list(read_newest(docs, "at", {}, after=105.0, clock=lambda: 200.0)))
+        19
+    """
+    if limit is not None and limit <= 0:
+        return
+    projection = dict(projection)
+    if _includes(projection) and not projection.get(field):
+        projection[field] = 1
+    high: float | None = None  # the first slice is open above: a clock behind the writer's
+    width, given = first_slice, 0
+    while True:
+        low = (clock() if high is None else high) - width
+        final = low <= after
+        bound: dict[str, float] = {"$gt": after if final else low}
+        if high is not None:
+            bound["$lte"] = high
+        docs = sorted(collection.find({field: bound}, projection), key=lambda d: -d[field])
+        for doc in docs:
+            yield doc
+            given += 1
+            if limit is not None and given >= limit:
+                return
+        if final:
+            return
+        high = low
+        if len(docs) < target / 2:
+            width *= 2
+        elif len(docs) > 2 * target:
+            width /= 2
+
+
+def _includes(projection: dict[str, Any]) -> bool:
+    """Whether a projection names the fields to return (rather than the ones to leave out)."""
+    return any(v for k, v in projection.items() if k != "_id")
 
 
 def shot_document(

@@ -23,6 +23,7 @@ The shadow's terms are tags on its version (``shadow.role``, ``shadow.champion``
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Iterable, Mapping
@@ -32,7 +33,7 @@ from typing import Any
 from models import registry
 from models.promotion.events import finite
 from parivision.settings import Settings
-from parivision.store import OUTCOME_INDEX, SHOTS
+from parivision.store import OUTCOME_INDEX, SHOTS, read_range
 
 SHADOW_ALIAS = "shadow"
 CHALLENGER, WATCH = "challenger", "watch"
@@ -252,14 +253,10 @@ def labelled_since(db, shadow: Shadow, limit: int | None = None) -> list[dict[st
     on the ``outcome_stored_at`` index), at most ``limit`` of them.  Those labelled before it
     began (stored late) are among them; :func:`observe` leaves them out."""
     db[SHOTS].create_index(**OUTCOME_INDEX)
-    cursor = (
-        db[SHOTS]
-        .find({"outcome_stored_at": {"$gte": shadow.started_at}}, EVIDENCE_FIELDS)
-        .sort("outcome_stored_at", 1)
+    since = read_range(
+        db[SHOTS], "outcome_stored_at", shadow.started_at, EVIDENCE_FIELDS, inclusive=True
     )
-    if limit:
-        cursor = cursor.limit(limit)
-    return list(cursor)
+    return list(itertools.islice(since, limit or None))
 
 
 def gather(db, shadow: Shadow, limit: int | None = None) -> Evidence:

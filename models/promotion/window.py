@@ -15,7 +15,7 @@ from models.form import FORM_NAMES
 from models.promotion.decision import PromotionError
 from parivision import schemas
 from parivision.settings import Settings
-from parivision.store import LABELLED, OUTCOME_INDEX, SHOTS
+from parivision.store import OUTCOME_INDEX, SHOTS, read_newest
 
 
 @dataclass
@@ -143,19 +143,10 @@ def window_from_documents(
 
 def labelled_window(db, window: int) -> Window:
     """The most recent ``window`` labelled shots in a PariVision MongoDB database ``db``."""
-    from pymongo import DESCENDING
-
     # Named, so nothing depends on a generated index name; creating it again is a no-op.
     db[SHOTS].create_index(**OUTCOME_INDEX)
-    docs = list(
-        db[SHOTS]
-        .find(
-            LABELLED,
-            {"_id": 0, "shot_id": 1, "outcome": 1, "labelled_at": 1, "raw": 1, "features": 1},
-        )
-        .sort("outcome_stored_at", DESCENDING)
-        .limit(window)
-    )
+    fields = {"_id": 0, "shot_id": 1, "outcome": 1, "labelled_at": 1, "raw": 1, "features": 1}
+    docs = list(read_newest(db[SHOTS], "outcome_stored_at", fields, limit=window))
     predictions = [
         {key: doc[key] for key in ("shot_id", "outcome", "labelled_at") if key in doc}
         for doc in docs

@@ -35,6 +35,10 @@ def _matches(doc, query):
                 return False
             if "$gt" in want and not (have is not None and have > want["$gt"]):
                 return False
+            if "$gte" in want and not (have is not None and have >= want["$gte"]):
+                return False
+            if "$lte" in want and not (have is not None and have <= want["$lte"]):
+                return False
             if "$in" in want and have not in want["$in"]:
                 return False
         elif have != want:

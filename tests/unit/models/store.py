@@ -81,6 +81,8 @@ class Collection:
                     return False
                 if "$gt" in condition and not (have is not None and have > condition["$gt"]):
                     return False
+                if "$lte" in condition and not (have is not None and have <= condition["$lte"]):
+                    return False
             return True
 
         return Cursor([dict(d) for d in self.docs if matches(d)])

@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["court", "rows", "sources.synthetic"]
+MODULES = ["court", "rows", "sources.synthetic", "store"]
 
 
 @pytest.mark.parametrize("name", MODULES)
