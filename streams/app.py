@@ -401,6 +401,10 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
         await watcher.run()
 
     @app.task
+    async def learn_output_topics() -> None:
+        await asyncio.to_thread(output.learn_topics, (scored_topic, dlq_topic))
+
+    @app.task
     async def describe_first_champion() -> None:
         await describe_champion(settings, scorer.champion, metrics)
 
