@@ -77,9 +77,6 @@ INDEXES: list[dict[str, Any]] = [
     {"keys": [("scored_at", 1)], "name": "scored_at"},
 ]
 OUTCOME_INDEX: dict[str, Any] = INDEXES[0]
-# The shots whose outcome is stored (``outcome_stored_at`` is set with it), by the range a
-# reader can find on the index.
-LABELLED: dict[str, Any] = {"outcome_stored_at": {"$gt": 0}}
 # How long after the time a sink stamps on a batch (``outcome_stored_at``) its documents may
 # still become visible to readers: the batch is stamped just before it is sent, and the write
 # can take this long.  A reader polling for outcomes stored since its last look reads this far
