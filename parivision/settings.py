@@ -56,10 +56,10 @@ class Settings(BaseSettings):
     # Stream behaviour.
     app_id: str = "parivision-stream"
     batch_size: int = 500
-    batch_within_s: float = 0.01
+    batch_within_s: float = 0.005
     # The worker's input fetches wait up to this long for more records at the broker (fewer,
     # larger fetches and micro-batches; streams/fetching.py); 0: each returns at the first one.
-    stream_fetch_wait_ms: int = 10
+    stream_fetch_wait_ms: int = 20
     # A shot's outcome follows its attempt this many seconds later in replays: of game time
     # (outcome_timing "game": scaled by --speed, and always before the player's next attempt),
     # or of wall time ("wall": the late-label drill, whatever comes in between).

@@ -146,3 +146,60 @@ class GameTimeOutcomes(WallTimeOutcomes):
             else:
                 del self._by_game[game]
         self._by_player = {p: t for p, t in self._by_player.items() if t in pending}
+
+
+class Outbox:
+    """Outcomes whose time has come, sent together once the oldest has waited ``hold_s``, and
+    at once before an attempt of a player whose outcome waits here.
+
+    librdkafka sends one produce request a partition (its requests never carry two), so at a
+    few hundred shots a second each outcome went to the broker alone, as did each attempt: two
+    requests a shot, ~0.5 ms of the broker's CPU each (``bench/kafka_cpu.py``).  Attempts must
+    go at once (the stream's latency is measured from them); an outcome can wait a few tens of
+    milliseconds, so the ones due within ``hold_s`` share a request a partition.  It never
+    waits past its player's next attempt: the stream holds that attempt until the outcome its
+    player form needs is in.
+
+    Example:
+        >>> box = Outbox(hold_s=0.05)
+        >>> box.put([(b"7", b"made")], now=0.0)
+        >>> box.take(now=0.01), box.take(now=0.01, before=b"8")
+        ([], [])
+        >>> box.take(now=0.01, before=b"7")
+        [(b'7', b'made')]
+        >>> box.put([(b"8", b"missed"), (b"9", b"made")], now=1.0)
+        >>> box.take(now=1.06)
+        [(b'8', b'missed'), (b'9', b'made')]
+        >>> len(box)
+        0
+    """
+
+    def __init__(self, hold_s: float) -> None:
+        self.hold_s = hold_s
+        self._messages: list[Message] = []
+        self._keys: set[bytes] = set()
+        self._since = 0.0
+
+    def __len__(self) -> int:
+        return len(self._messages)
+
+    def put(self, messages: list[Message], now: float) -> None:
+        if messages and not self._messages:
+            self._since = now
+        for message in messages:
+            self._messages.append(message)
+            self._keys.add(message[0])
+
+    def take(self, now: float, *, before: bytes | None = None) -> list[Message]:
+        """What to send now: everything held when the oldest has waited ``hold_s``, or when
+        ``before`` (the key of the attempt about to be sent) has an outcome held; else none."""
+        if not self._messages:
+            return []
+        if now - self._since < self.hold_s and before not in self._keys:
+            return []
+        return self.take_all()
+
+    def take_all(self) -> list[Message]:
+        messages, self._messages = self._messages, []
+        self._keys.clear()
+        return messages

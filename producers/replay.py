@@ -27,7 +27,7 @@ from parivision.dlq import dead_letter
 from parivision.metrics import REPLAY, Metrics, for_job
 from parivision.settings import Settings
 from parivision.sources.base import BadRow, Source, SourceShot
-from producers.outcomes import GameTimeOutcomes, WallTimeOutcomes
+from producers.outcomes import GameTimeOutcomes, Outbox, WallTimeOutcomes
 
 log = logging.getLogger("parivision.replay")
 
@@ -85,6 +85,10 @@ def kafka_producer(settings: Settings, **overrides) -> Producer:
     }
     return Producer(config)
 
+
+# How long an outcome that is due may wait for others to share its produce request (at most;
+# never past its player's next attempt): see producers.outcomes.Outbox.
+OUTCOME_HOLD_S = 0.02
 
 # How long a replay waits for the broker to describe its topics before the first shot.
 TOPICS_WAIT_S = 5.0
@@ -224,6 +228,8 @@ def replay(
     )
     _learn_topics(producer, (attempts_topic, outcomes_topic))
 
+    outbox = Outbox(OUTCOME_HOLD_S)
+
     def send_outcomes(messages: list[tuple[bytes, bytes]]) -> None:
         for key, value in messages:
             _produce(producer, delivery, outcomes_topic, key, value)
@@ -259,10 +265,11 @@ def replay(
                 continue
             assert isinstance(item, SourceShot)
             pacer.wait(item.shot)
-            send_outcomes(schedule.before_attempt(item.shot))
             now = time.time()
+            key = str(item.shot["player_id"]).encode()
+            outbox.put(schedule.before_attempt(item.shot), now)
+            send_outcomes(outbox.take(now, before=key))
             shot = {**item.shot, "replay_id": stats.replay_id, "produced_at": now}
-            key = str(shot["player_id"]).encode()
             _produce(producer, delivery, attempts_topic, key, json.dumps(shot).encode())
             sent_attempts.inc()
             if item.made is not None:
@@ -275,7 +282,8 @@ def replay(
                 }
                 schedule.add(item.shot, (key, json.dumps(outcome).encode()), now)
             stats.produced += 1
-            send_outcomes(schedule.due(now))
+            outbox.put(schedule.due(now), now)
+            send_outcomes(outbox.take(now))
             producer.poll(0)
             delivery.check()
             if stats.produced % 1000 == 0:
@@ -284,9 +292,12 @@ def replay(
         # The rest of the outcomes keep their delay: labels never arrive before they are due.
         while (next_due := schedule.next_due()) is not None:
             time.sleep(max(0.0, min(0.05, next_due - time.time())))
-            send_outcomes(schedule.due(time.time()))
+            now = time.time()
+            outbox.put(schedule.due(now), now)
+            send_outcomes(outbox.take(now))
             producer.poll(0)
             delivery.check()
+        send_outcomes(outbox.take_all())
         # Every message ends acknowledged or failed within the delivery timeout: wait for that.
         deadline = time.monotonic() + delivery_timeout_s + 30.0
         while len(producer) and time.monotonic() < deadline:

@@ -203,7 +203,9 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=6.0,
         broker_heartbeat_interval=1.0,
-        producer_linger_ms=5,
+        # The tables' changes are sent at the end of a batch and waited for at once
+        # (publish_and_wait): a linger would only delay the batch.
+        producer_linger_ms=0,
         producer_max_request_size=MAX_ENTRY_BYTES + 64 * 1024,
         stream_recovery_delay=0.0,
         **consumer_settings(settings.batch_size),
@@ -296,7 +298,23 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
                 scored.inc()
                 score_latency.observe(record["latency_ms"] / 1000.0)
             output.send(scored_topic, key, orjson.dumps(record))
-        output.flush()
+
+    async def publish_and_wait() -> None:
+        """Send what the batch produced and wait until the broker has all of it: the scored
+        records (librdkafka, its flush in a thread) and the tables' changes (aiokafka) at once.
+
+        The flush used to block the loop, and the tables' sends could only start after it: the
+        batch waited for two round trips and the changelog's linger one after the other, and
+        nothing was fetched meanwhile.  The batch is acknowledged (and later committed) only
+        when this returns, so a crash repeats a batch, never loses one."""
+        publish()
+        waits = [asyncio.ensure_future(asyncio.to_thread(output.flush))]
+        waits += [asyncio.ensure_future(table.written()) for table in tables.values()]
+        # asyncio.wait, not gather: a rebalance cancels the agent while it waits here, and the
+        # sends must go on (see EventPartitionTable.written).
+        done, _ = await asyncio.wait(waits)
+        for future in done:
+            future.result()  # a record the broker refused fails the batch
 
     consumed_attempts = metrics["consumed"].labels(kind="attempt")
     consumed_outcomes = metrics["consumed"].labels(kind="outcome")
@@ -332,11 +350,7 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
                     to_dlq(event, InvalidRecord(reason, "processing_error"), stage)
             consumed_attempts.inc(attempts)
             consumed_outcomes.inc(len(events) - attempts)
-            publish()
-            # The batch is acknowledged (and later committed) when this body returns: only
-            # once its table changes are in Kafka, so a crash repeats a batch, never loses one.
-            for table in tables.values():
-                await table.written()
+            await publish_and_wait()
 
     def settled() -> bool:
         return not app.rebalancing and not getattr(app, "in_recovery", False)
@@ -349,8 +363,8 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
 
     @app.timer(interval=1.0)
     async def release_overdue() -> None:
-        # A worker stalled for a while (its loop blocked on an output flush while the broker was
-        # away, a suspended laptop) read nothing meanwhile: start the data's time again.
+        # A worker stalled for a while (its loop blocked, a suspended laptop) read nothing
+        # meanwhile: start the data's time again.
         now = time.monotonic()
         stalled, last_tick[0] = now - (last_tick[0] or now), now
         if stalled > STALL_S:
@@ -381,7 +395,7 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
         released = flow.expire(owns)
         if released:
             metrics["released"].inc(released)
-            publish()
+            await publish_and_wait()
 
     @app.on_partitions_revoked.connect
     async def forget_waiting(app: faust.App, revoked: Any, **kwargs: Any) -> None:

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from parivision.sources.csv_source import CsvSource
-from producers.outcomes import GameTimeOutcomes, WallTimeOutcomes
+from producers.outcomes import GameTimeOutcomes, Outbox, WallTimeOutcomes
 from producers.pacing import game_seconds
 
 
@@ -86,3 +86,57 @@ def test_the_wall_time_drill_sends_outcomes_only_when_their_delay_is_over(shots)
         # 0.5 s at 0.01 s a shot: the next 49 attempts go first, whoever shoots them.
         after = position[("outcome", item.shot["shot_id"])]
         assert after > position[("attempt", shots[i + 49].shot["shot_id"])]
+
+
+def test_held_outcomes_keep_the_order_and_share_requests(shots):
+    """At 250 shots/s the replay holds due outcomes up to 50 ms, as replay() does: each still
+    comes after its attempt and before its player's next, none waits past the hold (or past
+    the next shot after it), and they go out in groups, not one by one."""
+    schedule, box = GameTimeOutcomes(delay_s=2.0), Outbox(hold_s=0.05)
+    sent, ready_at, groups = [], {}, 0
+    now = 0.0
+
+    def send(messages):
+        nonlocal groups
+        groups += bool(messages)
+        for _, value in messages:
+            sent.append(("outcome", value))
+            assert now - ready_at[value] <= 0.05 + 0.004 + 1e-9
+
+    def put(messages):
+        for _, value in messages:
+            ready_at[value] = now
+        box.put(messages, now)
+
+    for item in shots:
+        now += 0.004
+        key = str(item.shot["player_id"]).encode()
+        put(schedule.before_attempt(item.shot))
+        send(box.take(now, before=key))
+        sent.append(("attempt", item.shot["shot_id"]))
+        schedule.add(item.shot, (key, item.shot["shot_id"]), now)
+        put(schedule.due(now))
+        send(box.take(now))
+    while schedule.next_due() is not None:  # the replay's end: the rest keep their delay
+        now += 0.01
+        put(schedule.due(now))
+        send(box.take(now))
+    now += 0.05
+    send(box.take(now))
+    assert len(box) == 0
+
+    position = {entry: i for i, entry in enumerate(sent)}
+    assert len(sent) == 2 * len(shots) and len(position) == len(sent)
+    by_player: dict[int, list] = {}
+    for item in shots:
+        by_player.setdefault(item.shot["player_id"], []).append(item.shot["shot_id"])
+    for mine in by_player.values():
+        for shot_id, following in zip(mine, mine[1:], strict=False):
+            assert (
+                position[("attempt", shot_id)]
+                < position[("outcome", shot_id)]
+                < position[("attempt", following)]
+            )
+    # 5,000 outcomes over 20 s: one group each 50 ms is 400; a player's next attempt forces
+    # a few more.  One by one would be about 5,000.
+    assert groups < len(shots) / 4, groups
