@@ -97,22 +97,18 @@ class EventPartitionTable(faust.Table):
         self._unwritten.append(future)
         return future
 
-    async def written(self) -> None:
-        """Wait until every change made so far is acknowledged by the broker.
+    def take_unwritten(self) -> list[asyncio.Future]:
+        """The sends of every change made since the last call, for the agent to wait for
+        before its batch is acknowledged.
 
         Faust commits a batch's input offsets after ``producer.flush()``, but that flush gives
         up on its send buffer after 0.1 s of no progress, so on a busy worker offsets can be
         committed before the table writes they depend on have left the process; a kill -9 then
-        loses them (an outcome whose join was never recorded).  The agent awaits this before
-        its batch is acknowledged.
+        loses them (an outcome whose join was never recorded).  Take them before anything else
+        can run, and wait for what you took.
         """
         unwritten, self._unwritten = self._unwritten, []
-        if unwritten:
-            # asyncio.wait, not gather: a rebalance cancels the agent while it waits here, and
-            # gather would cancel the producer's own futures with it (which crashed the worker).
-            done, _ = await asyncio.wait(unwritten)
-            for future in done:
-                future.result()  # a write the broker refused fails the batch
+        return unwritten
 
     def partition_for_key(self, key: Any) -> int | None:
         if self._explicit_partition is not None:
@@ -308,10 +304,13 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
         nothing was fetched meanwhile.  The batch is acknowledged (and later committed) only
         when this returns, so a crash repeats a batch, never loses one."""
         publish()
+        # This batch's table sends are taken now, before anything else can run: a timer that
+        # publishes meanwhile must not take (and this wait miss) them.
         waits = [asyncio.ensure_future(asyncio.to_thread(output.flush))]
-        waits += [asyncio.ensure_future(table.written()) for table in tables.values()]
-        # asyncio.wait, not gather: a rebalance cancels the agent while it waits here, and the
-        # sends must go on (see EventPartitionTable.written).
+        for table in tables.values():
+            waits += table.take_unwritten()
+        # asyncio.wait, not gather: a rebalance cancels the agent while it waits here, and
+        # gather would cancel the producer's own futures with it (which crashed the worker).
         done, _ = await asyncio.wait(waits)
         for future in done:
             future.result()  # a record the broker refused fails the batch
