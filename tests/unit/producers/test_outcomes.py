@@ -89,9 +89,9 @@ def test_the_wall_time_drill_sends_outcomes_only_when_their_delay_is_over(shots)
 
 
 def test_held_outcomes_keep_the_order_and_share_requests(shots):
-    """At 250 shots/s the replay holds due outcomes up to 50 ms, as replay() does: each still
-    comes after its attempt and before its player's next, none waits past the hold (or past
-    the next shot after it), and they go out in groups, not one by one."""
+    """At 250 shots/s, due outcomes held up to 50 ms (replay() holds them 20), in replay()'s
+    order of calls: each still comes after its attempt and before its player's next, none
+    waits past the hold (or past the next shot after it), and they go out in groups."""
     schedule, box = GameTimeOutcomes(delay_s=2.0), Outbox(hold_s=0.05)
     sent, ready_at, groups = [], {}, 0
     now = 0.0
