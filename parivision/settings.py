@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     # Local service ports (loopback only).
     kafka_port: int = 19092
     kafka_controller_port: int = 19093
+    # The local Kafka: this many brokers, each also a KRaft controller, on loopback (1 for one
+    # machine; 3 to try a broker failure).  Node N listens on kafka_port + 100*(N-1) and its
+    # controller on kafka_controller_port + 100*(N-1).
+    kafka_brokers: int = Field(default=1, ge=1, le=9)
     kafka_version: str = "4.1.1"
     kafka_heap: str = "512m"
     # Where the broker's jars are cached once fetched (default ~/.cache/parivision).
@@ -47,6 +51,9 @@ class Settings(BaseSettings):
     # Topics: one prefix lets tests and parallel deployments keep their own set.
     topic_prefix: str = ""
     partitions: int = 4
+    # Copies of every topic PariVision creates, Faust's changelogs included; 0: the cluster's
+    # default.replication.factor, capped by its number of brokers (1 on one local broker).
+    kafka_replication_factor: int = Field(default=0, ge=0)
 
     # Model registry.
     model_name: str = "parivision-shot"
@@ -183,8 +190,15 @@ class Settings(BaseSettings):
     def resolved_home(self) -> Path:
         return self.home.expanduser().resolve()
 
+    def local_kafka_nodes(self) -> list[tuple[int, int, int]]:
+        """(node id, client port, controller port) of each local broker."""
+        return [
+            (node, self.kafka_port + 100 * (node - 1), self.kafka_controller_port + 100 * (node - 1))
+            for node in range(1, self.kafka_brokers + 1)
+        ]
+
     def local_kafka_bootstrap(self) -> str:
-        return f"127.0.0.1:{self.kafka_port}"
+        return ",".join(f"127.0.0.1:{port}" for _node, port, _cport in self.local_kafka_nodes())
 
     def local_mongodb_uri(self) -> str:
         return f"mongodb://127.0.0.1:{self.mongodb_port}/?journal=true"
