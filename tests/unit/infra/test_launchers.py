@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from infra import kafka, mongodb
-from infra.process import LocalProcess, redact_uri, split_host_port
+from infra.process import LocalProcess, pid_alive, port_free, redact_uri, split_host_port
 from infra.services import ServiceError, up
 from parivision.settings import Settings
 
@@ -21,6 +21,19 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def free_cluster_ports(brokers: int) -> dict[str, int]:
+    """A client and a controller port from which every node's (+100 each) is free."""
+    while True:
+        base = {"kafka_port": free_port(), "kafka_controller_port": free_port()}
+        ports = [p + 100 * i for p in base.values() for i in range(brokers)]
+        if len(set(ports)) == len(ports) and all(p < 65536 and port_free(p) for p in ports):
+            return base
+
+
+def properties(text: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line and line[0] != "#")
 
 
 @pytest.fixture
@@ -116,6 +129,155 @@ def test_broker_config_listens_on_loopback_only(settings_factory):
     )
     assert lines["advertised.listeners"] == f"PLAINTEXT://127.0.0.1:{settings.kafka_port}"
     assert lines["offsets.topic.replication.factor"] == "1"
+
+
+def test_one_broker_keeps_its_folder_files_and_configuration(settings_factory):
+    settings = settings_factory()
+    home, port, cport = (
+        settings.resolved_home(),
+        settings.kafka_port,
+        settings.kafka_controller_port,
+    )
+    (node,) = kafka.nodes(settings)
+
+    assert (node.name, node.directory) == ("kafka", home / "kafka")
+    assert node.process.pid_file == home / "run" / "kafka.pid"
+    assert node.process.log_file == home / "logs" / "kafka.log"
+    assert kafka.local_process(settings) == node.process
+    # What the single broker was told before clusters existed, and Kafka's defaults for the
+    # two lines a cluster added.
+    assert properties(kafka.server_properties(settings)) == {
+        "process.roles": "broker,controller",
+        "node.id": "1",
+        "controller.quorum.voters": f"1@127.0.0.1:{cport}",
+        "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
+        "controller.listener.names": "CONTROLLER",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "log.dirs": str(home / "kafka" / "data"),
+        "num.partitions": str(settings.partitions),
+        "auto.create.topics.enable": "true",
+        "offsets.topic.replication.factor": "1",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        "default.replication.factor": "1",
+        "min.insync.replicas": "1",
+        "group.initial.rebalance.delay.ms": "0",
+        "num.network.threads": "1",
+        "num.io.threads": "2",
+        "background.threads": "2",
+        "group.coordinator.threads": "1",
+        "share.coordinator.threads": "1",
+    }
+
+
+def test_three_nodes_each_get_their_ports_folder_files_and_the_same_voters(settings_factory):
+    settings = settings_factory(kafka_port=21000, kafka_controller_port=23000, kafka_brokers=3)
+    home = settings.resolved_home()
+    nodes = kafka.nodes(settings)
+
+    voters = "1@127.0.0.1:23000,2@127.0.0.1:23100,3@127.0.0.1:23200"
+    for node, port, cport in zip(nodes, (21000, 21100, 21200), (23000, 23100, 23200), strict=True):
+        n = node.node_id
+        lines = properties(kafka.server_properties(settings, n))
+        assert lines["node.id"] == str(n)
+        assert lines["controller.quorum.voters"] == voters
+        assert lines["listeners"] == f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}"
+        assert lines["advertised.listeners"] == f"PLAINTEXT://127.0.0.1:{port}"
+        assert lines["log.dirs"] == str(home / "kafka-3-brokers" / f"node-{n}" / "data")
+        assert node.process.pid_file == home / "run" / f"kafka-{n}.pid"
+        assert node.process.log_file == home / "logs" / f"kafka-{n}.log"
+        assert node.name == f"kafka-{n}" and node.address == f"127.0.0.1:{port}"
+    folders = {node.directory for node in nodes}
+    assert len(folders) == 3 and home / "kafka" not in folders  # never the single broker's
+    assert settings.local_kafka_bootstrap() == ",".join(node.address for node in nodes)
+    assert kafka.node_process(settings, 2) == nodes[1].process
+    with pytest.raises(ValueError, match="no node 4"):
+        kafka.node_process(settings, 4)
+
+
+@pytest.mark.parametrize(
+    ("brokers", "replicas", "in_sync"), [(1, 1, 1), (2, 2, 1), (3, 3, 2), (5, 3, 2)]
+)
+def test_replicas_are_three_at_most_and_two_in_sync_from_three_nodes(
+    settings_factory, brokers, replicas, in_sync
+):
+    settings = settings_factory(kafka_brokers=brokers)
+    for node in kafka.nodes(settings):
+        lines = properties(kafka.server_properties(settings, node.node_id))
+        for topic in ("offsets.topic", "transaction.state.log", "share.coordinator.state.topic"):
+            assert lines[f"{topic}.replication.factor"] == str(replicas), topic
+        assert lines["default.replication.factor"] == str(replicas)
+        assert lines["transaction.state.log.min.isr"] == str(in_sync)
+        assert lines["share.coordinator.state.topic.min.isr"] == str(in_sync)
+        assert lines["min.insync.replicas"] == str(in_sync)
+        assert len(lines["controller.quorum.voters"].split(",")) == brokers
+
+
+def test_a_taken_port_of_node_2_is_named_with_its_knob(settings_factory):
+    settings = settings_factory(kafka_brokers=3, **free_cluster_ports(3))
+    taken = settings.kafka_controller_port + 100
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", taken))
+        squatter.listen()
+        with pytest.raises(ServiceError) as error:
+            up(settings)
+    message = str(error.value)
+    assert f"the controller port 127.0.0.1:{taken} of node 2 (kafka-2) is already in use" in message
+    assert "PARIVISION_KAFKA_CONTROLLER_PORT (node 2 uses it + 100)" in message
+    assert f"pid {os.getpid()}" in message
+    assert mongodb.local_process(settings).read_pid() is None  # MongoDB was not started
+
+
+def stand_in(settings, node_id: int) -> int:
+    """A process that passes for node ``node_id`` of ``settings``' Kafka (its pid file, and its
+    server.properties on its command line), without Java."""
+    process = kafka.node_process(settings, node_id)
+    argv = [sys.executable, "-c", "import time; time.sleep(120)", process.marker]
+    return process.spawn(argv, cwd=settings.resolved_home())
+
+
+def test_a_cluster_of_another_size_is_refused_by_name_and_stopped_by_down(settings_factory):
+    from infra.services import down
+
+    one = settings_factory(**free_cluster_ports(3))
+    three = one.model_copy(update={"kafka_brokers": 3})
+    pids = [stand_in(three, n) for n in (1, 2, 3)]
+    try:
+        assert [(n.name, pid) for n, pid in kafka.running_nodes(one)] == [
+            ("kafka-1", pids[0]),
+            ("kafka-2", pids[1]),
+            ("kafka-3", pids[2]),
+        ]
+        with pytest.raises(ServiceError) as error:
+            up(one)
+        message = str(error.value)
+        assert "a cluster of 3 brokers already runs" in message
+        assert "export PARIVISION_KAFKA_BROKERS=3" in message and "`parivision down`" in message
+        assert kafka.running_pid(three) == pids[0]  # the refusal left its pid files alone
+    finally:
+        stopped = down(one)  # the settings say one broker: down stops the three all the same
+    assert stopped == ["kafka"]
+    assert not any(pid_alive(pid) for pid in pids)
+    assert not list((one.resolved_home() / "run").glob("kafka*.pid"))
+
+
+def test_a_cluster_is_refused_while_a_single_broker_runs(settings_factory):
+    one = settings_factory(**free_cluster_ports(3))
+    three = one.model_copy(update={"kafka_brokers": 3})
+    pid = stand_in(one, 1)
+    try:
+        with pytest.raises(ServiceError, match="a single broker already runs") as error:
+            kafka.start(three)
+        assert "`parivision up --brokers 3`" in str(error.value)
+        assert kafka.running_pid(one) == pid
+    finally:
+        assert kafka.stop(three)  # the settings say three: stop finds the single broker
+    assert not pid_alive(pid)
 
 
 def test_a_stale_pid_file_is_removed_and_a_recycled_pid_is_not_ours(tmp_path):
