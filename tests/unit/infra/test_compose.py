@@ -26,7 +26,10 @@ PROMETHEUS_CONFIG = ROOT / "infra" / "prometheus" / "prometheus.yml"
 
 # The `parivision` subcommands a compose service may run: the ones the CLI really has.
 PARIVISION_COMMANDS = {command.name for command in cli.app.registered_commands}
-BACKING = ("kafka", "mongodb", "mlflow")
+KAFKA = ("kafka-1", "kafka-2", "kafka-3")
+BACKING = (*KAFKA, "mongodb", "mlflow")
+# One-shot services: they run to completion on every `up` and must not be restarted.
+ONE_SHOT = ("trainer",)
 APPS = ("producer", "stream", "sink", "api", "retrainer")
 MONITORING = ("prometheus", "alertmanager", "grafana")
 # Each app service Prometheus scrapes, and the job (parivision/metrics.py) whose metrics it serves.
@@ -91,12 +94,13 @@ def dockerfile_entrypoint() -> list[str]:
 
 
 def test_every_service_the_stack_needs_is_defined(services):
-    needed = set(BACKING + APPS + MONITORING)
+    needed = set(BACKING + APPS + MONITORING + ONE_SHOT)
     assert needed <= set(services), f"missing: {needed - set(services)}"
 
 
 def test_port_mappings_are_host_to_container_and_no_host_port_is_used_twice(services):
-    seen: dict[tuple[str, int], str] = {}
+    # Keyed by port alone: 127.0.0.1:X and 0.0.0.0:X clash on the host just the same.
+    seen: dict[int, str] = {}
     for name, service in services.items():
         for entry in service.get("ports", []):
             if isinstance(entry, dict):
@@ -111,7 +115,8 @@ def test_port_mappings_are_host_to_container_and_no_host_port_is_used_twice(serv
                 ip = parts[0] if len(parts) == 3 else "0.0.0.0"
                 host, container = parts[-2], parts[-1].split("/")[0]
             assert str(host).isdigit() and str(container).isdigit(), f"{name}: port {entry!r}"
-            key = (ip, int(host))
+            assert ip in ("0.0.0.0", "127.0.0.1", "localhost"), f"{name}: port {entry!r}"
+            key = int(host)
             assert key not in seen, f"host port {host} is mapped by both {seen[key]} and {name}"
             seen[key] = name
 
@@ -162,7 +167,7 @@ def test_backing_services_have_a_healthcheck(services, name):
     assert not check.get("disable") and as_argv(check.get("test")), f"{name} has no healthcheck"
 
 
-@pytest.mark.parametrize("name", APPS)
+@pytest.mark.parametrize("name", (*APPS, "trainer"))
 def test_app_services_wait_for_healthy_backing_services(services, name):
     depends = services[name].get("depends_on") or {}
     assert isinstance(depends, dict), f"{name}: depends_on needs conditions, not a list"
@@ -185,12 +190,14 @@ def test_app_services_run_a_real_parivision_command(services, name):
 @pytest.mark.parametrize("name", APPS)
 def test_app_services_reach_the_services_by_their_compose_names(services, name):
     env = {k: interpolate(v) for k, v in environment(services[name]).items()}
-    kafka_host = env["PARIVISION_KAFKA_BOOTSTRAP"].split(":")[0]
-    assert kafka_host in services, f"{name}: Kafka host {kafka_host!r} is not a service"
-    advertised = environment(services["kafka"]).get("KAFKA_ADVERTISED_LISTENERS", "")
-    assert env["PARIVISION_KAFKA_BOOTSTRAP"] in advertised, (
-        "bootstrap is not an advertised listener"
-    )
+    for address in env["PARIVISION_KAFKA_BOOTSTRAP"].split(","):
+        kafka_host = address.split(":")[0]
+        assert kafka_host in services, f"{name}: Kafka host {kafka_host!r} is not a service"
+        # The name the containers reach the broker by, as it advertises itself to them.
+        inter_broker = environment(services[kafka_host])["KAFKA_INTER_BROKER_LISTENER_NAME"]
+        assert advertised(services[kafka_host])[inter_broker] == address, (
+            f"{name}: bootstrap {address} is not what {kafka_host} advertises to the containers"
+        )
     for variable in ("PARIVISION_MONGODB_URI", "PARIVISION_MLFLOW_TRACKING_URI"):
         host = urlsplit(env[variable]).hostname
         assert host in services, f"{name}: {variable} points at {host!r}, not a compose service"
@@ -323,11 +330,13 @@ def test_monitoring_services_mount_the_repository_config_read_only(services, nam
     assert (ROOT / source).exists(), f"{name}: {source} does not exist"
 
 
-@pytest.mark.parametrize("name", MONITORING)
-def test_monitoring_images_are_pinned_and_ports_stay_on_loopback(services, name):
+@pytest.mark.parametrize("name", (*MONITORING, *BACKING))
+def test_pulled_images_are_pinned_and_ports_stay_on_loopback(services, name):
     service = services[name]
-    _image, _, tag = service["image"].partition(":")
-    assert tag and tag != "latest", f"{name}: pin the image tag, not {service['image']!r}"
+    assert service.get("image"), f"{name} names no image"
+    if "build" not in service:
+        _image, _, tag = service["image"].partition(":")
+        assert tag and tag != "latest", f"{name}: pin the image tag, not {service['image']!r}"
     for entry in service.get("ports", []):
         assert interpolate(str(entry)).startswith("127.0.0.1:"), f"{name} publishes {entry!r}"
 
@@ -372,3 +381,191 @@ def test_alertmanager_default_receiver_is_the_alerts_webhook_service(services):
     assert int(argv[argv.index("--port") + 1]) == url.port
     assert str(url.port) in [str(port) for port in receiver.get("expose", [])]
     assert not receiver.get("depends_on"), "the receiver must not wait for the services it warns of"
+
+
+def repository_file(service: dict, path: str) -> Path | None:
+    """Where a path in the container comes from in the repository, if a bind mount holds it."""
+    binds = {
+        target.rstrip("/"): source
+        for target, source in container_mounts(service).items()
+        if source.startswith((".", "/", "~"))
+    }
+    under = [t for t in binds if path == t or path.startswith(f"{t}/")]
+    if not under:
+        return None
+    target = max(under, key=len)
+    return ROOT / binds[target] / path.removeprefix(target).lstrip("/")
+
+
+def test_every_path_a_service_runs_or_reads_from_the_repository_exists(services):
+    """Paths in entrypoint, command and environment that fall in a bind mount of the repository."""
+    for name, service in services.items():
+        values = [
+            *as_argv(service.get("entrypoint")),
+            *as_argv(service.get("command")),
+            *environment(service).values(),
+        ]
+        for value in values:
+            path = interpolate(value).rpartition("=")[2]  # --config.file=/etc/... too
+            source = repository_file(service, path)
+            assert source is None or source.exists(), (
+                f"{name} uses {path}, but {source.relative_to(ROOT)} is missing"
+            )
+
+
+@pytest.mark.parametrize("name", ONE_SHOT)
+def test_one_shot_services_are_not_restarted_once_done(services, name):
+    restart = str(services[name].get("restart", "no"))
+    assert restart == "no" or restart.startswith("on-failure"), (
+        f"{name} runs once; restart: {restart} would run it again and again"
+    )
+
+
+# --- the Kafka cluster ---------------------------------------------------------------------------
+
+
+def listeners(value: str) -> dict[str, tuple[str, int]]:
+    """``NAME://host:port,...`` as ``{NAME: (host, port)}``; host is empty for all addresses."""
+    found = {}
+    for item in interpolate(value).split(","):
+        name, _, address = item.strip().partition("://")
+        host, _, port = address.rpartition(":")
+        found[name] = (host, int(port))
+    return found
+
+
+def advertised(service: dict) -> dict[str, str]:
+    """The broker's advertised listeners as ``{NAME: "host:port"}``."""
+    found = listeners(environment(service)["KAFKA_ADVERTISED_LISTENERS"])
+    return {name: f"{host}:{port}" for name, (host, port) in found.items()}
+
+
+def quorum_voters(service: dict) -> dict[int, tuple[str, int]]:
+    """``KAFKA_CONTROLLER_QUORUM_VOTERS`` (``id@host:port,...``) as ``{id: (host, port)}``."""
+    voters: dict[int, tuple[str, int]] = {}
+    for voter in environment(service)["KAFKA_CONTROLLER_QUORUM_VOTERS"].split(","):
+        node, _, address = voter.strip().partition("@")
+        host, _, port = address.rpartition(":")
+        assert int(node) not in voters, f"node {node} is listed twice in the quorum"
+        voters[int(node)] = (host, int(port))
+    return voters
+
+
+def published(service: dict) -> dict[int, int]:
+    """Container port -> host port, for the short-syntax ``[ip:]host:container`` entries."""
+    ports = {}
+    for entry in service.get("ports", []):
+        *_, host, container = interpolate(str(entry)).split(":")
+        ports[int(container.split("/")[0])] = int(host)
+    return ports
+
+
+def test_the_kafka_brokers_are_the_three_nodes(services):
+    brokers = {n for n, s in services.items() if str(s.get("image", "")).startswith("apache/kafka")}
+    assert brokers == set(KAFKA), f"Kafka runs as {sorted(brokers)}, not {list(KAFKA)}"
+
+
+def test_the_three_nodes_form_one_kraft_cluster(services):
+    envs = {name: environment(services[name]) for name in KAFKA}
+    for name, env in envs.items():
+        roles = {role.strip() for role in env["KAFKA_PROCESS_ROLES"].split(",")}
+        assert roles == {"broker", "controller"}, f"{name} runs as {sorted(roles)}"
+    cluster_ids = {name: interpolate(env["CLUSTER_ID"]) for name, env in envs.items()}
+    assert len(set(cluster_ids.values())) == 1 and all(cluster_ids.values()), (
+        f"the nodes must share one CLUSTER_ID: {cluster_ids}"
+    )
+    node_ids = {name: int(env["KAFKA_NODE_ID"]) for name, env in envs.items()}
+    assert sorted(node_ids.values()) == [1, 2, 3], f"node ids must be 1..3, once each: {node_ids}"
+
+    quorums = {name: quorum_voters(services[name]) for name in KAFKA}
+    first = quorums[KAFKA[0]]
+    for name, quorum in quorums.items():
+        assert quorum == first, f"{name} has quorum {quorum}, {KAFKA[0]} has {first}"
+    assert set(first) == set(node_ids.values()), (
+        f"the quorum lists nodes {sorted(first)}, the services are {sorted(node_ids.values())}"
+    )
+    for name, env in envs.items():
+        host, port = first[node_ids[name]]
+        assert host in (name, services[name].get("hostname")), (
+            f"the quorum reaches node {node_ids[name]} at {host}, but that node is {name}"
+        )
+        controller = env["KAFKA_CONTROLLER_LISTENER_NAMES"].split(",")[0]
+        assert listeners(env["KAFKA_LISTENERS"])[controller][1] == port, (
+            f"the quorum reaches {name}'s controller on {port}; it listens elsewhere"
+        )
+
+
+@pytest.mark.parametrize("name", KAFKA)
+def test_each_broker_advertises_names_that_reach_it(services, name):
+    env = environment(services[name])
+    listening = listeners(env["KAFKA_LISTENERS"])
+    inter_broker = env["KAFKA_INTER_BROKER_LISTENER_NAME"]
+    ports = published(services[name])
+    for listener, address in advertised(services[name]).items():
+        host, port = address.rsplit(":", 1)
+        if listener == inter_broker:
+            # The other brokers and the app containers, inside the compose network.
+            assert host in (name, services[name].get("hostname")), f"{name} advertises {address}"
+            assert int(port) == listening[listener][1], f"{name}: {listener} is not on {port}"
+        else:
+            # Tools on the host: the advertised port must be the one published for this broker,
+            # or a host client is sent to the wrong broker, or nowhere.
+            assert host in ("localhost", "127.0.0.1"), f"{name}: {listener} advertises {address}"
+            container_port = listening[listener][1]
+            assert ports.get(container_port) == int(port), (
+                f"{name} advertises {address} but publishes {container_port} as "
+                f"{ports.get(container_port)}"
+            )
+
+
+def test_each_broker_keeps_its_log_in_its_own_volume(compose, services):
+    sources = {}
+    for name in KAFKA:
+        log_dir = environment(services[name])["KAFKA_LOG_DIRS"]
+        source = container_mounts(services[name]).get(log_dir)
+        assert source, f"{name} keeps its log in {log_dir}, which no volume holds: lost on recreate"
+        assert source in (compose.get("volumes") or {}), f"{name}: {source} is not a named volume"
+        sources[name] = source
+    assert len(set(sources.values())) == len(KAFKA), f"brokers share a log volume: {sources}"
+
+
+# Three copies of everything; a write is acknowledged by two, so one broker may be down.
+REPLICATION = {
+    "KAFKA_DEFAULT_REPLICATION_FACTOR": 3,
+    "KAFKA_MIN_INSYNC_REPLICAS": 2,
+    "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR": 3,
+    "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR": 3,
+    "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR": 2,
+}
+
+
+@pytest.mark.parametrize("name", KAFKA)
+def test_each_broker_keeps_three_copies_and_acknowledges_on_two(services, name):
+    env = environment(services[name])
+    got = {key: int(env[key]) if key in env else None for key in REPLICATION}
+    assert got == REPLICATION, f"{name}: {got}"
+    assert REPLICATION["KAFKA_DEFAULT_REPLICATION_FACTOR"] <= len(KAFKA)
+
+
+@pytest.mark.parametrize("name", (*APPS, "trainer"))
+def test_the_apps_create_topics_with_three_copies(services, name):
+    # Unset (0), the cluster's default applies; set, it must be what the three brokers can hold.
+    factor = int(environment(services[name]).get("PARIVISION_KAFKA_REPLICATION_FACTOR", 0))
+    assert factor == len(KAFKA), f"{name} creates topics with {factor} copies, not {len(KAFKA)}"
+
+
+def test_every_kafka_bootstrap_names_all_three_brokers(compose):
+    bootstraps = [(p, t) for p, t in strings(compose) if p.endswith(".PARIVISION_KAFKA_BOOTSTRAP")]
+    assert bootstraps, "no service is told PARIVISION_KAFKA_BOOTSTRAP"
+    for path, text in bootstraps:
+        hosts = [address.split(":")[0] for address in interpolate(text).split(",")]
+        assert sorted(hosts) == sorted(KAFKA), (
+            f"{path} = {text}: name every broker, so a client starts with any one down"
+        )
+
+
+@pytest.mark.parametrize("name", KAFKA)
+def test_no_broker_waits_for_another(services, name):
+    # A broker is healthy only once the quorum (two of three) is up: waiting would deadlock.
+    waits = set(services[name].get("depends_on") or ())
+    assert not waits & set(KAFKA), f"{name} waits for {sorted(waits & set(KAFKA))}"
