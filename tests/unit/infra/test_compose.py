@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from pymongo.uri_parser import parse_uri
 
 from parivision import cli
 from parivision.metrics import JOBS, metrics_port
@@ -29,7 +30,7 @@ PARIVISION_COMMANDS = {command.name for command in cli.app.registered_commands}
 KAFKA = ("kafka-1", "kafka-2", "kafka-3")
 BACKING = (*KAFKA, "mongodb", "mlflow")
 # One-shot services: they run to completion on every `up` and must not be restarted.
-ONE_SHOT = ("trainer",)
+ONE_SHOT = ("mongodb-keyfile", "mongodb-init", "trainer")
 APPS = ("producer", "stream", "sink", "api", "retrainer")
 MONITORING = ("prometheus", "alertmanager", "grafana")
 # Each app service Prometheus scrapes, and the job (parivision/metrics.py) whose metrics it serves.
@@ -174,6 +175,11 @@ def test_app_services_wait_for_healthy_backing_services(services, name):
     for backing in BACKING:
         condition = (depends.get(backing) or {}).get("condition")
         assert condition == "service_healthy", f"{name} does not wait for {backing} to be healthy"
+    # A healthy mongod is not yet a primary: the replica set is there once mongodb-init is done.
+    condition = (depends.get("mongodb-init") or {}).get("condition")
+    assert condition == "service_completed_successfully", (
+        f"{name} does not wait for mongodb-init: it may start before the replica set has a primary"
+    )
 
 
 @pytest.mark.parametrize("name", APPS)
@@ -206,7 +212,7 @@ def test_app_services_reach_the_services_by_their_compose_names(services, name):
 def test_no_password_is_written_in_the_compose_file(compose):
     for path, text in strings(compose):
         key = path.rsplit(".", 1)[-1]
-        if re.search(r"PASSWORD|SECRET|TOKEN", key, re.IGNORECASE):
+        if re.search(r"PASSWORD|SECRET|TOKEN|_KEY$", key, re.IGNORECASE):
             assert VARIABLE.fullmatch(text.strip()), f"{path} holds a literal secret"
         for match in re.finditer(r"://[^/@\s:]+:([^@\s]+)@", text):
             assert VARIABLE.fullmatch(match[1]), f"{path} has a literal password in a URI"
@@ -227,6 +233,10 @@ def test_env_example_lists_every_variable_the_compose_file_reads(compose):
     assert re.search(r"^MONGO_ROOT_PASSWORD=\s*$", example, re.MULTILINE), (
         ".env.example must leave MONGO_ROOT_PASSWORD empty, not ship a password"
     )
+    for line in re.findall(r"^#?\s*MONGO_REPLICA_SET_KEY=.*$", example, re.MULTILINE):
+        assert re.fullmatch(r"#?\s*MONGO_REPLICA_SET_KEY=\s*", line), (
+            ".env.example must leave MONGO_REPLICA_SET_KEY empty, not ship a key"
+        )
 
 
 def test_the_api_listens_on_the_port_compose_publishes_and_health_checks(services):
@@ -330,7 +340,7 @@ def test_monitoring_services_mount_the_repository_config_read_only(services, nam
     assert (ROOT / source).exists(), f"{name}: {source} does not exist"
 
 
-@pytest.mark.parametrize("name", (*MONITORING, *BACKING))
+@pytest.mark.parametrize("name", (*MONITORING, *BACKING, "mongodb-keyfile", "mongodb-init"))
 def test_pulled_images_are_pinned_and_ports_stay_on_loopback(services, name):
     service = services[name]
     assert service.get("image"), f"{name} names no image"
@@ -569,3 +579,92 @@ def test_no_broker_waits_for_another(services, name):
     # A broker is healthy only once the quorum (two of three) is up: waiting would deadlock.
     waits = set(services[name].get("depends_on") or ())
     assert not waits & set(KAFKA), f"{name} waits for {sorted(waits & set(KAFKA))}"
+
+
+# --- the MongoDB replica set ---------------------------------------------------------------------
+
+
+def mongod_option(services, option: str) -> str | None:
+    argv = as_argv(services["mongodb"].get("command"))
+    for i, arg in enumerate(argv):
+        if arg == option and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith(f"{option}="):
+            return arg.partition("=")[2]
+    return None
+
+
+def test_mongod_runs_a_replica_set(services):
+    assert mongod_option(services, "--replSet"), "mongodb runs without --replSet"
+
+
+def test_every_mongodb_uri_names_the_replica_set_mongod_runs(compose, services):
+    replica_set = mongod_option(services, "--replSet")
+    member = environment(services["mongodb-init"])["MONGO_REPLICA_SET_MEMBER"]
+    uris = [(p, t) for p, t in strings(compose) if p.endswith(".PARIVISION_MONGODB_URI")]
+    assert uris, "no service is told PARIVISION_MONGODB_URI"
+    for path, text in uris:
+        uri = parse_uri(interpolate(text))
+        assert uri["options"].get("replicaSet") == replica_set, (
+            f"{path} names replica set {uri['options'].get('replicaSet')!r}; mongod runs "
+            f"{replica_set!r}"
+        )
+        # directConnection would pin the driver to one node and ignore the set's primary.
+        assert "directConnection" not in uri["options"], f"{path} sets directConnection"
+        assert [f"{host}:{port}" for host, port in uri["nodelist"]] == [member], (
+            f"{path} seeds {uri['nodelist']}; the set's member is {member}"
+        )
+    host, port = member.rsplit(":", 1)
+    assert host in services and host == "mongodb", f"the member {member} is not the mongodb service"
+    assert int(port) == int(mongod_option(services, "--port") or 27017)
+
+
+def test_mongodb_init_initiates_the_set_once_mongod_is_up(services):
+    init = services["mongodb-init"]
+    env = environment(init)
+    assert env["MONGO_REPLICA_SET"] == mongod_option(services, "--replSet"), (
+        f"mongodb-init initiates {env['MONGO_REPLICA_SET']!r}; mongod runs --replSet "
+        f"{mongod_option(services, '--replSet')!r}"
+    )
+    assert init["depends_on"]["mongodb"]["condition"] == "service_healthy"
+    root_password = environment(services["mongodb"])["MONGO_INITDB_ROOT_PASSWORD"]
+    assert env["MONGO_ROOT_PASSWORD"] == root_password, (
+        "mongodb-init must log in with the root password mongodb is created with"
+    )
+    argv = as_argv(init.get("entrypoint")) + as_argv(init.get("command"))
+    assert argv[0] == "mongosh", f"mongodb-init runs {argv[0]!r}"
+    # Before rs.initiate there is no set to discover: only a direct connection reaches mongod.
+    uri = parse_uri(next(arg for arg in argv if arg.startswith("mongodb://")))
+    assert uri["options"].get("directConnection") is True
+    assert uri["nodelist"] == [("mongodb", 27017)]
+    script = repository_file(init, argv[argv.index("--file") + 1]).read_text()
+    assert "rs.initiate(" in script, "mongodb-init's script never runs rs.initiate"
+    for variable in ("MONGO_REPLICA_SET", "MONGO_REPLICA_SET_MEMBER", "MONGO_ROOT_PASSWORD"):
+        assert f"process.env.{variable}" in script, f"the init script does not read {variable}"
+    # Idempotent: it asks whether the set exists before initiating it.
+    assert "replSetGetConfig" in script or "rs.status(" in script
+
+
+def test_mongod_reads_its_keyfile_from_the_volume_the_keyfile_service_fills(compose, services):
+    keyfile = mongod_option(services, "--keyFile")
+    assert keyfile, "a replica set with auth on needs --keyFile"
+    directory, _, file_name = keyfile.rpartition("/")
+    mongodb_mounts = container_mounts(services["mongodb"])
+    volume = mongodb_mounts.get(directory)
+    assert volume in (compose.get("volumes") or {}), f"{directory} is not a named volume in mongodb"
+    ro = [e for e in services["mongodb"]["volumes"] if interpolate(e).split(":")[1] == directory]
+    assert ro[0].endswith(":ro"), "mongodb only reads the keyfile"
+    depends = services["mongodb"]["depends_on"]["mongodb-keyfile"]["condition"]
+    assert depends == "service_completed_successfully"
+
+    writer = services["mongodb-keyfile"]
+    written_at = {source: target for target, source in container_mounts(writer).items()}
+    assert volume in written_at, f"mongodb-keyfile does not mount {volume}"
+    script = repository_file(writer, as_argv(writer["entrypoint"])[-1]).read_text()
+    assert f"{written_at[volume]}/{file_name}" in script, (
+        f"mongodb-keyfile does not write {written_at[volume]}/{file_name}, which mongod reads"
+    )
+    key = environment(writer)["MONGO_REPLICA_SET_KEY"]
+    assert (match := VARIABLE.fullmatch(key)) and match["name"] == "MONGO_REPLICA_SET_KEY", (
+        "the replica-set key comes from ${MONGO_REPLICA_SET_KEY} (or is generated), never the file"
+    )
