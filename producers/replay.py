@@ -17,6 +17,7 @@ import logging
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 from rich.console import Console
@@ -48,7 +49,36 @@ DELIVERY_TIMEOUT_S = 300.0
 
 
 class DeliveryError(KafkaException):
-    """The broker did not take some of the replay's messages: it is down, or refused them."""
+    """The broker did not take some of the replay's messages: it is down, or refused them.
+
+    ``undelivered`` names the shots: ``attempt <shot id>`` or ``outcome <shot id>`` (a
+    dead-lettered source row has no shot id: ``dead letter``)."""
+
+    def __init__(self, message: str, undelivered: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.undelivered = undelivered or []
+
+
+# At most this many undelivered shots are named in the error itself; all are in its file.
+NAMED_UNDELIVERED = 10
+
+
+def _shot_of(message) -> str:
+    """``attempt <id>``, ``outcome <id>`` or ``dead letter``: what a message carried."""
+    topic = message.topic() or ""
+    kind = (
+        "attempt"
+        if topic.endswith(schemas.ATTEMPTS)
+        else "outcome"
+        if topic.endswith(schemas.OUTCOMES)
+        else "dead letter"
+    )
+    if kind == "dead letter":
+        return kind
+    try:
+        return f"{kind} {json.loads(message.value())['shot_id']}"
+    except (ValueError, KeyError, TypeError):
+        return kind
 
 
 @dataclass
@@ -121,14 +151,17 @@ class Delivery:
         self.bootstrap = bootstrap
         self.timeout_s = timeout_s
         self.failed = 0
+        self.undelivered: list[str] = []
         self.first_error: str | None = None
         self.fatal: KafkaError | None = None
         self.down_since: float | None = None
 
-    def on_delivery(self, error: KafkaError | None, _message) -> None:
+    def on_delivery(self, error: KafkaError | None, message) -> None:
         if error is not None:
             self.failed += 1
-            self.first_error = self.first_error or error.str()
+            self.undelivered.append(_shot_of(message))
+            if error.code() != KafkaError._PURGE_QUEUE:  # our own giving up, not the cause
+                self.first_error = self.first_error or error.str()
         elif self.down_since is not None:
             log.warning(
                 "Kafka at %s is back after %.0f s; sending what the replay held",
@@ -155,7 +188,8 @@ class Delivery:
             raise DeliveryError(
                 f"the producer to Kafka at {self.bootstrap} stopped: {self.fatal.str()}. "
                 "Check the broker's log; replaying the same shots again is safe (the sink "
-                "keeps one copy of each)"
+                "keeps one copy of each)",
+                list(self.undelivered),
             )
         if self.failed or waiting:
             what = f"{self.failed} messages were not delivered to Kafka at {self.bootstrap}"
@@ -164,8 +198,31 @@ class Delivery:
             raise DeliveryError(
                 f"{what} (first error: {self.first_error or 'none reported'}). Is the broker "
                 f"running? `parivision up` starts the local one; it was given {self.timeout_s:.0f} "
-                "s. Replaying the same shots again is safe (the sink keeps one copy of each)"
+                "s. Replaying the same shots again is safe (the sink keeps one copy of each)",
+                list(self.undelivered),
             )
+
+
+def _give_up(
+    producer: Producer, delivery: Delivery, error: DeliveryError, record: Path
+) -> DeliveryError:
+    """Stop sending: every message still queued or in flight is given up on now (librdkafka
+    would otherwise try each for its whole delivery timeout), and the error names them all,
+    also in ``record``, one a line, so the user knows exactly which shots to send again."""
+    producer.purge()
+    producer.flush(5.0)  # the purged messages' delivery reports
+    shots = [shot for shot in delivery.undelivered if shot != "dead letter"]
+    if not shots:
+        return error
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text("".join(f"{shot}\n" for shot in delivery.undelivered))
+    named = ", ".join(shots[:NAMED_UNDELIVERED])
+    more = f" and {len(shots) - NAMED_UNDELIVERED} more" if len(shots) > NAMED_UNDELIVERED else ""
+    return DeliveryError(
+        f"{error.args[0]}\n{len(shots)} shots not delivered (or not known to be): {named}{more}; "
+        f"all in {record}",
+        list(delivery.undelivered),
+    )
 
 
 def _produce(producer: Producer, delivery: Delivery, topic: str, key: bytes, value: bytes) -> None:
@@ -237,75 +294,81 @@ def replay(
             sent_outcomes.inc()
 
     started = time.perf_counter()
-    with Progress(
-        TextColumn("replay {task.fields[name]}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]:>8.0f} shots/s"),
-        TimeElapsedColumn(),
-        console=console or Console(stderr=True),
-        disable=not show_progress,
-    ) as progress:
-        task = progress.add_task("replay", total=limit, name=source.name, rate=0.0)
-        for item in source:
-            if limit is not None and stats.produced >= limit:
-                break
-            if isinstance(item, BadRow):
-                stats.bad_rows += 1
-                if len(stats.bad_examples) < 5:
-                    stats.bad_examples.append(f"{item.where}: {item.reason}")
-                _produce(
-                    producer,
-                    delivery,
-                    dlq_topic,
-                    b"",
-                    dead_letter(item.raw.encode(), f"{item.where}: {item.reason}", stage="source"),
-                )
-                bad_rows.inc()
-                continue
-            assert isinstance(item, SourceShot)
-            pacer.wait(item.shot)
-            now = time.time()
-            key = str(item.shot["player_id"]).encode()
-            outbox.put(schedule.before_attempt(item.shot), now)
-            send_outcomes(outbox.take(now, before=key))
-            shot = {**item.shot, "replay_id": stats.replay_id, "produced_at": now}
-            _produce(producer, delivery, attempts_topic, key, json.dumps(shot).encode())
-            sent_attempts.inc()
-            if item.made is not None:
-                outcome = {
-                    "shot_id": shot["shot_id"],
-                    "game_id": shot["game_id"],
-                    "player_id": shot["player_id"],
-                    "made": item.made,
-                    "replay_id": stats.replay_id,
-                }
-                schedule.add(item.shot, (key, json.dumps(outcome).encode()), now)
-            stats.produced += 1
-            outbox.put(schedule.due(now), now)
-            send_outcomes(outbox.take(now))
-            producer.poll(0)
-            delivery.check()
-            if stats.produced % 1000 == 0:
-                elapsed = time.perf_counter() - started
-                progress.update(task, completed=stats.produced, rate=stats.produced / elapsed)
-        # The rest of the outcomes keep their delay: labels never arrive before they are due.
-        while (next_due := schedule.next_due()) is not None:
-            time.sleep(max(0.0, min(0.05, next_due - time.time())))
-            now = time.time()
-            outbox.put(schedule.due(now), now)
-            send_outcomes(outbox.take(now))
-            producer.poll(0)
-            delivery.check()
-        send_outcomes(outbox.take_all())
-        # Every message ends acknowledged or failed within the delivery timeout: wait for that.
-        deadline = time.monotonic() + delivery_timeout_s + 30.0
-        while len(producer) and time.monotonic() < deadline:
-            producer.flush(1.0)
-            delivery.check()
-        stats.seconds = time.perf_counter() - started
-        progress.update(
-            task, completed=stats.produced, total=stats.produced, rate=stats.shots_per_second
-        )
-    delivery.check(waiting=len(producer))
+    try:
+        with Progress(
+            TextColumn("replay {task.fields[name]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]:>8.0f} shots/s"),
+            TimeElapsedColumn(),
+            console=console or Console(stderr=True),
+            disable=not show_progress,
+        ) as progress:
+            task = progress.add_task("replay", total=limit, name=source.name, rate=0.0)
+            for item in source:
+                if limit is not None and stats.produced >= limit:
+                    break
+                if isinstance(item, BadRow):
+                    stats.bad_rows += 1
+                    if len(stats.bad_examples) < 5:
+                        stats.bad_examples.append(f"{item.where}: {item.reason}")
+                    _produce(
+                        producer,
+                        delivery,
+                        dlq_topic,
+                        b"",
+                        dead_letter(
+                            item.raw.encode(), f"{item.where}: {item.reason}", stage="source"
+                        ),
+                    )
+                    bad_rows.inc()
+                    continue
+                assert isinstance(item, SourceShot)
+                pacer.wait(item.shot)
+                now = time.time()
+                key = str(item.shot["player_id"]).encode()
+                outbox.put(schedule.before_attempt(item.shot), now)
+                send_outcomes(outbox.take(now, before=key))
+                shot = {**item.shot, "replay_id": stats.replay_id, "produced_at": now}
+                _produce(producer, delivery, attempts_topic, key, json.dumps(shot).encode())
+                sent_attempts.inc()
+                if item.made is not None:
+                    outcome = {
+                        "shot_id": shot["shot_id"],
+                        "game_id": shot["game_id"],
+                        "player_id": shot["player_id"],
+                        "made": item.made,
+                        "replay_id": stats.replay_id,
+                    }
+                    schedule.add(item.shot, (key, json.dumps(outcome).encode()), now)
+                stats.produced += 1
+                outbox.put(schedule.due(now), now)
+                send_outcomes(outbox.take(now))
+                producer.poll(0)
+                delivery.check()
+                if stats.produced % 1000 == 0:
+                    elapsed = time.perf_counter() - started
+                    progress.update(task, completed=stats.produced, rate=stats.produced / elapsed)
+            # The rest of the outcomes keep their delay: labels never arrive before they are due.
+            while (next_due := schedule.next_due()) is not None:
+                time.sleep(max(0.0, min(0.05, next_due - time.time())))
+                now = time.time()
+                outbox.put(schedule.due(now), now)
+                send_outcomes(outbox.take(now))
+                producer.poll(0)
+                delivery.check()
+            send_outcomes(outbox.take_all())
+            # Every message ends acknowledged or failed within the delivery timeout: wait for that.
+            deadline = time.monotonic() + delivery_timeout_s + 30.0
+            while len(producer) and time.monotonic() < deadline:
+                producer.flush(1.0)
+                delivery.check()
+            stats.seconds = time.perf_counter() - started
+            progress.update(
+                task, completed=stats.produced, total=stats.produced, rate=stats.shots_per_second
+            )
+        delivery.check(waiting=len(producer))
+    except DeliveryError as error:
+        record = settings.resolved_home() / "logs" / f"replay-{stats.replay_id}-undelivered.txt"
+        raise _give_up(producer, delivery, error, record) from None
     return stats

@@ -20,7 +20,9 @@ def closed_port() -> int:
         return s.getsockname()[1]  # closed again when the block ends: nothing listens there
 
 
-def test_a_replay_to_no_broker_gives_up_after_its_timeout_naming_the_broker(tmp_path):
+def test_a_replay_to_no_broker_gives_up_after_its_timeout_naming_the_broker_and_the_shots(
+    tmp_path,
+):
     address = f"127.0.0.1:{closed_port()}"
     settings = Settings(home=tmp_path, kafka_bootstrap=address, replay_metrics_port=0)
     started = time.monotonic()
@@ -40,6 +42,15 @@ def test_a_replay_to_no_broker_gives_up_after_its_timeout_naming_the_broker(tmp_
     assert "parivision up" in message
     # It waited for the broker as long as it was told to, not much longer.
     assert 1.0 <= time.monotonic() - started < 20.0
+    # It says which shots to send again: the source's first 20, read here on their own.
+    source = iter(SyntheticSource(games=1, seed=7))
+    sent = {f"attempt {next(source).shot['shot_id']}" for _ in range(20)}
+    undelivered = raised.value.undelivered
+    assert sent <= set(undelivered)
+    assert "shots not delivered" in message
+    assert sum(shot in message for shot in sent) == 10  # ten named, the rest in the file
+    listed = next((tmp_path / "logs").glob("replay-*-undelivered.txt")).read_text().splitlines()
+    assert sorted(listed) == sorted(undelivered)
 
 
 def test_the_replay_says_once_that_the_broker_is_away_and_when_it_is_back(caplog):
