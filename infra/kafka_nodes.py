@@ -192,6 +192,7 @@ def _format_storage(settings: Settings, java: str, libs: Path, todo: list[KafkaN
     for this in blank:
         argv = [
             java,
+            *JVM_FLAGS,  # a short run: C1 alone also starts faster (1.0 s of CPU, not 1.6)
             f"-Dlog4j2.configurationFile={this.directory / 'log4j2.properties'}",
             "-cp",
             f"{libs}/*",
