@@ -1,5 +1,6 @@
-"""Bring the real services up and down: Kafka, MongoDB, the MLflow store, and on request the
-local Prometheus and Alertmanager (``up(settings, monitoring=True)``, as ``parivision up`` asks).
+"""Bring the real services up and down: Kafka (one broker, or a cluster of
+``settings.kafka_brokers``), MongoDB, the MLflow store, and on request the local Prometheus and
+Alertmanager (``up(settings, monitoring=True)``, as ``parivision up`` asks).
 
 A service whose address is set (``PARIVISION_KAFKA_BOOTSTRAP``, ``PARIVISION_MONGODB_URI``,
 ``PARIVISION_MLFLOW_TRACKING_URI``) is external: it is only checked.  Any other is run locally
@@ -148,9 +149,7 @@ def up(
             _say(console, name, "external", address, "reachable")
 
         local = {n: m for n, m in PROCESSES.items() if n not in external}
-        pids = {
-            name: launcher.local_process(settings).read_pid() for name, launcher in local.items()
-        }
+        pids = {name: _running_pid(settings, name, launcher) for name, launcher in local.items()}
         # Every port is checked before anything starts, so a clash never leaves half a stack.
         for name, launcher in local.items():
             if pids[name] is None:
@@ -168,6 +167,18 @@ def up(
     return endpoints
 
 
+def _running_pid(settings: Settings, name: str, launcher: ModuleType) -> int | None:
+    if name == "kafka":  # a cluster runs when all its nodes do; another size is refused here
+        return kafka.running_pid(settings)
+    return launcher.local_process(settings).read_pid()
+
+
+def _pids(settings: Settings, name: str, pid: int) -> str:
+    if name == "kafka" and settings.kafka_brokers > 1:
+        return "pids " + ", ".join(str(p) for _node, p in kafka.running_nodes(settings))
+    return f"pid {pid}"
+
+
 def _up_process(
     settings: Settings,
     console: Console | None,
@@ -181,7 +192,8 @@ def _up_process(
         t0 = time.monotonic()
         pid = launcher.start(settings, console)
         endpoints.started.append(name)
-        _say(console, name, "started", address, f"pid {pid}, {time.monotonic() - t0:.1f} s")
+        elapsed = f"{time.monotonic() - t0:.1f} s"
+        _say(console, name, "started", address, f"{_pids(settings, name, pid)}, {elapsed}")
         return
     problem = launcher.probe_local(settings, timeout=10.0)
     if problem is not None:
@@ -193,7 +205,7 @@ def _up_process(
             "setting changed since it was started",
         )
     endpoints.reused.append(name)
-    _say(console, name, "running", address, f"pid {pid}")
+    _say(console, name, "running", address, _pids(settings, name, pid))
 
 
 def _up_mlflow_store(settings: Settings, console: Console | None, endpoints: Endpoints) -> None:
@@ -265,6 +277,7 @@ def _stop(settings: Settings, names: list[str]) -> list[str]:
 def down(settings: Settings) -> list[str]:
     """Stop the local services started under ``settings.home``; return the names stopped.
 
+    Every local Kafka node under the home stops, whatever ``settings.kafka_brokers`` says.
     External services are never touched; the local MLflow store is a file and stays as it is.
     """
     with locked(settings.resolved_home() / "run" / "services.lock"):
@@ -287,6 +300,8 @@ def status(settings: Settings, *, monitoring: bool = False) -> list[ServiceStatu
             db = settings.resolved_home() / "mlflow" / "mlflow.db"
             state = "ready" if db.is_file() else "absent"
             result.append(ServiceStatus(name, settings.local_mlflow_tracking_uri(), "local", state))
+        elif name == "kafka":
+            result.extend(_kafka_status(settings))
         else:
             launcher = PROCESSES[name]
             address = launcher.local_address(settings)
@@ -299,6 +314,31 @@ def status(settings: Settings, *, monitoring: bool = False) -> list[ServiceStatu
             result.append(ServiceStatus(name, address, "local", state, pid, problem or ""))
     if monitoring:
         result.extend(_monitoring_status(settings))
+    return result
+
+
+def _kafka_status(settings: Settings) -> list[ServiceStatus]:
+    """One line per node (``kafka`` for a single broker) of the local Kafka that runs, or of
+    the one the settings ask for when none does."""
+    running = kafka.running_nodes(settings)
+    sizes = {node.brokers for node, _pid in running}
+    size = settings.kafka_brokers
+    if sizes and size not in sizes:
+        size = max(sizes)
+    pids = {node.node_id: pid for node, pid in running if node.brokers == size}
+    note = ""
+    if size != settings.kafka_brokers:
+        note = f"other commands need PARIVISION_KAFKA_BROKERS={size}"
+    result = []
+    for node in kafka.nodes(settings.model_copy(update={"kafka_brokers": size})):
+        pid = pids.get(node.node_id)
+        if pid is None:
+            result.append(ServiceStatus(node.name, node.address, "local", "stopped", detail=note))
+            continue
+        problem = kafka.probe(node.address, timeout=3.0, node_ids=[node.node_id])
+        state = "running" if problem is None else "unhealthy"
+        detail = "; ".join(x for x in (problem, note) if x)
+        result.append(ServiceStatus(node.name, node.address, "local", state, pid, detail))
     return result
 
 
