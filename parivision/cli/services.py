@@ -2,20 +2,45 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from parivision.cli.common import (
     app,
+    console,
+    fail,
     load_settings,
     start_services,
 )
 
+BrokersOption = Annotated[
+    int | None,
+    typer.Option(
+        "--brokers",
+        min=1,
+        max=9,
+        help="Run the local Kafka as a cluster of this many brokers on loopback (3 to try a "
+        "broker failure); default: PARIVISION_KAFKA_BROKERS (1).",
+    ),
+]
+
 
 @app.command("up")
-def up_command() -> None:
-    """Start the local Kafka broker, MongoDB server and MLflow store (idempotent), and
-    Prometheus and Alertmanager when Debian's packages are installed."""
-    endpoints = start_services(load_settings(), monitoring=True)
+def up_command(brokers: BrokersOption = None) -> None:
+    """Start the local Kafka broker (or cluster, with --brokers), MongoDB server and MLflow
+    store (idempotent), and Prometheus and Alertmanager when Debian's packages are installed.
+    Other commands find a cluster by PARIVISION_KAFKA_BROKERS: `up` prints the line to export."""
+    settings = load_settings()
+    wanted = settings
+    if brokers is not None:
+        if settings.kafka_bootstrap:
+            fail(
+                "--brokers sizes the local Kafka, but PARIVISION_KAFKA_BOOTSTRAP points at "
+                f"{settings.kafka_bootstrap}: unset it to run a local cluster"
+            )
+        wanted = settings.model_copy(update={"kafka_brokers": brokers})
+    endpoints = start_services(wanted, monitoring=True)
     for name, address in (
         ("kafka", endpoints.kafka),
         ("mongodb", endpoints.mongodb),
@@ -23,11 +48,14 @@ def up_command() -> None:
         *endpoints.monitoring.items(),
     ):
         typer.echo(f"{name:8} {address}")
+    if wanted.kafka_brokers != settings.kafka_brokers:
+        console.print("[dim]for the other commands to find this Kafka, in this shell:[/dim]")
+        typer.echo(f"export PARIVISION_KAFKA_BROKERS={wanted.kafka_brokers}")
 
 
 @app.command("down")
 def down_command() -> None:
-    """Stop the local services that `up` started."""
+    """Stop the local services that `up` started (every Kafka node, whatever its cluster)."""
     from infra.services import down
 
     stopped = down(load_settings())
