@@ -192,9 +192,10 @@ class Settings(BaseSettings):
 
     def local_kafka_nodes(self) -> list[tuple[int, int, int]]:
         """(node id, client port, controller port) of each local broker."""
+        steps = [(node, 100 * (node - 1)) for node in range(1, self.kafka_brokers + 1)]
         return [
-            (node, self.kafka_port + 100 * (node - 1), self.kafka_controller_port + 100 * (node - 1))
-            for node in range(1, self.kafka_brokers + 1)
+            (node, self.kafka_port + step, self.kafka_controller_port + step)
+            for node, step in steps
         ]
 
     def local_kafka_bootstrap(self) -> str:

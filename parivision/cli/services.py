@@ -67,9 +67,33 @@ def status_command() -> None:
     """Show which local services are running."""
     from infra.services import status
 
-    for service in status(load_settings(), monitoring=True):
+    settings = load_settings()
+    services = status(settings, monitoring=True)
+    for service in services:
         pid = f" pid {service.pid}" if service.pid else ""
         detail = f" ({service.detail})" if service.detail else ""
         typer.echo(
             f"{service.name:8} {service.mode:8} {service.state}{pid}  {service.address}{detail}"
         )
+    if any(s.name.startswith("kafka") and s.state in ("running", "reachable") for s in services):
+        _topic_copies(settings)
+
+
+def _topic_copies(settings) -> None:
+    """Each PariVision topic's partitions and copies, with a warning where one broker's loss
+    would take its partitions offline."""
+    from parivision.topics import KafkaUnavailable, describe
+
+    try:
+        topics = describe(settings)
+    except KafkaUnavailable as error:
+        typer.echo(f"topics: {error}")
+        return
+    if not topics:
+        typer.echo("topics: none yet (the first `parivision stream` or `replay` makes them)")
+        return
+    typer.echo(f"topics on {topics[0].brokers} broker(s):")
+    for topic in topics:
+        copies = f"{topic.replicas} {'copy' if topic.replicas == 1 else 'copies'}"
+        warning = f"  WARNING: {topic.warning}" if topic.warning else ""
+        typer.echo(f"  {topic.name:48} {topic.partitions:>3} partitions  {copies}{warning}")
