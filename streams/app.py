@@ -29,7 +29,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import faust
 import orjson
@@ -42,6 +42,7 @@ from parivision import schemas
 from parivision.dlq import dead_letter
 from parivision.metrics import STREAM, Metrics, for_job
 from parivision.settings import Settings
+from parivision.topics import replication_factor, topic_config
 from streams import fetching, handoff, offsets
 from streams.flow import ShotFlow
 from streams.output import Output
@@ -78,6 +79,14 @@ codecs.register("orjson", _Orjson())
 STALL_S = 5.0
 
 
+class _HeldMessage(NamedTuple):
+    partition: int | None
+
+
+class _HeldChange(NamedTuple):
+    message: _HeldMessage
+
+
 class EventPartitionTable(faust.Table):
     """A table whose changelog partition is the partition of the shot's own event.
 
@@ -90,25 +99,47 @@ class EventPartitionTable(faust.Table):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self._unwritten: list[asyncio.Future] = []
+        # (partition, key) -> the change's value and serializers, until release().
+        self._held: dict[tuple[int | None, Any], tuple[Any, Any, Any]] = {}
 
-    def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
-        future = super().send_changelog(*args, **kwargs)
-        self._unwritten.append(future)
-        return future
+    def send_changelog(
+        self,
+        partition: int | None,
+        key: Any,
+        value: Any,
+        key_serializer: Any = None,
+        value_serializer: Any = None,
+    ) -> _HeldChange:
+        """Hold the change until :meth:`release`: only the last one of a key is sent.
 
-    def take_unwritten(self) -> list[asyncio.Future]:
-        """The sends of every change made since the last call, for the agent to wait for
-        before its batch is acknowledged.
+        A change must not reach the broker before the scored or labelled record of the batch
+        that made it (a kill -9 between the two would lose that record: the worker that
+        recovers the table finds the join done and drops the outcome it reads again), and
+        Faust's producer sends table changes as soon as the loop is free.  Holding them lets
+        the loop stay free while the batch's records are delivered, and sends one change a
+        key a batch instead of one for every write.
 
-        Faust commits a batch's input offsets after ``producer.flush()``, but that flush gives
-        up on its send buffer after 0.1 s of no progress, so on a busy worker offsets can be
-        committed before the table writes they depend on have left the process; a kill -9 then
-        loses them (an outcome whose join was never recorded).  Take them before anything else
-        can run, and wait for what you took.
-        """
-        unwritten, self._unwritten = self._unwritten, []
-        return unwritten
+        Faust reads only the partition of what this returns (``fut.message.partition``)."""
+        self._held[(partition, key)] = (value, key_serializer, value_serializer)
+        return _HeldChange(_HeldMessage(partition))
+
+    def release(self) -> list[asyncio.Future]:
+        """Send every held change (the last of each key); return the sends to wait for.
+
+        Call it only once the records of every batch that made these changes are delivered:
+        they are Faust's to send from here, and a batch is acknowledged only after its sends
+        are done (Faust's own flush gives up after 0.1 s without progress, so offsets could
+        otherwise be committed before the table changes they depend on)."""
+        held, self._held = self._held, {}
+        send = super().send_changelog
+        return [
+            send(partition, key, value, key_serializer, value_serializer)
+            for (partition, key), (value, key_serializer, value_serializer) in held.items()
+        ]
+
+    @property
+    def holding(self) -> int:
+        return len(self._held)
 
     def partition_for_key(self, key: Any) -> int | None:
         if self._explicit_partition is not None:
@@ -143,7 +174,7 @@ CHANGELOG_CONFIG = {
 }
 
 
-def _table(app: faust.App, name: str, partitions: int) -> EventPartitionTable:
+def _table(app: faust.App, name: str, partitions: int, replicas: int) -> EventPartitionTable:
     table = EventPartitionTable(
         app,
         name=name,
@@ -151,7 +182,7 @@ def _table(app: faust.App, name: str, partitions: int) -> EventPartitionTable:
         beacon=app.tables.beacon,
         partitions=partitions,
         schema=faust.Schema(key_serializer="json", value_serializer="orjson"),
-        extra_topic_configs=CHANGELOG_CONFIG,
+        extra_topic_configs={**CHANGELOG_CONFIG, **topic_config(replicas)},
     )
     return app.tables.add(table)
 
@@ -179,8 +210,11 @@ def consumer_settings(batch_size: int) -> dict[str, Any]:
 def create_app(settings: Settings, champion: Champion, *, learner: str | None = None) -> faust.App:
     """Build the worker's app around a loaded champion (nothing connects until it runs).
 
-    The learners' checkpoint, if there is one, is read here, before anything is scored.
+    The learners' checkpoint, if there is one, is read here, before anything is scored; so is
+    the cluster's replication factor when ``settings.kafka_replication_factor`` is 0 (the
+    tables' changelogs get as many copies as the topics :func:`ensure_topics` creates).
     """
+    replicas = settings.kafka_replication_factor or replication_factor(settings)
     brokers = [f"kafka://{server.strip()}" for server in settings.kafka().split(",")]
     # Faust keeps per-app files in its data folder and creates only the last level of it.
     datadir = settings.resolved_home() / "faust" / f"{settings.stream_group()}-data"
@@ -193,7 +227,7 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
         key_serializer="raw",
         value_serializer="raw",
         topic_partitions=settings.partitions,
-        topic_replication_factor=1,
+        topic_replication_factor=replicas,
         topic_disable_leader=True,
         web_enabled=False,
         consumer_auto_offset_reset="earliest",
@@ -231,7 +265,9 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
 
     # Each player's form, held attempts, predictions waiting for their outcome and outcomes
     # that overtook their attempt, in one entry; and the shots joined long ago (see streams.flow).
-    tables = {name: _table(app, name, settings.partitions) for name in ("players", "seen")}
+    tables = {
+        name: _table(app, name, settings.partitions, replicas) for name in ("players", "seen")
+    }
 
     @contextmanager
     def at_partition(partition: int) -> Iterator[None]:
@@ -296,6 +332,9 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
                 score_latency.observe(record["latency_ms"] / 1000.0)
             output.send(scored_topic, key, orjson.dumps(record))
 
+    # Table changes handed to Faust's producer and not yet known to be written.
+    in_flight: set[asyncio.Future] = set()
+
     async def publish_and_wait() -> None:
         """Send what the batch produced and wait until the broker has all of it: first the
         scored records, then the tables' changes.  The batch is acknowledged (and later
@@ -303,17 +342,21 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
 
         The order matters: a table change that says an outcome was joined must not reach the
         broker before the labelled record it produced, or a kill -9 between the two loses that
-        record (the worker that recovers the table finds the join done and drops the outcome
-        it reads again; ``tests/integration/test_crash.py`` caught it).  So the flush blocks the
-        loop, as Faust's producer would otherwise send the changes meanwhile."""
+        record (``tests/integration/test_crash.py`` caught it).  The tables hold their changes
+        (:meth:`EventPartitionTable.send_changelog`) until the records are delivered, so the
+        loop stays free meanwhile: a broker that is slow or failing over delays the batch,
+        not the worker's heartbeats, metrics, timers or stop."""
         publish()
-        output.flush()
-        # This batch's table sends are taken now, before anything else can run.
-        unwritten = [future for table in tables.values() for future in table.take_unwritten()]
-        if unwritten:
+        await output.drain()
+        # Everything published before the drain began is delivered: every held change, this
+        # batch's or the timer's meanwhile, was made before its records were published.
+        for table in tables.values():
+            in_flight.update(table.release())
+        if in_flight:
             # asyncio.wait, not gather: a rebalance cancels the agent while it waits here, and
             # gather would cancel the producer's own futures with it (which crashed the worker).
-            done, _ = await asyncio.wait(unwritten)
+            done, _ = await asyncio.wait(set(in_flight))
+            in_flight.difference_update(done)
             for future in done:
                 future.result()  # a change the broker refused fails the batch
 
@@ -401,6 +444,12 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
     @app.on_partitions_revoked.connect
     async def forget_waiting(app: faust.App, revoked: Any, **kwargs: Any) -> None:
         flow.forget_waiting()
+        # A batch cut short by the rebalance may hold table changes: they go to Faust's
+        # producer (which flushes on a rebalance) once that batch's records are delivered.
+        if any(table.holding for table in tables.values()):
+            await output.drain()
+            for table in tables.values():
+                in_flight.update(table.release())
 
     @app.on_partitions_assigned.connect
     async def start_data_clock(app: faust.App, assigned: Any, **kwargs: Any) -> None:

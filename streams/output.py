@@ -2,20 +2,25 @@
 
 Faust's own producer path costs several futures per message, which dominates a worker that
 emits two records per shot.  The scored and dead-letter records go through a confluent-kafka
-producer instead; :meth:`Output.flush` is called at the end of every micro-batch, before Faust
+producer instead; :meth:`Output.drain` is awaited at the end of every micro-batch, before Faust
 acknowledges (and later commits) the batch's input offsets, so a crash can repeat a record but
-never lose one.  A broker that goes away holds the batch until it is back: the flush waits as long
+never lose one.  A broker that goes away holds the batch until it is back: the drain waits as long
 as librdkafka keeps retrying (:data:`DELIVERY_TIMEOUT_S`), since an agent that raised would have
-its batch acknowledged as it unwinds, and lose it.
+its batch acknowledged as it unwinds, and lose it; the event loop stays free meanwhile.
 """
 
 from __future__ import annotations
+
+import asyncio
+import time
 
 from confluent_kafka import KafkaException, Producer
 
 # How long a record may wait for the broker (librdkafka's message.timeout.ms, its default made
 # explicit): a broker restarted within this loses nothing; after it, the flush raises.
 DELIVERY_TIMEOUT_S = 300.0
+# drain() blocks the event loop at most this long at a time.
+DRAIN_SLICE_S = 0.005
 
 
 class Output:
@@ -77,6 +82,22 @@ class Output:
             return False  # the flush will wait for the broker, and say so if it must
         return True
 
+    async def drain(self, timeout: float = DELIVERY_TIMEOUT_S + 30.0) -> None:
+        """:meth:`flush` that leaves the event loop free: it waits in slices of at most
+        :data:`DRAIN_SLICE_S` and lets the loop run between them.
+
+        A flush usually takes a round trip to the broker (a few ms), so this costs no more than
+        :meth:`flush`; but while a broker restarts or a partition's leader moves, the worker
+        still heart-beats, exports metrics, runs its timers and stops when told to."""
+        if self._producer is None:
+            return
+        deadline = time.monotonic() + timeout
+        remaining = self._producer.flush(DRAIN_SLICE_S)
+        while remaining and time.monotonic() < deadline:
+            await asyncio.sleep(0)
+            remaining = self._producer.flush(DRAIN_SLICE_S)
+        self._raise_failed(remaining)
+
     def flush(self, timeout: float = DELIVERY_TIMEOUT_S + 30.0) -> None:
         """Block until everything sent is acknowledged by the broker; raise if anything failed.
 
@@ -85,7 +106,9 @@ class Output:
         """
         if self._producer is None:
             return
-        remaining = self._producer.flush(timeout)
+        self._raise_failed(self._producer.flush(timeout))
+
+    def _raise_failed(self, remaining: int) -> None:
         if remaining or self._errors:
             errors, self._errors = self._errors, []
             raise KafkaException(
