@@ -330,6 +330,9 @@ class ScoredReader:
         self.labelled: Counter = Counter()
         self.p_scored: dict[str, float] = {}
         self.p_labelled: dict[str, float] = {}
+        # Every distinct probability a shot was scored with (one, unless it was scored again
+        # differently).
+        self.p_scored_all: dict[str, set[float]] = {}
         self.features: dict[str, dict[str, float]] = {}
 
     def read(self) -> int:
@@ -345,6 +348,7 @@ class ScoredReader:
             else:
                 self.scored[shot_id] += 1
                 self.p_scored[shot_id] = record["p_champion"]
+                self.p_scored_all.setdefault(shot_id, set()).add(record["p_champion"])
                 self.features[shot_id] = record["features"]
         return len(self.labelled)
 

@@ -25,6 +25,7 @@ from parivision.sources.csv_source import CsvSource
 from parivision.topics import end_offsets, ensure_topics
 from tests.integration.conftest import (
     BackgroundReplay,
+    ScoredReader,
     attempts_partitions_per_worker,
     wait_for_progress,
     wait_until,
@@ -64,6 +65,27 @@ def _every_shot_once_with_batch_features(db, games_csv, survivor_log) -> None:
         if stored_features.get(shot_id) != feature_dict(row)
     ]
     assert not different, f"{len(different)} shots' features differ from batch: {different[:5]}"
+
+
+def _repeats_on_the_topic_are_the_same(settings) -> None:
+    """``shots.scored`` after the crash: every shot scored and labelled; those the restarted
+    worker scored again (the batches after the last commit: delivery is at least once, the
+    store keeps one copy) scored with the same probability, from the same recovered form."""
+    reader = ScoredReader(settings)
+    try:
+        wait_for_progress(reader.read, SHOTS, "labelled records on shots.scored")
+    finally:
+        reader.close()
+    assert len(reader.scored) == SHOTS
+    again = {shot: n for shot, n in reader.scored.items() if n > 1}
+    differently = {s: p for s, p in reader.p_scored_all.items() if len(p) > 1}
+    print(
+        f"\nshots.scored after a worker's kill -9: {len(again)} of {SHOTS} shots scored again, "
+        f"{sum(n > 1 for n in reader.labelled.values())} labelled again"
+    )
+    assert not differently, (
+        f"{len(differently)} scored again differently: {list(differently.items())[:5]}"
+    )
 
 
 def _all_labelled(db) -> None:
@@ -108,6 +130,7 @@ def test_a_worker_killed_mid_replay_loses_nothing_and_gives_up_on_nothing(
                     stop_process(process)
 
     _every_shot_once_with_batch_features(db, games_csv, logs / second_log)
+    _repeats_on_the_topic_are_the_same(settings)
     # The crash came mid-replay, and the learners picked up where the last checkpoint left them.
     assert killed_at < SHOTS, "the replay was over before the crash"
     assert "online learners restored from" in (logs / second_log).read_text()
