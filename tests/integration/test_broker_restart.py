@@ -179,3 +179,34 @@ def test_a_broker_restart_mid_replay_loses_nothing_and_needs_no_restarts(
     text = (logs / stream_log).read_text()
     assert GIVEN_UP not in text, [line for line in text.splitlines() if GIVEN_UP in line][:5]
     print(f"{stats.produced} shots produced, {SHOTS} stored with their outcome")
+
+
+def test_a_worker_told_to_stop_while_its_broker_is_gone_stops_within_its_deadline(
+    services, settings_factory, champion_version, broker
+):
+    """Faust's consumer waits without end for a broker that is gone before it stops; the
+    worker exits anyway, within STOP_TIMEOUT_S of SIGTERM, and says why."""
+    from streams.app import STOP_TIMEOUT_S
+
+    endpoints, _ = services
+    address = broker.local_kafka_bootstrap()
+    endpoints = dataclasses.replace(endpoints, kafka=address)
+    settings = settings_factory(kafka_bootstrap=address)
+    ensure_topics(settings)
+    log_name = f"stop-deadline-{settings.app_id}.log"
+    worker = start_process(settings, endpoints, "stream", log_name)
+    try:
+        wait_for_group(settings, settings.stream_group(), {"stream": worker})
+        take_broker_down(broker, "kill")
+        worker.send_signal(signal.SIGTERM)
+        told = time.monotonic()
+        # The deadline is wall time in the worker; a busy machine adds only its exit.
+        wait_until(lambda: worker.poll() is not None, STOP_TIMEOUT_S + 60, "the worker to exit")
+        took = time.monotonic() - told
+    finally:
+        stop_process(worker)
+    text = (settings.resolved_home() / "logs" / log_name).read_text()
+    print(f"\nworker stopped {took:.1f} s after SIGTERM (exit {worker.returncode})")
+    if worker.returncode != 0:  # it did not stop on its own: the deadline ended it, and said so
+        assert f"did not stop within {STOP_TIMEOUT_S:.0f} s" in text, text[-2000:]
+        assert took >= STOP_TIMEOUT_S - 1
