@@ -49,14 +49,12 @@ import numpy as np
 import pandas as pd
 import serve
 import stream_throughput
-from confluent_kafka import Consumer, TopicPartition
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from infra.kafka import running_nodes
 from infra.process import port_free
 from infra.services import up
-from parivision import schemas
 from parivision.cli.demo import start_process, stop_process, wait_for_group
 from parivision.cli.watching import cpu_seconds
 from parivision.settings import Settings
@@ -116,16 +114,7 @@ def drain(
 ) -> tuple[float, list[float]]:
     """Read ``shots.scored`` until ``n`` labelled records are there (or, with ``replay_id``,
     ``n`` scored records of that replay); return when the last came and their ``latency_ms``."""
-    topic = settings.topic(schemas.SCORED)
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka(),
-            "group.id": uuid.uuid4().hex,
-            "enable.auto.commit": False,
-        }
-    )
-    parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-    consumer.assign([TopicPartition(topic, p, 0) for p in parts])
+    consumer = stream_throughput.scored_consumer(settings)
     latencies: list[float] = []
     deadline = time.monotonic() + timeout
     columns = (TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())

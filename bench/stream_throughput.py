@@ -32,8 +32,8 @@ from producers.replay import replay
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nba_shots.csv"
 
 
-def count_labelled(settings: Settings, n: int, timeout: float) -> float:
-    """Block until n labelled records are on shots.scored; return when the last one arrived."""
+def scored_consumer(settings: Settings) -> Consumer:
+    """A consumer of every partition of shots.scored from the start, in no group."""
     topic = settings.topic(schemas.SCORED)
     consumer = Consumer(
         {
@@ -44,6 +44,12 @@ def count_labelled(settings: Settings, n: int, timeout: float) -> float:
     )
     parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
     consumer.assign([TopicPartition(topic, p, 0) for p in parts])
+    return consumer
+
+
+def count_labelled(settings: Settings, n: int, timeout: float) -> float:
+    """Block until n labelled records are on shots.scored; return when the last one arrived."""
+    consumer = scored_consumer(settings)
     labelled, deadline = 0, time.monotonic() + timeout
     while labelled < n and time.monotonic() < deadline:
         for message in consumer.consume(5000, timeout=0.2):
