@@ -441,6 +441,9 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
         released = flow.expire(owns)
         if released:
             metrics["released"].inc(released)
+        # A sweep that released nothing may still have changed the tables: their changes go
+        # out now, not with whichever batch comes next.
+        if released or any(table.holding for table in tables.values()):
             await publish_and_wait()
 
     @app.on_partitions_revoked.connect
