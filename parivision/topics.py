@@ -126,8 +126,6 @@ def ensure_topics(settings: Settings, *, timeout: float = 30.0) -> list[str]:
         )
         for name in missing
     ]
-    if not new:
-        return []
     for future in client.create_topics(new, operation_timeout=timeout).values():
         try:
             future.result()
