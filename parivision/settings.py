@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     # The worker's input fetches wait up to this long for more records at the broker (fewer,
     # larger fetches and micro-batches; streams/fetching.py); 0: each returns at the first one.
     stream_fetch_wait_ms: int = 20
+    # at_least_once: a worker killed mid-batch may publish that batch's scored records again
+    # (the store keeps one copy).  exactly_once: each batch's scored and dead-letter records, its
+    # tables' changes and its input offsets are one Kafka transaction, so a read_committed
+    # reader of shots.scored sees each shot scored once, whatever dies (streams/transactions.py).
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
     # A shot's outcome follows its attempt this many seconds later in replays: of game time
     # (outcome_timing "game": scaled by --speed, and always before the player's next attempt),
     # or of wall time ("wall": the late-label drill, whatever comes in between).

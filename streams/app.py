@@ -45,7 +45,8 @@ from parivision.dlq import dead_letter
 from parivision.metrics import STREAM, Metrics, for_job
 from parivision.settings import Settings
 from parivision.topics import replication_factor, topic_config
-from streams import fetching, handoff, offsets
+from streams import fetching, handoff, offsets, transactions
+from streams.faults import crash_point
 from streams.flow import ShotFlow
 from streams.output import Output
 from streams.scoring import Scorer, load_checkpoint, save_checkpoint
@@ -138,6 +139,19 @@ class EventPartitionTable(faust.Table):
             send(partition, key, value, key_serializer, value_serializer)
             for (partition, key), (value, key_serializer, value_serializer) in held.items()
         ]
+
+    def take_held(self) -> list[tuple[str, int | None, Any, Any]]:
+        """Take every held change (the last of each key) as the changelog record Faust would
+        send: ``(topic, partition, key bytes, value bytes)``, for a transaction to write."""
+        held, self._held = self._held, {}
+        topic = self.changelog_topic
+        name = topic.get_topic_name()
+        records = []
+        for (partition, key), (value, key_serializer, value_serializer) in held.items():
+            key_bytes, _ = topic.prepare_key(key, key_serializer or self.key_serializer)
+            value_bytes, _ = topic.prepare_value(value, value_serializer or self.value_serializer)
+            records.append((name, partition, key_bytes, value_bytes))
+        return records
 
     @property
     def holding(self) -> int:
@@ -257,7 +271,19 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
     outcomes_topic = settings.topic(schemas.OUTCOMES)
     scored_topic = settings.topic(schemas.SCORED)
     dlq_topic = settings.topic(schemas.DLQ)
-    output = Output(settings.kafka())
+    exactly_once = settings.processing_guarantee == "exactly_once"
+    if exactly_once:
+        group = settings.stream_group()
+        slot = transactions.claim_slot(settings.resolved_home(), group)
+        output: Output = transactions.TransactionalOutput(
+            settings.kafka(), transactions.transactional_id(group, slot)
+        )
+        transactions.read_committed(app)
+        transactions.no_offset_commits(app)
+        transactions.install_recovery(app, settings.kafka())
+    else:
+        output = Output(settings.kafka())
+    app.output = output  # run_worker starts its transactions
     # Faust can commit offsets of these topics it never handed on after a rebalance.
     offsets.guard(
         app.consumer, (attempts_topic, outcomes_topic), lambda: app.consumer_generation_id
@@ -321,7 +347,7 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
     scored, labelled = metrics["scored"], metrics["labelled"]
     score_latency, batch_seconds = metrics["score_latency"], metrics["batch_seconds"]
 
-    def publish() -> None:
+    def publish() -> int:
         started = time.perf_counter()
         records = flow.finish()
         if records:
@@ -333,9 +359,26 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
                 scored.inc()
                 score_latency.observe(record["latency_ms"] / 1000.0)
             output.send(scored_topic, key, orjson.dumps(record))
+        return len(records)
 
     # Table changes handed to Faust's producer and not yet known to be written.
     in_flight: set[asyncio.Future] = set()
+
+    def group_metadata() -> bytes:
+        coordinator = app.consumer._thread._consumer._coordinator
+        return transactions.group_metadata(
+            settings.stream_group(), coordinator.generation, coordinator.member_id
+        )
+
+    async def commit_transaction() -> None:
+        """Exactly once: what the batch produced, the tables' changes and the offsets read,
+        as one transaction (:mod:`streams.transactions`)."""
+        publish()
+        assert isinstance(output, transactions.TransactionalOutput)
+        for table in tables.values():
+            for topic, partition, key, value in table.take_held():
+                output.send(topic, key, value, partition)
+        await output.commit(group_metadata)
 
     async def publish_and_wait() -> None:
         """Send what the batch produced and wait until the broker has all of it: first the
@@ -348,8 +391,13 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
         (:meth:`EventPartitionTable.send_changelog`) until the records are delivered, so the
         loop stays free meanwhile: a broker that is slow or failing over delays the batch,
         not the worker's heartbeats, metrics, timers or stop."""
-        publish()
+        if exactly_once:
+            await commit_transaction()
+            return
+        published = publish()
         await output.drain()
+        if published:
+            crash_point("records-delivered")
         # Everything published before the drain began is delivered: every held change, this
         # batch's or the timer's meanwhile, was made before its records were published.
         for table in tables.values():
@@ -371,6 +419,8 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
             attempts = 0
             for event in events:
                 message = event.message
+                if exactly_once:
+                    output.consumed(message.topic, message.partition, message.offset)
                 is_attempt = message.topic == attempts_topic
                 attempts += is_attempt
                 try:
@@ -448,6 +498,10 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
 
     @app.on_partitions_revoked.connect
     async def forget_waiting(app: faust.App, revoked: Any, **kwargs: Any) -> None:
+        if exactly_once:
+            # Still in the old generation: what was read so far is committed before another
+            # worker can take these partitions.
+            await commit_transaction()
         flow.forget_waiting()
         # A batch cut short by the rebalance may hold table changes: they go to Faust's
         # producer (which flushes on a rebalance) once that batch's records are delivered.
@@ -498,6 +552,11 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
     async def report_metrics() -> None:
         if scorer.scored:
             log.info("live metrics %s", json.dumps(scorer.live_metrics()))
+
+    @app.task
+    async def announce_guarantee() -> None:
+        if isinstance(output, transactions.TransactionalOutput):
+            log.info("exactly once: one Kafka transaction a batch, as %r", output.transactional_id)
 
     @app.task
     async def announce_learners() -> None:
@@ -624,5 +683,7 @@ def run_worker(app: faust.App, *, loglevel: str = "info") -> None:
                 _exit_unless_stopped(app, STOP_TIMEOUT_S)
             super()._schedule_shutdown(signum)
 
+    if isinstance(app.output, transactions.TransactionalOutput):
+        app.output.start()
     worker = BoundedWorker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()

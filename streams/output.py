@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 from confluent_kafka import KafkaException, Producer
 
@@ -24,10 +25,13 @@ DRAIN_SLICE_S = 0.005
 
 
 class Output:
-    def __init__(self, bootstrap: str, *, linger_ms: int = 2) -> None:
+    def __init__(
+        self, bootstrap: str, *, linger_ms: int = 2, config: dict[str, Any] | None = None
+    ) -> None:
         self.bootstrap = bootstrap
         self._producer: Producer | None = None
         self._linger_ms = linger_ms
+        self._config = config or {}
         self._errors: list[str] = []
 
     @property
@@ -42,6 +46,7 @@ class Output:
                     "partitioner": "murmur2_random",
                     "queue.buffering.max.messages": 500_000,
                     "message.timeout.ms": int(DELIVERY_TIMEOUT_S * 1000),
+                    **self._config,
                 }
             )
         return self._producer

@@ -322,6 +322,8 @@ class ScoredReader:
                 "bootstrap.servers": settings.kafka(),
                 "group.id": uuid.uuid4().hex,
                 "enable.auto.commit": False,
+                # What the sink and the API read: transactions' records once committed.
+                "isolation.level": "read_committed",
             }
         )
         parts = self.consumer.list_topics(topic, timeout=10).topics[topic].partitions

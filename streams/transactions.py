@@ -1,0 +1,401 @@
+"""Exactly once (``processing_guarantee = "exactly_once"``): one Kafka transaction a batch.
+
+At least once, a worker killed between publishing a batch's scored records and committing its
+input offsets scores that batch again when it restarts: the store keeps one copy, but a reader
+of ``shots.scored`` sees two.  Exactly once, everything a batch changes goes out as one Kafka
+transaction: its scored and dead-letter records, the tables' changes (written to Faust's
+changelogs in Faust's own encoding) and the input offsets it consumed.  A ``read_committed``
+reader (the sink, the API's feed, librdkafka's default) sees all of it or none of it.
+
+How the pieces fit Faust (0.15), which has an ``exactly_once`` guarantee of its own: a
+transactional aiokafka producer for each partition, committed every ``commit_interval``
+(2.8 s), so every scored record would wait that long.  Instead:
+
+- :class:`TransactionalOutput` is the worker's librdkafka producer with a ``transactional.id``.
+  Records are buffered and produced, with the tables' changes and the offsets, in one
+  transaction a batch, in a thread: the event loop stays free while it commits.
+- The offsets are committed in the transaction against the Faust consumer's own group
+  generation and member id (:func:`group_metadata`): a worker that lost its partitions to a
+  rebalance it missed (a zombie) has its commit refused by the broker (KIP-447), and Faust's
+  own offset commits are turned off.
+- Faust's consumer reads ``read_committed``: table recovery never sees an aborted change.
+  Faust takes a changelog's end (less one) as the last record to recover, but a transactional
+  log ends in a commit marker no consumer is handed, so recovery would never end:
+  :class:`CommittedRecovery` finds the last committed record of each changelog instead.
+- Each worker process holds a slot (:func:`claim_slot`), so a restarted worker has the same
+  ``transactional.id`` as the one that died: its start aborts what that one left open, at once
+  rather than after :data:`TRANSACTION_TIMEOUT_S`.
+
+A transaction that cannot be committed leaves the worker's tables ahead of what Kafka holds:
+the worker exits (:func:`exit_for_recovery`) and the next start recovers the committed state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+import socket
+import struct
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from faust.tables.recovery import Recovery
+
+from streams.faults import crash_point, crash_point_set
+from streams.output import Output
+
+log = logging.getLogger("parivision.stream.transactions")
+
+# A transaction the broker aborts if it is not committed within this long (the worker's batch
+# takes milliseconds; a leader moving to another broker about ten seconds).  Also how long a
+# transaction left open by a worker that died and is not restarted holds back read_committed
+# readers of the partitions it wrote.
+TRANSACTION_TIMEOUT_S = 30.0
+# How long a transaction may keep failing for reasons that may pass (a broker restarting).
+RETRY_FOR_S = 300.0
+
+# Errors that mean the group has moved on without this worker: its partitions may be someone
+# else's now, so what it holds must not be committed.
+_FENCED = {
+    KafkaError.ILLEGAL_GENERATION,
+    KafkaError.UNKNOWN_MEMBER_ID,
+    KafkaError.FENCED_INSTANCE_ID,
+    KafkaError._FENCED,
+    KafkaError.PRODUCER_FENCED,
+    KafkaError.INVALID_PRODUCER_EPOCH,
+}
+
+
+class TransactionFailed(Exception):
+    """The batch's transaction was aborted and must not be retried by this worker."""
+
+
+def group_metadata(group: str, generation: int, member_id: str) -> bytes:
+    """The consumer group metadata librdkafka's ``send_offsets_to_transaction`` takes.
+
+    librdkafka (2.x) serialises a consumer's ``consumer_group_metadata()`` as ``CGMDv2:``, the
+    generation (a native int32), the group id and the member id each ended by a NUL, and a flag
+    for "no group instance id".  Built here from the Faust (aiokafka) consumer's generation and
+    member id, the broker fences this worker's commits exactly as a Java consumer's would.
+    """
+    return (
+        b"CGMDv2:"
+        + struct.pack("=i", generation)
+        + group.encode()
+        + b"\0"
+        + member_id.encode()
+        + b"\0"
+        + b"\x01"
+    )
+
+
+_slots: list[IO[bytes]] = []  # held open (and locked) for the life of the process
+
+
+def claim_slot(home: Path, group: str) -> int:
+    """The lowest worker slot of ``group`` on this machine no running process holds.
+
+    A slot is an exclusive lock on a file under ``home``; the kernel drops it when its process
+    dies, however it dies, so a worker restarted after a kill -9 gets the dead one's slot back.
+    """
+    folder = home / "run"
+    folder.mkdir(parents=True, exist_ok=True)
+    slot = 0
+    while True:
+        handle = open(folder / f"stream-{group}-slot-{slot}.lock", "ab")  # noqa: SIM115 - kept
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            slot += 1
+            continue
+        _slots.append(handle)
+        return slot
+
+
+def transactional_id(group: str, slot: int) -> str:
+    return f"{group}-{socket.gethostname()}-{slot}"
+
+
+class TransactionalOutput(Output):
+    """The worker's output as one transaction a batch: :meth:`send` buffers, :meth:`commit`
+    produces the buffered records and the consumed offsets in one transaction."""
+
+    def __init__(self, bootstrap: str, transactional_id: str) -> None:
+        timeout_ms = int(TRANSACTION_TIMEOUT_S * 1000)
+        super().__init__(
+            bootstrap,
+            config={
+                "transactional.id": transactional_id,
+                "transaction.timeout.ms": timeout_ms,
+                # A record not delivered within its transaction's time fails the transaction.
+                "message.timeout.ms": timeout_ms,
+            },
+        )
+        self.transactional_id = transactional_id
+        self._records: list[tuple[str, bytes | None, bytes | None, int | None]] = []
+        self._offsets: dict[tuple[str, int], int] = {}
+        self._committing: asyncio.Future | None = None
+        self.committed = 0  # transactions, for the metrics and the bench
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Register the ``transactional.id`` with the broker (blocking: before the worker
+        starts).  A transaction the previous holder of this id left open is aborted here, and
+        that holder, if it still runs, is fenced off."""
+        try:
+            self.producer.init_transactions(timeout)
+        except KafkaException as error:
+            raise KafkaException(
+                f"could not start Kafka transactions as {self.transactional_id!r} at "
+                f"{self.bootstrap}: {error.args[0]}"
+            ) from None
+
+    def send(
+        self, topic: str, key: bytes | None, value: bytes | None, partition: int | None = None
+    ) -> None:
+        self._records.append((topic, key, value, partition))
+
+    def consumed(self, topic: str, partition: int, offset: int) -> None:
+        """Record ``offset`` of ``topic[partition]`` as processed: it is committed with the
+        next transaction."""
+        tp = (topic, partition)
+        if offset + 1 > self._offsets.get(tp, -1):
+            self._offsets[tp] = offset + 1
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._records or self._offsets)
+
+    async def commit(self, metadata: Callable[[], bytes]) -> None:
+        """Commit everything sent and consumed so far as one transaction (after the one
+        before it, if it is still committing).  The loop is free meanwhile.
+
+        A transaction that fails for good ends the worker (:func:`exit_for_recovery`), even
+        when nobody waits for it any more (a rebalance cancelled the agent that did)."""
+        while self._committing is not None:
+            # Shielded: a rebalance may cancel the agent that waits, not the commit.
+            await asyncio.shield(self._committing)
+        if not self.pending:
+            return
+        records, self._records = self._records, []
+        offsets, self._offsets = self._offsets, {}
+        future = asyncio.get_running_loop().run_in_executor(
+            None, self._commit, records, offsets, metadata
+        )
+        self._committing = future
+        future.add_done_callback(self._done)
+        await asyncio.shield(future)
+
+    def _done(self, future: asyncio.Future) -> None:
+        if self._committing is future:
+            self._committing = None
+        if not future.cancelled() and future.exception() is not None:
+            exit_for_recovery(future.exception())
+
+    async def drain(self, timeout: float = 0) -> None:
+        """Nothing to drain: a transaction is delivered when it commits."""
+        while self._committing is not None:
+            await asyncio.shield(self._committing)
+
+    def _commit(
+        self,
+        records: list[tuple[str, bytes | None, bytes | None, int | None]],
+        offsets: dict[tuple[str, int], int],
+        metadata: Callable[[], bytes],
+    ) -> None:
+        producer = self.producer
+        deadline = time.monotonic() + RETRY_FOR_S
+        positions = [TopicPartition(topic, p, offset) for (topic, p), offset in offsets.items()]
+        while True:
+            try:
+                producer.begin_transaction()
+                for topic, key, value, partition in records:
+                    self._produce(topic, key, value, partition)
+                if positions:
+                    self._retrying(
+                        lambda: producer.send_offsets_to_transaction(
+                            positions, metadata(), TRANSACTION_TIMEOUT_S
+                        ),
+                        deadline,
+                    )
+                if records and crash_point_set():
+                    producer.flush(TRANSACTION_TIMEOUT_S)  # the records in the log, uncommitted
+                    crash_point("records-delivered")
+                self._retrying(lambda: producer.commit_transaction(TRANSACTION_TIMEOUT_S), deadline)
+                self.committed += 1
+                return
+            except KafkaException as raised:
+                error: KafkaError = raised.args[0]
+                if error.fatal() or error.code() in _FENCED:
+                    raise TransactionFailed(str(error)) from None
+                if not error.txn_requires_abort():
+                    raise TransactionFailed(str(error)) from None
+                self._retrying(lambda: producer.abort_transaction(TRANSACTION_TIMEOUT_S), deadline)
+                if time.monotonic() > deadline:
+                    raise TransactionFailed(
+                        f"still failing after {RETRY_FOR_S:.0f} s: {error}"
+                    ) from None
+                log.warning("transaction aborted (%s); sending the batch again", error)
+
+    def _produce(self, topic: str, key: Any, value: Any, partition: int | None) -> None:
+        producer = self.producer
+        while True:
+            try:
+                # Delivery is the transaction's: a record that fails fails its commit.
+                if partition is None:
+                    producer.produce(topic, value=value, key=key)
+                else:
+                    producer.produce(topic, value=value, key=key, partition=partition)
+                return
+            except BufferError:
+                producer.poll(0.01)
+
+    @staticmethod
+    def _retrying(call: Callable[[], None], deadline: float) -> None:
+        """``call`` again while it fails with an error librdkafka says may pass."""
+        while True:
+            try:
+                call()
+                return
+            except KafkaException as raised:
+                error: KafkaError = raised.args[0]
+                if not error.retriable() or time.monotonic() > deadline:
+                    raise
+                log.warning("Kafka transaction step failed (%s); trying again", error)
+
+
+def exit_for_recovery(error: BaseException) -> None:
+    """Exit the worker after a transaction it could not commit (never returns).
+
+    Its tables already hold the batch that Kafka does not: carrying on would score the next
+    shots from state no restart could rebuild.  The next start recovers the committed state
+    and reads the batch again."""
+    log.error(
+        "the worker's Kafka transaction could not be committed (%s); exiting so that a restart "
+        "recovers the last committed state and processes this batch again",
+        error,
+    )
+    logging.shutdown()
+    os._exit(1)
+
+
+def read_committed(app: Any) -> None:
+    """Make the Faust worker's consumer (inputs and changelogs) read ``read_committed``."""
+    thread = app.consumer._thread
+    create = thread._create_worker_consumer
+
+    def create_read_committed(transport: Any) -> Any:
+        consumer = create(transport)
+        consumer._isolation_level = "read_committed"  # read by its fetcher when it starts
+        return consumer
+
+    thread._create_worker_consumer = create_read_committed
+
+
+def no_offset_commits(app: Any) -> None:
+    """Turn off Faust's own offset commits: the transactions commit the offsets."""
+
+    async def committed_in_transactions(offsets: Any) -> bool:
+        return False
+
+    app.consumer._commit = committed_in_transactions
+
+
+def last_records(
+    bootstrap: str, ends: dict[tuple[str, int], int], *, window: int = 256, timeout: float = 60.0
+) -> dict[tuple[str, int], int]:
+    """The offset of the last committed record before ``ends[tp]`` (a ``read_committed`` end)
+    of each partition, or -1 if there is none: the tail of each is read, further back while it
+    holds only transaction markers and aborted records."""
+    result = {tp: -1 for tp, end in ends.items() if end <= 0}
+    todo = {tp: end for tp, end in ends.items() if end > 0}
+    if not todo:
+        return result
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "parivision-recovery-tail",  # never joined, never committed
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "isolation.level": "read_committed",
+        }
+    )
+    try:
+        lows = {
+            tp: consumer.get_watermark_offsets(TopicPartition(*tp), timeout=timeout)[0]
+            for tp in todo
+        }
+        back = window
+        deadline = time.monotonic() + timeout
+        while todo:
+            starts = {tp: max(lows[tp], end - back) for tp, end in todo.items()}
+            consumer.assign([TopicPartition(t, p, starts[(t, p)]) for t, p in todo])
+            found: dict[tuple[str, int], int] = {}
+            ended: set[tuple[str, int]] = set()
+            while len(ended) < len(todo):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"could not read the end of {sorted(set(todo) - ended)} at {bootstrap} "
+                        f"within {timeout:.0f} s"
+                    )
+                message = consumer.poll(0.5)
+                if message is None:
+                    continue
+                tp = (message.topic(), message.partition())
+                if message.error():
+                    if message.error().code() == KafkaError._PARTITION_EOF:
+                        ended.add(tp)
+                        continue
+                    raise KafkaException(message.error())
+                if tp in todo and message.offset() < todo[tp]:
+                    found[tp] = max(found.get(tp, -1), message.offset())
+                    if message.offset() >= todo[tp] - 1:
+                        ended.add(tp)
+            result.update(found)
+            for tp in list(todo):
+                if tp in found or starts[tp] <= lows[tp]:
+                    result.setdefault(tp, -1)
+                    del todo[tp]
+            back *= 8
+    finally:
+        consumer.close()
+    return result
+
+
+class CommittedRecovery(Recovery):
+    """Faust's table recovery, ending at each changelog's last committed record.
+
+    Faust recovers a changelog partition up to its end offset less one, which it takes for the
+    last record.  In a log written in transactions the last offset is a commit marker, which no
+    consumer is handed: recovery would wait for it for ever (Faust's own ``exactly_once`` ends
+    it only after two idle 5 s polls).
+    """
+
+    bootstrap: str = ""
+
+    async def _build_highwaters(
+        self, consumer: Any, tps: Any, destination: Any, title: str
+    ) -> None:
+        await super()._build_highwaters(consumer, tps, destination, title)
+        ends = {(tp.topic, tp.partition): value + 1 for tp, value in destination.items()}
+        last = await asyncio.to_thread(last_records, self.bootstrap, ends)
+        for tp in list(destination):
+            destination[tp] = last[(tp.topic, tp.partition)]
+        self.log.info(
+            "%s changelogs end at their last committed records: %s",
+            title,
+            {f"{tp.topic}[{tp.partition}]": offset for tp, offset in sorted(destination.items())},
+        )
+
+
+def install_recovery(app: Any, bootstrap: str) -> None:
+    """Give ``app`` a :class:`CommittedRecovery` (before it starts)."""
+    tables = app.tables
+    recovery = CommittedRecovery(app, tables, beacon=tables.beacon)
+    recovery.bootstrap = bootstrap
+    tables._recovery = recovery
