@@ -29,6 +29,9 @@ def sink_consumer(settings: Settings, group: str | None = None) -> Consumer:
             "bootstrap.servers": settings.kafka(),
             "group.id": group or settings.sink_group,
             "auto.offset.reset": "earliest",
+            # Records of a stream transaction once it commits, never of one aborted
+            # (PARIVISION_PROCESSING_GUARANTEE=exactly_once); librdkafka's default, stated.
+            "isolation.level": "read_committed",
             "enable.auto.commit": False,
             "session.timeout.ms": 10000,
             "heartbeat.interval.ms": 1000,

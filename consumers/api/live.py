@@ -343,6 +343,9 @@ class Feed(threading.Thread):
                 "bootstrap.servers": self.settings.kafka(),
                 # librdkafka wants a group id even for assign(); nothing joins or commits it.
                 "group.id": "parivision-api-live",
+                # Records of a stream transaction once it commits, never of one aborted
+                # (PARIVISION_PROCESSING_GUARANTEE=exactly_once); librdkafka's default, stated.
+                "isolation.level": "read_committed",
                 "enable.auto.commit": False,
                 # At most ten fetches a second when the feed is quiet-ish, rather than one per
                 # record batch the stream writes (each a broker request, bench/kafka_cpu.py);

@@ -92,12 +92,13 @@ def _min_insync(bootstrap: str, topic: str) -> int:
     return int(configs["min.insync.replicas"].value)
 
 
+@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
 def test_a_broker_killed_mid_replay_loses_nothing_and_scores_nothing_twice(
-    services, cluster, champion_version, games_csv
+    services, cluster, champion_version, games_csv, guarantee
 ):
     endpoints, _ = services
     bootstrap = cluster.local_kafka_bootstrap()
-    settings = make_settings(services, kafka_bootstrap=bootstrap)
+    settings = make_settings(services, kafka_bootstrap=bootstrap, processing_guarantee=guarantee)
     on_cluster = dataclasses.replace(endpoints, kafka=bootstrap)
     ensure_topics(settings)
     attempts = settings.topic(schemas.ATTEMPTS)
@@ -164,10 +165,13 @@ def test_a_broker_killed_mid_replay_loses_nothing_and_scores_nothing_twice(
     assert after, "no shot was produced after the kill"
     waits = [doc["scored_at"] - doc["produced_at"] for doc in after]
     print(
-        f"\nbroker {victim} killed; the first shot produced after it was scored in "
+        f"\n{guarantee}: broker {victim} killed; the first shot produced after it was scored in "
         f"{waits[0]:.2f} s; the slowest after it in {max(waits):.2f} s"
     )
-    assert waits[0] < 30.0
+    # Kafka declares the broker dead after 9 s and then elects leaders (and, exactly once,
+    # moves the transaction coordinator): 13-15 s here, 21-23 s with a second three-broker
+    # cluster busy on the same two cores.
+    assert waits[0] < 45.0
 
 
 def test_status_shows_each_topics_copies_and_warns_where_one_broker_would_lose_data(
