@@ -18,6 +18,9 @@ __all__ = ["app", "main"]
 
 
 def main() -> None:
+    from parivision.cli.children import die_with_parent
+
+    die_with_parent()  # a child of `demo` or `stream --workers` ends with its parent
     try:
         app()
     except KeyboardInterrupt:

@@ -24,6 +24,7 @@ from rich.table import Table
 
 from models import registry
 from parivision import schemas
+from parivision.cli.children import child_env, stop_all
 from parivision.cli.watching import CpuSampler, ScoredCounter, StoredCounts, percentiles
 from parivision.settings import Settings
 from parivision.store import RETRAIN_EVENTS
@@ -71,7 +72,7 @@ def challenges_since(settings: Settings, since: float) -> list[dict[str, Any]]:
 def _child_env(settings: Settings, endpoints) -> dict[str, str]:
     """The environment for a child process: every setting of ours, services pinned to the
     endpoints already running (so the child never starts its own)."""
-    env = dict(os.environ)
+    env = child_env(dict(os.environ))
     for name, value in settings.model_dump().items():
         if value is None:
             continue
@@ -335,8 +336,65 @@ def run_demo(
             timeout=timeout,
             console=console,
         )
+        dead_lettered = end_offsets(settings, settings.topic(schemas.DLQ)) - dlq_before
+        stored = min(counts.values())
+        summary = {
+            "replay_id": replay_id,
+            "data": data or "synthetic",
+            "model_version": version,
+            "produced": produced,
+            "scored": len(counter.scored),
+            "labelled": len(counter.labelled),
+            "stored": stored,
+            "stored_by_layer": counts,
+            "dead_lettered": dead_lettered,
+            "bad_rows": stats.bad_rows,
+            "seconds": round(seconds, 2),
+            "scoring_latency_ms": percentiles(counter.latencies_ms),
+            "stored_latency_ms": stored_latency_ms["stored"],
+            "outcome_stored_latency_ms": stored_latency_ms["outcome_stored"],
+            "cpu_ms_per_shot": cpu.ms_per_shot(produced),
+            "shots_per_second": round(produced / seconds, 1) if seconds else 0.0,
+            "outcome_delay_s": settings.outcome_delay_s,
+            "outcome_timing": settings.outcome_timing,
+            "page": page,
+            "live_feed_messages": seen_live,
+            "challenges": challenges,
+            "monitoring": dict(getattr(endpoints, "monitoring", {}) or {}),
+            "complete": stored >= produced and len(counter.scored) >= produced,
+        }
+        table = Table(title="PariVision demo")
+        for key in (
+            "produced",
+            "scored",
+            "labelled",
+            "stored",
+            "dead_lettered",
+            "seconds",
+            "shots_per_second",
+            "model_version",
+            "page",
+        ):
+            table.add_row(key, str(summary[key]))
+        for key in ("scoring_latency_ms", "stored_latency_ms", "outcome_stored_latency_ms"):
+            if summary[key]:
+                table.add_row(key, f"p50 {summary[key]['p50']:,}, p99 {summary[key]['p99']:,}")
+        cpu_ms = summary["cpu_ms_per_shot"]
+        by_process = ", ".join(f"{k} {v:.2f}" for k, v in cpu_ms.items() if k != "all")
+        table.add_row("cpu_ms_per_shot", f"{cpu_ms['all']:.2f} ({by_process})")
+        for challenge in challenges:
+            table.add_row(
+                "challenge",
+                f"{challenge['reason']}: "
+                + (f"v{challenge['challenger']} " if challenge["challenger"] else "")
+                + f"{challenge['status']} ({challenge['decision']})",
+            )
+        console.print(table)
         if not until_done:
-            console.print("pipeline drained; press Ctrl-C to stop the stream and the sink")
+            console.print(
+                "pipeline drained; press Ctrl-C (or send SIGTERM) to stop the API, the stream, "
+                "the sink and the retrain loop"
+            )
             try:
                 while True:
                     _check_alive(settings, processes)
@@ -346,63 +404,9 @@ def run_demo(
     finally:
         if counter is not None:
             counter.stop_event.set()
-        for process in processes.values():
-            stop_process(process)
+        # All at once, within the worker's stop deadline (streams.app.STOP_TIMEOUT_S).
+        stop_all(processes.values(), timeout=35.0)
 
-    dead_lettered = end_offsets(settings, settings.topic(schemas.DLQ)) - dlq_before
-    stored = min(counts.values())
-    summary = {
-        "replay_id": replay_id,
-        "data": data or "synthetic",
-        "model_version": version,
-        "produced": produced,
-        "scored": len(counter.scored),
-        "labelled": len(counter.labelled),
-        "stored": stored,
-        "stored_by_layer": counts,
-        "dead_lettered": dead_lettered,
-        "bad_rows": stats.bad_rows,
-        "seconds": round(seconds, 2),
-        "scoring_latency_ms": percentiles(counter.latencies_ms),
-        "stored_latency_ms": stored_latency_ms["stored"],
-        "outcome_stored_latency_ms": stored_latency_ms["outcome_stored"],
-        "cpu_ms_per_shot": cpu.ms_per_shot(produced),
-        "shots_per_second": round(produced / seconds, 1) if seconds else 0.0,
-        "outcome_delay_s": settings.outcome_delay_s,
-        "outcome_timing": settings.outcome_timing,
-        "page": page,
-        "live_feed_messages": seen_live,
-        "challenges": challenges,
-        "monitoring": dict(getattr(endpoints, "monitoring", {}) or {}),
-        "complete": stored >= produced and len(counter.scored) >= produced,
-    }
-    table = Table(title="PariVision demo")
-    for key in (
-        "produced",
-        "scored",
-        "labelled",
-        "stored",
-        "dead_lettered",
-        "seconds",
-        "shots_per_second",
-        "model_version",
-        "page",
-    ):
-        table.add_row(key, str(summary[key]))
-    for key in ("scoring_latency_ms", "stored_latency_ms", "outcome_stored_latency_ms"):
-        if summary[key]:
-            table.add_row(key, f"p50 {summary[key]['p50']:,}, p99 {summary[key]['p99']:,}")
-    cpu_ms = summary["cpu_ms_per_shot"]
-    by_process = ", ".join(f"{k} {v:.2f}" for k, v in cpu_ms.items() if k != "all")
-    table.add_row("cpu_ms_per_shot", f"{cpu_ms['all']:.2f} ({by_process})")
-    for challenge in challenges:
-        table.add_row(
-            "challenge",
-            f"{challenge['reason']}: "
-            + (f"v{challenge['challenger']} " if challenge["challenger"] else "")
-            + f"{challenge['status']} ({challenge['decision']})",
-        )
-    console.print(table)
     return summary
 
 

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from parivision.cli.children import child_env, interruptible, stop_all
 from parivision.cli.common import (
     DataOption,
     SinceOption,
@@ -141,7 +142,7 @@ def _start_workers(settings: Settings, n: int, *, learner: str | None, loglevel:
     logs.mkdir(parents=True, exist_ok=True)
     for i in range(1, n + 1):
         # The same settings; local services this process started are found running and reused.
-        env = dict(os.environ)
+        env = child_env(dict(os.environ))
         env["PARIVISION_HOME"] = str(settings.resolved_home())
         if settings.stream_metrics_port:
             env["PARIVISION_STREAM_METRICS_PORT"] = str(settings.stream_metrics_port + i)
@@ -162,14 +163,8 @@ def _start_workers(settings: Settings, n: int, *, learner: str | None, loglevel:
 
 
 def _stop_workers(children: list) -> None:
-    for child in children:
-        if child.poll() is None:
-            child.terminate()
-    for child in children:
-        try:
-            child.wait(30)
-        except Exception:  # noqa: BLE001 - it did not stop in time
-            child.kill()
+    # Within the worker's own stop deadline (streams.app.STOP_TIMEOUT_S), and a little more.
+    stop_all(children, timeout=35.0)
 
 
 @app.command("sink")
@@ -290,18 +285,19 @@ def demo_command(
     # Prometheus and Alertmanager too, when installed: the demo's processes are scraped.
     endpoints = start_services(settings, monitoring=True)
     try:
-        summary = run_demo(
-            settings,
-            endpoints,
-            data=data,
-            limit=limit or 5000,
-            since=since,
-            until=until,
-            until_done=until_done,
-            rate=rate,
-            timeout=timeout,
-            console=console,
-        )
+        with interruptible():  # SIGTERM too, and SIGINT even if ignored at start
+            summary = run_demo(
+                settings,
+                endpoints,
+                data=data,
+                limit=limit or 5000,
+                since=since,
+                until=until,
+                until_done=until_done,
+                rate=rate,
+                timeout=timeout,
+                console=console,
+            )
     except DemoError as error:
         fail(str(error))
     typer.echo(json.dumps(summary))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 from typing import Annotated
 
 import typer
@@ -55,10 +58,20 @@ def up_command(brokers: BrokersOption = None) -> None:
 
 @app.command("down")
 def down_command() -> None:
-    """Stop the local services that `up` started (every Kafka node, whatever its cluster)."""
+    """Stop the local services that `up` started (every Kafka node, whatever its cluster), and
+    any pipeline process of this home still running (one a crashed `demo` left behind)."""
+    from infra.process import terminate
     from infra.services import down
+    from parivision.cli.children import leftovers
 
-    stopped = down(load_settings())
+    settings = load_settings()
+    left = leftovers(settings.resolved_home())
+    for pid in left:  # all told at once; each then waited for
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    for pid in left:
+        terminate(pid, timeout=35.0)  # the stream worker's own stop deadline, and a little
+    stopped = [f"pipeline process {pid}" for pid in left] + down(settings)
     typer.echo("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
 
 
