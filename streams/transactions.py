@@ -26,18 +26,21 @@ transactional aiokafka producer for each partition, committed every ``commit_int
   ``transactional.id`` as the one that died: its start aborts what that one left open, at once
   rather than after :data:`TRANSACTION_TIMEOUT_S`.
 
-A transaction that cannot be committed leaves the worker's tables ahead of what Kafka holds:
-the worker exits (:func:`exit_for_recovery`) and the next start recovers the committed state.
+A transaction that cannot be committed leaves the worker's tables ahead of what Kafka holds
+(the group moved on while a broker was away, a transaction stuck): the worker restarts in place
+(:func:`restart_in_place`), recovers the committed state and reads the batch again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import logging
 import os
 import socket
 import struct
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -55,19 +58,22 @@ log = logging.getLogger("parivision.stream.transactions")
 # takes milliseconds; a leader moving to another broker about ten seconds).  Also how long a
 # transaction left open by a worker that died and is not restarted holds back read_committed
 # readers of the partitions it wrote.
-TRANSACTION_TIMEOUT_S = 30.0
+TRANSACTION_TIMEOUT_S = 60.0
 # How long a transaction may keep failing for reasons that may pass (a broker restarting).
 RETRY_FOR_S = 300.0
+# A commit still not finished this long after it began is stuck (librdkafka once never returned
+# from a transaction after a broker restart): the worker restarts (restart_in_place).
+STUCK_AFTER_S = RETRY_FOR_S + 2 * TRANSACTION_TIMEOUT_S
 
 # Errors that mean the group has moved on without this worker: its partitions may be someone
-# else's now, so what it holds must not be committed.
-_FENCED = {
+# else's now, so what it holds must not be committed.  (A producer fenced or with a stale epoch
+# is not one of them: the slot makes this process the only holder of its transactional.id, and
+# the broker bumps the epoch itself when it aborts a transaction that outlived its timeout, as
+# a broker away for longer does.  A new producer goes on from there.)
+_GROUP_MOVED_ON = {
     KafkaError.ILLEGAL_GENERATION,
     KafkaError.UNKNOWN_MEMBER_ID,
     KafkaError.FENCED_INSTANCE_ID,
-    KafkaError._FENCED,
-    KafkaError.PRODUCER_FENCED,
-    KafkaError.INVALID_PRODUCER_EPOCH,
 }
 
 
@@ -175,7 +181,7 @@ class TransactionalOutput(Output):
         """Commit everything sent and consumed so far as one transaction (after the one
         before it, if it is still committing).  The loop is free meanwhile.
 
-        A transaction that fails for good ends the worker (:func:`exit_for_recovery`), even
+        A transaction that fails for good restarts the worker (:func:`restart_in_place`), even
         when nobody waits for it any more (a rebalance cancelled the agent that did)."""
         while self._committing is not None:
             # Shielded: a rebalance may cancel the agent that waits, not the commit.
@@ -188,6 +194,14 @@ class TransactionalOutput(Output):
             None, self._commit, records, offsets, metadata
         )
         self._committing = future
+        stuck = asyncio.get_running_loop().call_later(
+            STUCK_AFTER_S,
+            lambda: (
+                future.done()
+                or restart_in_place(f"a Kafka transaction did not finish in {STUCK_AFTER_S:.0f} s")
+            ),
+        )
+        future.add_done_callback(lambda done: stuck.cancel())
         future.add_done_callback(self._done)
         await asyncio.shield(future)
 
@@ -195,7 +209,7 @@ class TransactionalOutput(Output):
         if self._committing is future:
             self._committing = None
         if not future.cancelled() and future.exception() is not None:
-            exit_for_recovery(future.exception())
+            restart_in_place(f"its Kafka transaction could not be committed: {future.exception()}")
 
     async def drain(self, timeout: float = 0) -> None:
         """Nothing to drain: a transaction is delivered when it commits."""
@@ -208,39 +222,70 @@ class TransactionalOutput(Output):
         offsets: dict[tuple[str, int], int],
         metadata: Callable[[], bytes],
     ) -> None:
-        producer = self.producer
+        """One transaction of ``records`` and ``offsets``, sent again (in a new transaction)
+        while it fails for reasons that pass, for up to :data:`RETRY_FOR_S`."""
         deadline = time.monotonic() + RETRY_FOR_S
         positions = [TopicPartition(topic, p, offset) for (topic, p), offset in offsets.items()]
         while True:
             try:
-                producer.begin_transaction()
-                for topic, key, value, partition in records:
-                    self._produce(topic, key, value, partition)
-                if positions:
-                    self._retrying(
-                        lambda: producer.send_offsets_to_transaction(
-                            positions, metadata(), TRANSACTION_TIMEOUT_S
-                        ),
-                        deadline,
-                    )
-                if records and crash_point_set():
-                    producer.flush(TRANSACTION_TIMEOUT_S)  # the records in the log, uncommitted
-                    crash_point("records-delivered")
-                self._retrying(lambda: producer.commit_transaction(TRANSACTION_TIMEOUT_S), deadline)
+                self._transaction(records, positions, metadata, deadline)
                 self.committed += 1
                 return
             except KafkaException as raised:
                 error: KafkaError = raised.args[0]
-                if error.fatal() or error.code() in _FENCED:
-                    raise TransactionFailed(str(error)) from None
-                if not error.txn_requires_abort():
-                    raise TransactionFailed(str(error)) from None
-                self._retrying(lambda: producer.abort_transaction(TRANSACTION_TIMEOUT_S), deadline)
+                if error.code() in _GROUP_MOVED_ON:
+                    message = f"the group moved on without this worker: {error}"
+                    raise TransactionFailed(message) from None
                 if time.monotonic() > deadline:
-                    raise TransactionFailed(
-                        f"still failing after {RETRY_FOR_S:.0f} s: {error}"
-                    ) from None
-                log.warning("transaction aborted (%s); sending the batch again", error)
+                    message = f"still failing after {RETRY_FOR_S:.0f} s: {error}"
+                    raise TransactionFailed(message) from None
+                if error.txn_requires_abort() and not error.fatal():
+                    try:
+                        self._retrying(
+                            lambda: self.producer.abort_transaction(TRANSACTION_TIMEOUT_S),
+                            deadline,
+                        )
+                        log.warning("transaction aborted (%s); sending the batch again", error)
+                        continue
+                    except KafkaException as abort_failed:
+                        error = abort_failed.args[0]
+                log.warning(
+                    "the transactional producer failed (%s); a new one sends the batch again",
+                    error,
+                )
+                self._renew(deadline)
+
+    def _transaction(
+        self,
+        records: list[tuple[str, bytes | None, bytes | None, int | None]],
+        positions: list[TopicPartition],
+        metadata: Callable[[], bytes],
+        deadline: float,
+    ) -> None:
+        producer = self.producer
+        producer.begin_transaction()
+        for topic, key, value, partition in records:
+            self._produce(topic, key, value, partition)
+        if positions:
+            self._retrying(
+                lambda: producer.send_offsets_to_transaction(
+                    positions, metadata(), TRANSACTION_TIMEOUT_S
+                ),
+                deadline,
+            )
+        if records and crash_point_set():
+            producer.flush(TRANSACTION_TIMEOUT_S)  # the records in the log, uncommitted
+            crash_point("records-delivered")
+        self._retrying(lambda: producer.commit_transaction(TRANSACTION_TIMEOUT_S), deadline)
+
+    def _renew(self, deadline: float) -> None:
+        """Replace a producer in a state it cannot leave (a fatal error) by a new one with the
+        same transactional.id: starting, it aborts whatever the old one left open."""
+        old, self._producer = self._producer, None
+        if old is not None:
+            old.purge()
+            del old
+        self._retrying(lambda: self.producer.init_transactions(TRANSACTION_TIMEOUT_S), deadline)
 
     def _produce(self, topic: str, key: Any, value: Any, partition: int | None) -> None:
         producer = self.producer
@@ -269,19 +314,35 @@ class TransactionalOutput(Output):
                 log.warning("Kafka transaction step failed (%s); trying again", error)
 
 
-def exit_for_recovery(error: BaseException) -> None:
-    """Exit the worker after a transaction it could not commit (never returns).
+def restart_in_place(why: str) -> None:
+    """Restart this worker in place (never returns): the same process (pid, log, slot, and so
+    transactional.id), a fresh start.
 
-    Its tables already hold the batch that Kafka does not: carrying on would score the next
-    shots from state no restart could rebuild.  The next start recovers the committed state
-    and reads the batch again."""
-    log.error(
-        "the worker's Kafka transaction could not be committed (%s); exiting so that a restart "
-        "recovers the last committed state and processes this batch again",
-        error,
-    )
-    logging.shutdown()
-    os._exit(1)
+    Its tables already hold a batch that Kafka does not: carrying on would score the next shots
+    from state no restart could rebuild.  A fresh start aborts the transaction left open,
+    recovers the tables from what was committed and reads that batch again, as a supervisor
+    restarting it would, without one.  A ``stream --workers N`` parent comes back as one
+    worker: its other workers run on, and still end with it."""
+    argv = _without_workers([sys.executable, *sys.orig_argv[1:]])
+    log.error("the worker restarts in place (pid %d): %s", os.getpid(), why)
+    for handler in logging.getLogger().handlers:
+        with contextlib.suppress(Exception):
+            handler.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, argv)
+
+
+def _without_workers(argv: list[str]) -> list[str]:
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--workers":
+            skip = True
+        elif not arg.startswith("--workers="):
+            out.append(arg)
+    return out
 
 
 def read_committed(app: Any) -> None:

@@ -85,14 +85,18 @@ def source_outcomes(games_csv) -> dict[str, int]:
 
 # A crash (SIGKILL) is the harder case; a clean stop (SIGTERM) passed the same test alike, and
 # `bench/faults.py --scenarios broker` stops it cleanly at 100,000 shots.
+# Exactly once, the group forgets the worker while its broker is away (35 s, more than the
+# session timeout): the batch it holds cannot be committed, and the worker restarts in place
+# (same process) from what was committed (streams.transactions.restart_in_place).
 @pytest.mark.parametrize("how", ["kill"])
+@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
 def test_a_broker_restart_mid_replay_loses_nothing_and_needs_no_restarts(
-    services, settings_factory, champion_version, games_csv, broker, how
+    services, settings_factory, champion_version, games_csv, broker, how, guarantee
 ):
     endpoints, _ = services
     address = broker.local_kafka_bootstrap()
     endpoints = dataclasses.replace(endpoints, kafka=address)
-    settings = settings_factory(kafka_bootstrap=address)
+    settings = settings_factory(kafka_bootstrap=address, processing_guarantee=guarantee)
     ensure_topics(settings)
     db = MongoClient(settings.mongodb())[settings.mongodb_database]
     logs = settings.resolved_home() / "logs"
