@@ -63,16 +63,11 @@ def _start_demo(settings, endpoints, nba_csv, log: Path) -> subprocess.Popen:
         )
 
 
-def _quiet_settings(settings_factory):
-    return settings_factory(prometheus_port=0, alertmanager_port=0, retrain_drift_share=0)
-
-
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_a_background_demo_stops_on_a_signal_with_its_summary_and_leaves_nothing(
-    services, settings_factory, champion_version, nba_csv, tmp_path, signum
-):
+def _drained_demo(services, settings_factory, nba_csv, tmp_path):
+    """A background demo whose pipeline has drained, its summary printed: (settings, the demo,
+    its log, every process below it)."""
     endpoints, _ = services
-    settings = _quiet_settings(settings_factory)
+    settings = settings_factory(prometheus_port=0, alertmanager_port=0, retrain_drift_share=0)
     log = tmp_path / "demo.log"
     demo = _start_demo(settings, endpoints, nba_csv, log)
     try:
@@ -86,6 +81,19 @@ def test_a_background_demo_stops_on_a_signal_with_its_summary_and_leaves_nothing
         assert "PariVision demo" in log.read_text()
         tree = descendants(demo.pid)
         assert len(tree) >= 4, tree  # serve, stream, sink, retrain-loop
+    except BaseException:
+        demo.kill()
+        demo.wait(10)
+        raise
+    return settings, demo, log, tree
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_background_demo_stops_on_a_signal_with_its_summary_and_leaves_nothing(
+    services, settings_factory, champion_version, nba_csv, tmp_path, signum
+):
+    _, demo, log, tree = _drained_demo(services, settings_factory, nba_csv, tmp_path)
+    try:
         demo.send_signal(signum)
         demo.wait(GONE_WITHIN_S)
     finally:
@@ -101,21 +109,9 @@ def test_a_background_demo_stops_on_a_signal_with_its_summary_and_leaves_nothing
 def test_a_demo_killed_outright_takes_its_children_with_it(
     services, settings_factory, champion_version, nba_csv, tmp_path
 ):
-    endpoints, _ = services
-    settings = _quiet_settings(settings_factory)
-    log = tmp_path / "demo.log"
-    demo = _start_demo(settings, endpoints, nba_csv, log)
-    try:
-        wait_until(
-            lambda: "pipeline drained" in log.read_text() or demo.poll() is not None,
-            300,
-            "the demo drained",
-        )
-        tree = descendants(demo.pid)
-        assert len(tree) >= 4, (tree, log.read_text()[-3000:])
-    finally:
-        demo.kill()  # SIGKILL: no finally, no handler runs in the demo
-        demo.wait(10)
+    settings, demo, _, tree = _drained_demo(services, settings_factory, nba_csv, tmp_path)
+    demo.kill()  # SIGKILL: no finally, no handler runs in the demo
+    demo.wait(10)
     wait_until(
         lambda: not any(pid_alive(pid) for pid in tree),
         GONE_WITHIN_S,
