@@ -85,8 +85,9 @@ def source_outcomes(games_csv) -> dict[str, int]:
 
 # A crash (SIGKILL) is the harder case; a clean stop (SIGTERM) passed the same test alike, and
 # `bench/faults.py --scenarios broker` stops it cleanly at 100,000 shots.
-# Exactly once is not in this test's parameters: in 3 of 5 runs here the worker's commit hung
-# (in librdkafka, as far as its log shows) after the broker came back (README, "Exactly once").
+# Exactly once is not in this test's parameters: in 4 of 6 runs here the worker's commit hung
+# (in librdkafka's send_offsets_to_transaction, py-spy showed) after the broker came back
+# (README, "Exactly once").
 @pytest.mark.parametrize("how", ["kill"])
 @pytest.mark.parametrize("guarantee", ["at_least_once"])
 def test_a_broker_restart_mid_replay_loses_nothing_and_needs_no_restarts(
