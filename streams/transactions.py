@@ -147,7 +147,7 @@ class TransactionalOutput(Output):
         self._records: list[tuple[str, bytes | None, bytes | None, int | None]] = []
         self._offsets: dict[tuple[str, int], int] = {}
         self._committing: asyncio.Future | None = None
-        self.committed = 0  # transactions, for the metrics and the bench
+        self.committed = 0  # transactions committed
 
     def start(self, timeout: float = 60.0) -> None:
         """Register the ``transactional.id`` with the broker (blocking: before the worker

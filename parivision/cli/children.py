@@ -52,15 +52,20 @@ def _interrupt(signum: int, _frame) -> None:
 
 
 @contextlib.contextmanager
-def interruptible() -> Iterator[None]:
-    """SIGINT and SIGTERM raise ``KeyboardInterrupt`` while inside (the handlers before are
-    restored after), so a command's ``finally`` stops its children on either."""
-    before = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+def _on_stop_signals(handler) -> Iterator[None]:
+    """``handler`` for SIGINT and SIGTERM while inside; the handlers before are restored after."""
+    before = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        for sig, handler in before.items():
-            signal.signal(sig, handler)
+        for sig, previous in before.items():
+            signal.signal(sig, previous)
+
+
+def interruptible() -> contextlib.AbstractContextManager[None]:
+    """SIGINT and SIGTERM raise ``KeyboardInterrupt`` while inside, so a command's ``finally``
+    stops its children on either."""
+    return _on_stop_signals(_interrupt)
 
 
 def stop_all(processes: Iterable[subprocess.Popen], timeout: float = 30.0) -> None:
@@ -70,7 +75,7 @@ def stop_all(processes: Iterable[subprocess.Popen], timeout: float = 30.0) -> No
     running = [p for p in processes if p.poll() is None]
     if not running:
         return
-    with _signals_ignored():
+    with _on_stop_signals(signal.SIG_IGN):
         for process in running:
             with contextlib.suppress(ProcessLookupError):
                 process.send_signal(signal.SIGTERM)
@@ -86,16 +91,6 @@ def stop_all(processes: Iterable[subprocess.Popen], timeout: float = 30.0) -> No
                 with contextlib.suppress(ProcessLookupError):
                     process.kill()
                 process.wait(10)
-
-
-@contextlib.contextmanager
-def _signals_ignored() -> Iterator[None]:
-    before = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in before.items():
-            signal.signal(sig, handler)
 
 
 def leftovers(home: Path) -> list[int]:
