@@ -61,9 +61,20 @@ log = logging.getLogger("parivision.stream.transactions")
 TRANSACTION_TIMEOUT_S = 60.0
 # How long a transaction may keep failing for reasons that may pass (a broker restarting).
 RETRY_FOR_S = 300.0
-# A commit still not finished this long after it began is stuck (librdkafka once never returned
-# from a transaction after a broker restart): the worker restarts (restart_in_place).
+# A commit still not finished this long after it began is stuck: the worker restarts
+# (restart_in_place).
 STUCK_AFTER_S = RETRY_FOR_S + 2 * TRANSACTION_TIMEOUT_S
+# Each transaction call's own timeout: one that times out is tried again (the error is
+# retriable), so this only bounds how long a call may block (a leader moving takes 10-25 s).
+CALL_TIMEOUT_S = 20.0
+# One librdkafka call still running this long after it was given CALL_TIMEOUT_S has hung: the
+# worker restarts.  send_offsets_to_transaction waited without end here after the broker
+# holding the group's coordinator was killed (4 broker restarts in 6), a known librdkafka bug
+# (confluentinc/librdkafka#5456: the coordinator request's timeout is never checked; #5511:
+# a coordinator whose broker went away is not looked up again), open in 2.16.
+HUNG_AFTER_S = CALL_TIMEOUT_S + 20
+# How often the commit's watchdog looks.
+WATCH_EVERY_S = 5.0
 
 # Errors that mean the group has moved on without this worker: its partitions may be someone
 # else's now, so what it holds must not be committed.  (A producer fenced or with a stale epoch
@@ -147,6 +158,9 @@ class TransactionalOutput(Output):
         self._records: list[tuple[str, bytes | None, bytes | None, int | None]] = []
         self._offsets: dict[tuple[str, int], int] = {}
         self._committing: asyncio.Future | None = None
+        self._watchdog: asyncio.Task | None = None
+        # The librdkafka call the committing thread is in, and when it began (the watchdog's).
+        self._call: tuple[str, float] | None = None
         self.committed = 0  # transactions committed
 
     def start(self, timeout: float = 60.0) -> None:
@@ -194,16 +208,28 @@ class TransactionalOutput(Output):
             None, self._commit, records, offsets, metadata
         )
         self._committing = future
-        stuck = asyncio.get_running_loop().call_later(
-            STUCK_AFTER_S,
-            lambda: (
-                future.done()
-                or restart_in_place(f"a Kafka transaction did not finish in {STUCK_AFTER_S:.0f} s")
-            ),
-        )
-        future.add_done_callback(lambda done: stuck.cancel())
+        self._watchdog = asyncio.ensure_future(self._watch(future))
         future.add_done_callback(self._done)
         await asyncio.shield(future)
+
+    async def _watch(self, future: asyncio.Future) -> None:
+        """Restart the worker when ``future``'s commit has hung: one librdkafka call past
+        :data:`HUNG_AFTER_S`, or the whole commit past :data:`STUCK_AFTER_S`.  The thread that
+        hung cannot be stopped, and its producer cannot be used again."""
+        began = time.monotonic()
+        while not future.done():
+            await asyncio.wait([future], timeout=WATCH_EVERY_S)
+            if future.done():
+                return
+            now = time.monotonic()
+            call = self._call
+            if call is not None and now - call[1] > HUNG_AFTER_S:
+                restart_in_place(
+                    f"librdkafka's {call[0]} has not returned in {now - call[1]:.0f} s, "
+                    f"past its {CALL_TIMEOUT_S:.0f} s timeout"
+                )
+            if now - began > STUCK_AFTER_S:
+                restart_in_place(f"a Kafka transaction did not finish in {STUCK_AFTER_S:.0f} s")
 
     def _done(self, future: asyncio.Future) -> None:
         if self._committing is future:
@@ -242,7 +268,8 @@ class TransactionalOutput(Output):
                 if error.txn_requires_abort() and not error.fatal():
                     try:
                         self._retrying(
-                            lambda: self.producer.abort_transaction(TRANSACTION_TIMEOUT_S),
+                            "abort_transaction",
+                            lambda: self.producer.abort_transaction(CALL_TIMEOUT_S),
                             deadline,
                         )
                         log.warning("transaction aborted (%s); sending the batch again", error)
@@ -268,15 +295,18 @@ class TransactionalOutput(Output):
             self._produce(topic, key, value, partition)
         if positions:
             self._retrying(
-                lambda: producer.send_offsets_to_transaction(
-                    positions, metadata(), TRANSACTION_TIMEOUT_S
-                ),
+                "send_offsets_to_transaction",
+                lambda: producer.send_offsets_to_transaction(positions, metadata(), CALL_TIMEOUT_S),
                 deadline,
             )
         if records and crash_point_set():
             producer.flush(TRANSACTION_TIMEOUT_S)  # the records in the log, uncommitted
             crash_point("records-delivered")
-        self._retrying(lambda: producer.commit_transaction(TRANSACTION_TIMEOUT_S), deadline)
+        self._retrying(
+            "commit_transaction",
+            lambda: producer.commit_transaction(CALL_TIMEOUT_S),
+            deadline,
+        )
 
     def _renew(self, deadline: float) -> None:
         """Replace a producer in a state it cannot leave (a fatal error) by a new one with the
@@ -285,7 +315,11 @@ class TransactionalOutput(Output):
         if old is not None:
             old.purge()
             del old
-        self._retrying(lambda: self.producer.init_transactions(TRANSACTION_TIMEOUT_S), deadline)
+        self._retrying(
+            "init_transactions",
+            lambda: self.producer.init_transactions(CALL_TIMEOUT_S),
+            deadline,
+        )
 
     def _produce(self, topic: str, key: Any, value: Any, partition: int | None) -> None:
         producer = self.producer
@@ -300,10 +334,11 @@ class TransactionalOutput(Output):
             except BufferError:
                 producer.poll(0.01)
 
-    @staticmethod
-    def _retrying(call: Callable[[], None], deadline: float) -> None:
-        """``call`` again while it fails with an error librdkafka says may pass."""
+    def _retrying(self, name: str, call: Callable[[], None], deadline: float) -> None:
+        """``call`` (librdkafka's ``name``) again while it fails with an error librdkafka says
+        may pass.  The watchdog sees which call runs, since when."""
         while True:
+            self._call = (name, time.monotonic())
             try:
                 call()
                 return
@@ -311,7 +346,9 @@ class TransactionalOutput(Output):
                 error: KafkaError = raised.args[0]
                 if not error.retriable() or time.monotonic() > deadline:
                     raise
-                log.warning("Kafka transaction step failed (%s); trying again", error)
+                log.warning("Kafka transaction step %s failed (%s); trying again", name, error)
+            finally:
+                self._call = None
 
 
 def restart_in_place(why: str) -> None:

@@ -92,9 +92,7 @@ def _min_insync(bootstrap: str, topic: str) -> int:
     return int(configs["min.insync.replicas"].value)
 
 
-# Exactly once passed this test in 2 of 3 runs; in the third (CI, under load) the worker's
-# commit hung after the kill (README, "Exactly once"): not in the suite until that is understood.
-@pytest.mark.parametrize("guarantee", ["at_least_once"])
+@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
 def test_a_broker_killed_mid_replay_loses_nothing_and_scores_nothing_twice(
     services, cluster, champion_version, games_csv, guarantee
 ):
@@ -172,8 +170,12 @@ def test_a_broker_killed_mid_replay_loses_nothing_and_scores_nothing_twice(
     )
     # Kafka declares the broker dead after 9 s and then elects leaders (and, exactly once,
     # moves the transaction coordinator): 13-15 s here, 21-23 s with a second three-broker
-    # cluster busy on the same two cores.
-    assert waits[0] < 45.0
+    # cluster busy on the same two cores.  Exactly once, librdkafka may hang in the commit
+    # after the kill (streams/transactions.py, HUNG_AFTER_S): the worker restarts, and scores
+    # again after the watchdog's 40 s and a table recovery.
+    from streams.transactions import HUNG_AFTER_S
+
+    assert waits[0] < (45.0 if guarantee == "at_least_once" else HUNG_AFTER_S + 60.0)
 
 
 def test_status_shows_each_topics_copies_and_warns_where_one_broker_would_lose_data(
