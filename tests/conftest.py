@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+INTEGRATION = Path(__file__).resolve().parent / "integration"
+
+# Hypothesis writes nothing into the checkout (it would make .hypothesis/ there): no example
+# database (a failing example is printed with its failure), its other caches in the temp folder.
+set_hypothesis_home_dir(Path(tempfile.gettempdir()) / f"parivision-hypothesis-{os.getuid()}")
+settings.register_profile("parivision", database=None)
+settings.load_profile("parivision")
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Every test under tests/integration is an integration test, marked or not: `make unit`
+    (``-m "not integration"``) must never start the services."""
+    for item in items:
+        if INTEGRATION in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.integration)
 
 
 def shared_file(name: str) -> Path:
