@@ -13,7 +13,7 @@ import uuid
 from collections import Counter
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from parivision import schemas
 from parivision.settings import Settings
@@ -113,6 +113,28 @@ def champion_version(services, nba_csv):
 SESSION_MODEL = "parivision-shot-test"
 
 
+@pytest.fixture(autouse=True)
+def _session_champion_untouched(request):
+    """After each test that had the session's champion: it is still the champion.  Tests
+    compare predictions with its version; a test that promoted, shadowed or rolled back on the
+    session's model would make every later result depend on test order."""
+    yield
+    if "champion_version" not in request.fixturenames:
+        return
+    from models.registry import champion_version
+
+    version = request.getfixturevalue("champion_version")
+    endpoints, base = request.getfixturevalue("services")
+    settings = Settings(
+        home=base.home, mlflow_tracking_uri=endpoints.mlflow, model_name=SESSION_MODEL
+    )
+    now = champion_version(settings)
+    assert now == version, (
+        f"this test moved the session's champion from v{version} to v{now}: give it a model "
+        "of its own (copy_champion)"
+    )
+
+
 def copy_champion(settings: Settings, version: str, copies: int = 1) -> list[str]:
     """The session's champion copied ``copies`` times as versions of ``settings.model_name``,
     the first made champion: a model of the test's own, so that what the test promotes,
@@ -145,16 +167,33 @@ def model_events(settings: Settings) -> list[dict]:
     return events
 
 
-def wait_until(predicate, timeout: float, what: str, interval: float = 0.25):
+# What a wait on the broker's view of a group may see while the group forms or a broker moves.
+KAFKA_ERRORS = (KafkaException,)
+
+
+def wait_until(
+    predicate, timeout: float, what: str, interval: float = 0.25, *, tolerate: tuple = ()
+):
+    """Wait until ``predicate()`` is True.  An exception of a ``tolerate`` type (the broker is
+    restarting, say) counts as "not yet"; a timeout then says the last one seen, and chains it,
+    so a failure shows its cause, not only that time ran out."""
     import time
 
     deadline = time.monotonic() + timeout
-    last = None
+    last, error = None, None
     while time.monotonic() < deadline:
-        last = predicate()
+        try:
+            last, error = predicate(), None
+        except tolerate as raised:
+            last, error = None, raised
         if last is True:
             return
         time.sleep(interval)
+    if error is not None:
+        raise AssertionError(
+            f"timed out after {timeout:.0f}s waiting for {what} (last error: "
+            f"{type(error).__name__}: {error})"
+        ) from error
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last})")
 
 
@@ -217,11 +256,8 @@ def attempts_partitions_per_worker(settings: Settings) -> list[int]:
     from parivision import schemas
 
     admin = AdminClient({"bootstrap.servers": settings.kafka()})
-    try:
-        name = settings.stream_group()
-        group = admin.describe_consumer_groups([name])[name].result(10)
-    except Exception:
-        return []
+    name = settings.stream_group()
+    group = admin.describe_consumer_groups([name])[name].result(10)  # raises: a wait tolerates
     if not str(group.state).endswith("STABLE"):
         return []
     attempts = settings.topic(schemas.ATTEMPTS)

@@ -24,6 +24,7 @@ from parivision.cli.demo import start_process, stop_process, wait_for_group
 from parivision.sources.csv_source import CsvSource
 from parivision.topics import end_offsets, ensure_topics
 from tests.integration.conftest import (
+    KAFKA_ERRORS,
     BackgroundReplay,
     ScoredReader,
     attempts_partitions_per_worker,
@@ -210,6 +211,7 @@ def test_when_one_of_two_workers_dies_the_survivor_takes_its_partitions_and_lose
                 lambda: attempts_partitions_per_worker(settings) == [2, 2],
                 120,
                 "two workers holding two partitions each",
+                tolerate=KAFKA_ERRORS,
             )
             sender = BackgroundReplay(settings, CsvSource(games_csv), rate=RATE, limit=SHOTS)
             _wait_for_a_third_and_a_checkpoint(settings, logs / names[0])
@@ -220,6 +222,7 @@ def test_when_one_of_two_workers_dies_the_survivor_takes_its_partitions_and_lose
                 lambda: attempts_partitions_per_worker(settings) == [4],
                 120,
                 "the survivor holding all four partitions",
+                tolerate=KAFKA_ERRORS,
             )
             assert sender.result().produced == SHOTS
             _all_labelled(db)

@@ -33,6 +33,7 @@ class Listener(threading.Thread):
             ack = json.loads(self.ws.recv(timeout=30))
             assert ack == {"type": "filter", "filter": spec}
         self.messages: list[dict] = []
+        self.error: Exception | None = None
         self.lags: list[float] = []
         self.stop = threading.Event()
 
@@ -42,7 +43,8 @@ class Listener(threading.Thread):
                 message = json.loads(self.ws.recv(timeout=0.5))
             except TimeoutError:
                 continue
-            except Exception:
+            except Exception as error:  # the connection ended: ids() says so from now on
+                self.error = error
                 return
             arrived = time.time()
             made_at = message.get("scored_at") or message.get("labelled_at")
@@ -56,6 +58,8 @@ class Listener(threading.Thread):
         self.ws.close()
 
     def ids(self, kind: str) -> list[str]:
+        if self.error is not None and not self.stop.is_set():
+            raise AssertionError(f"the feed's connection ended: {self.error!r}") from self.error
         return [m["shot_id"] for m in self.messages if m["type"] == kind]
 
 

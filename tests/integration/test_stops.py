@@ -21,7 +21,7 @@ import pytest
 from infra.process import pid_alive
 from parivision.cli.children import leftovers
 from parivision.cli.demo import _child_env
-from tests.integration.conftest import attempts_partitions_per_worker, wait_until
+from tests.integration.conftest import KAFKA_ERRORS, attempts_partitions_per_worker, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -137,6 +137,7 @@ def test_the_extra_workers_of_stream_workers_2_end_with_their_parent(
             lambda: attempts_partitions_per_worker(settings) == [2, 2],
             120,
             "two workers holding two partitions each",
+            tolerate=KAFKA_ERRORS,
         )
         extra = descendants(parent.pid)
         assert extra, "no extra worker"
