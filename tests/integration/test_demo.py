@@ -6,12 +6,13 @@ import json
 import shutil
 import subprocess
 import sys
+import uuid
 
 import httpx
 import pytest
 
 from parivision.cli.demo import _child_env
-from tests.integration.conftest import monitored_ports
+from tests.integration.conftest import copy_champion, monitored_ports
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +28,10 @@ def test_demo_until_done_reports_every_shot_produced_scored_and_stored(
         retrain_min_new_labelled=2000,
         retrain_holdout=1000,
         retrain_drift_share=0,
+        # A model of its own: the retrain loop may challenge it, never the session's champion.
+        model_name=f"demo-{uuid.uuid4().hex[:6]}",
     )
+    (version,) = copy_champion(settings, champion_version)
     result = subprocess.run(
         [
             sys.executable,
@@ -51,7 +55,7 @@ def test_demo_until_done_reports_every_shot_produced_scored_and_stored(
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["produced"] == summary["scored"] == summary["stored"] == 3000
     assert summary["dead_lettered"] == 0
-    assert summary["model_version"] == champion_version
+    assert summary["model_version"] == version
     assert summary["shots_per_second"] > 0 and summary["seconds"] > 0
     # Produce -> scored and produce -> stored, from the timestamps the records carry: a shot is
     # stored after it is scored.

@@ -3,34 +3,53 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
+import producers.replay
 from models.data import load_shots
 from models.features import build_features, feature_dict
 from parivision.cli.demo import start_process, stop_process, wait_for_group
 from parivision.sources.csv_source import CsvSource
 from parivision.topics import ensure_topics
+from producers.outcomes import WallTimeOutcomes
 from producers.pacing import MaxPacer
 from producers.replay import replay
 from tests.integration.conftest import ScoredReader, wait_until
 
 pytestmark = pytest.mark.integration
 
+
+class HeldOutcomes(WallTimeOutcomes):
+    """The replay's outcomes, all held until the test lets them go (:attr:`gate`): outcomes as
+    late as the restart takes, on a busy machine too, rather than a fixed delay to race."""
+
+    gate = threading.Event()
+
+    def due(self, now: float) -> list:
+        return super().due(float("inf")) if self.gate.is_set() else []
+
+    def next_due(self) -> float | None:
+        return None if not self._due else time.time() + (0 if self.gate.is_set() else 0.05)
+
+
 SHOTS = 2000
 
 
 def test_kept_predictions_and_held_attempts_survive_a_worker_restart(
-    services, settings_factory, champion_version, games_csv
+    services, settings_factory, champion_version, games_csv, monkeypatch
 ):
-    """Outcomes 20 s late: the first worker scores each player's first shot and holds the rest
+    """Outcomes held back: the first worker scores each player's first shot and holds the rest
     (their form needs those outcomes), then stops.  The second worker recovers both from the
-    changelogs: every shot is scored once, labelled once with the prediction kept for it, and
-    the held shots get exactly the batch player form."""
+    changelogs, then the outcomes come: every shot is scored once, labelled once with the
+    prediction kept for it, and the held shots get exactly the batch player form."""
     endpoints, _ = services
-    # Outcomes 20 s late; held attempts are never given up on here, however long the restart
-    # takes on a busy machine (the overdue rule has tests of its own in test_flow).
-    settings = settings_factory(outcome_delay_s=20.0, form_wait_s=300.0)
+    # The outcomes wait for the restart, however long it takes on a busy machine; held attempts
+    # are never given up on meanwhile (the overdue rule has tests of its own in test_flow).
+    HeldOutcomes.gate.clear()
+    monkeypatch.setattr(producers.replay, "WallTimeOutcomes", HeldOutcomes)
+    settings = settings_factory(outcome_timing="wall", form_wait_s=300.0)
     ensure_topics(settings)
     frame = load_shots(games_csv, limit=SHOTS)
     players = frame["player_id"].nunique()
@@ -59,13 +78,16 @@ def test_kept_predictions_and_held_attempts_survive_a_worker_restart(
             reader.read()
             return len(reader.scored) == players
 
-        wait_until(first_shots_scored, 15, f"the first shot of each of {players} players")
-        assert not reader.labelled  # the outcomes are still 20 s away
+        wait_until(first_shots_scored, 120, f"the first shot of each of {players} players")
+        assert not reader.labelled  # no outcome has been sent
         stop_process(first)
         assert len(reader.scored) == players  # the others were held, not scored
 
         second = start_process(settings, endpoints, "stream", "restart-2.log")
-        sender.join(60)
+        wait_for_group(settings, settings.stream_group(), {"stream": second})
+        HeldOutcomes.gate.set()
+        sender.join(120)
+        assert not sender.is_alive(), "the replay did not end"
 
         def all_labelled() -> bool:
             reader.read()
