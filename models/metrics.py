@@ -18,18 +18,23 @@ METRIC_NAMES = ("log_loss", "roc_auc", "brier", "ece", "accuracy", "f1")
 
 
 def calibration_error(y_true: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
-    """Expected calibration error over ``bins`` equal-count bins of P(made).
+    """Expected calibration error over ``bins`` equal-count (quantile) bins of P(made).
 
-    The shots are sorted by probability and cut into bins of (nearly) the same size; each bin
-    contributes ``|make rate - mean probability|`` weighted by its share of the shots.  Equal-count
-    bins, not equal-width ones: most shot probabilities sit between 0.3 and 0.7, and fixed-width
-    bins would leave the tails nearly empty and noisy.  NaN when there are no shots.
+    The bin edges are the quantiles of the probabilities, as scikit-learn's
+    ``calibration_curve(strategy="quantile")`` draws them; each bin contributes
+    ``|make rate - mean probability|`` weighted by its share of the shots.  Equal-count bins, not
+    equal-width ones: most shot probabilities sit between 0.3 and 0.7, and fixed-width bins would
+    leave the tails nearly empty and noisy.  Shots with the same probability always share a bin,
+    so the error does not depend on the order the shots come in (cutting a sorted list into
+    equal parts did, when a model gives many shots one value).  NaN when there are no shots.
 
     Example:
         >>> y = np.array([0, 0, 1, 1])
         >>> round(calibration_error(y, np.array([0.1, 0.3, 0.6, 0.9]), bins=2), 4)
         0.225
         >>> calibration_error(y, np.array([0.0, 0.0, 1.0, 1.0]), bins=2)
+        0.0
+        >>> calibration_error(y, np.array([0.5, 0.5, 0.5, 0.5]), bins=2)  # one bin, not two
         0.0
     """
     if bins < 1:
@@ -38,12 +43,11 @@ def calibration_error(y_true: np.ndarray, p: np.ndarray, bins: int = 10) -> floa
     p = np.asarray(p, dtype=np.float64)
     if len(y) == 0:
         return float("nan")
-    order = np.argsort(p, kind="stable")
-    gaps = [
-        len(rows) * abs(y[rows].mean() - p[rows].mean())
-        for rows in np.array_split(order, min(bins, len(order)))
-    ]
-    return float(sum(gaps) / len(y))
+    edges = np.percentile(p, np.linspace(0, 100, bins + 1))
+    ids = np.searchsorted(edges[1:-1], p)
+    made = np.bincount(ids, weights=y, minlength=bins)
+    predicted = np.bincount(ids, weights=p, minlength=bins)
+    return float(np.abs(made - predicted).sum() / len(y))
 
 
 def score(y_true: np.ndarray, p: np.ndarray) -> dict[str, float]:
