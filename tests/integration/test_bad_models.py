@@ -112,25 +112,29 @@ def training(games_csv):
     return load_shots(games_csv, limit=6000)
 
 
-def _fit(frame, *, original: bool = False):
+def _fit(frame, *, original: bool = False, raw_scores: bool = False):
     x = original_features(frame) if original else build_features(frame)
     names = ORIGINAL_FEATURE_NAMES if original else FEATURE_NAMES
+    made = frame["made"].to_numpy()
     data = lgb.Dataset(
         x,
-        frame["made"].to_numpy(),
+        # raw_scores: a regression on -2 (missed) / +2 (made), whose answers are scores
+        # between about -2 and 2, not probabilities: a model logged with the wrong objective.
+        4.0 * made - 2.0 if raw_scores else made,
         feature_name=list(names),
         categorical_feature=[] if original else list(CATEGORICAL),
     )
-    booster = lgb.train({"objective": "binary", "verbosity": -1, "num_threads": 1}, data, 20)
+    objective = "regression" if raw_scores else "binary"
+    booster = lgb.train({"objective": objective, "verbosity": -1, "num_threads": 1}, data, 20)
     return ShotModel("lightgbm", booster, names, "v1" if original else FEATURE_SET), x
 
 
-def _register(settings, frame, *, original: bool = False) -> str:
+def _register(settings, frame, *, original: bool = False, raw_scores: bool = False) -> str:
     import mlflow
 
     from infra.mlflow_store import configure_mlflow
 
-    model, x = _fit(frame, original=original)
+    model, x = _fit(frame, original=original, raw_scores=raw_scores)
     configure_mlflow(settings)
     with mlflow.start_run(run_name="bad-models-test"):
         mlflow.set_tags({"feature_set": model.feature_set})
@@ -248,6 +252,7 @@ REASONS = {
     "missing": "its artifact is missing at file://",
     "damaged": "does not load, it is damaged or not a model",
     "other feature set": f"it was trained on feature set 'v1', this code computes '{FEATURE_SET}'",
+    "raw scores": "probe shots: not probabilities in [0, 1]",
 }
 
 
@@ -263,13 +268,15 @@ def test_bad_champions_are_refused_and_every_shot_is_scored_by_the_good_one(
         "missing": _register(settings, training.iloc[:3000]),
         "damaged": _register(settings, training.iloc[:3000]),
         "other feature set": _register(settings, training.iloc[:3000], original=True),
+        "raw scores": _register(settings, training.iloc[:3000], raw_scores=True),
     }
     better = _register(settings, training.iloc[3000:6000])
     _delete_artifact(settings, bad["missing"])
     _damage_artifact(settings, bad["damaged"])
     registry.set_champion(settings, good)
 
-    items = list(islice(CsvSource(games_csv), 6000, 6000 + PHASE * 5))
+    phase_count = len(bad) + 2  # before, each bad one, the swap
+    items = list(islice(CsvSource(games_csv), 6000, 6000 + PHASE * phase_count))
     phases = {
         name: items[i * PHASE : (i + 1) * PHASE] for i, name in enumerate(["before", *bad, "swap"])
     }
@@ -294,7 +301,8 @@ def test_bad_champions_are_refused_and_every_shot_is_scored_by_the_good_one(
             thread.join(120)
             assert stats["stats"].produced == PHASE, name
             wait_for_progress(lambda i=ids: scored.scored_of(i), PHASE, f"phase {name} scored")
-        after = list(islice(CsvSource(games_csv), 6000 + PHASE * 5, 6000 + PHASE * 6))
+        start = 6000 + PHASE * phase_count
+        after = list(islice(CsvSource(games_csv), start, start + PHASE))
         replay(settings, Shots(after, "after"), pacer=MaxPacer(), show_progress=False)
         every = _ids(items) + _ids(after)
         wait_for_progress(lambda: scored.labelled_of(every), len(every), "every shot labelled")

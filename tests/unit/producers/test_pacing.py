@@ -1,4 +1,9 @@
-"""Pacers: waits computed on a fake clock exactly, and one real-time check per timed pacer."""
+"""Pacers: waits computed on a fake clock exactly, and one real-time check per timed pacer.
+
+The real-time checks hold on a busy machine: a pacer must never send faster than asked (it
+sleeps at least that long, whatever the load), and is allowed to be late by seconds, since a
+machine running other work can stall any process.  How closely it keeps time on a quiet machine
+is a benchmark's question (``bench/latency.py`` paces the replays it measures)."""
 
 from __future__ import annotations
 
@@ -41,7 +46,8 @@ def test_rate_pacer_keeps_2000_per_second_in_real_time() -> None:
     started = time.perf_counter()
     for _ in range(1000):
         pacer.wait({})
-    assert 0.4 <= time.perf_counter() - started <= 0.7
+    # 1,000 shots at 2,000/s: the last one half a second after the first, not sooner.
+    assert 0.49 <= time.perf_counter() - started < 5.0
 
 
 def test_rate_pacer_sleeps_in_chunks_not_per_shot() -> None:
@@ -90,7 +96,7 @@ def test_game_clock_pacer_in_real_time() -> None:
     started = time.perf_counter()
     for seconds in (59, 39, 19):  # 20 s of game apart, 0.2 s each at speed 100
         pacer.wait(shot(7, 1, 11, seconds))
-    assert 0.38 <= time.perf_counter() - started <= 0.6
+    assert 0.39 <= time.perf_counter() - started < 5.0
 
 
 def test_game_seconds() -> None:
@@ -99,12 +105,14 @@ def test_game_seconds() -> None:
     assert game_seconds(shot(1, 6, 0, 0)) == 2880 + 600
 
 
-def test_max_pacer_never_waits() -> None:
+def test_max_pacer_never_waits(monkeypatch) -> None:
+    def no_sleep(seconds: float) -> None:
+        raise AssertionError(f"MaxPacer slept {seconds} s")
+
+    monkeypatch.setattr(time, "sleep", no_sleep)
     pacer = MaxPacer()
-    started = time.perf_counter()
-    for _ in range(100_000):
-        pacer.wait({})
-    assert time.perf_counter() - started < 0.5
+    for _ in range(1000):
+        assert pacer.wait({}) is None
 
 
 def test_make_pacer_picks_one_and_refuses_two() -> None:
