@@ -45,7 +45,7 @@ from parivision.dlq import dead_letter
 from parivision.metrics import STREAM, Metrics, for_job
 from parivision.settings import Settings
 from parivision.topics import replication_factor, topic_config
-from streams import fetching, handoff, offsets, transactions
+from streams import committed, fetching, handoff, offsets, transactions
 from streams.faults import crash_point
 from streams.flow import ShotFlow
 from streams.output import Output
@@ -278,9 +278,9 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
         output: Output = transactions.TransactionalOutput(
             settings.kafka(), transactions.transactional_id(group, slot)
         )
-        transactions.read_committed(app)
-        transactions.no_offset_commits(app)
-        transactions.install_recovery(app, settings.kafka())
+        committed.read_committed(app)
+        committed.no_offset_commits(app)
+        committed.install_recovery(app, settings.kafka())
     else:
         output = Output(settings.kafka())
     app.output = output  # run_worker starts its transactions

@@ -26,7 +26,8 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from streams.transactions import claim_slot, group_metadata, last_records
+from streams.committed import last_records
+from streams.transactions import claim_slot, group_metadata
 from tests.integration.conftest import wait_until
 
 pytestmark = pytest.mark.integration
