@@ -39,6 +39,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import signal
 import socket
 import struct
 import sys
@@ -75,6 +76,9 @@ CALL_TIMEOUT_S = 20.0
 HUNG_AFTER_S = CALL_TIMEOUT_S + 20
 # How often the commit's watchdog looks.
 WATCH_EVERY_S = 5.0
+# A worker about to restart asks the broker whether it is back this often (and waits this long
+# for an answer).
+REACHABLE_PROBE_S = 2.0
 
 # Errors that mean the group has moved on without this worker: its partitions may be someone
 # else's now, so what it holds must not be committed.  (A producer fenced or with a stale epoch
@@ -226,16 +230,23 @@ class TransactionalOutput(Output):
             if call is not None and now - call[1] > HUNG_AFTER_S:
                 restart_in_place(
                     f"librdkafka's {call[0]} has not returned in {now - call[1]:.0f} s, "
-                    f"past its {CALL_TIMEOUT_S:.0f} s timeout"
+                    f"past its {CALL_TIMEOUT_S:.0f} s timeout",
+                    once_reachable=self.bootstrap,
                 )
             if now - began > STUCK_AFTER_S:
-                restart_in_place(f"a Kafka transaction did not finish in {STUCK_AFTER_S:.0f} s")
+                restart_in_place(
+                    f"a Kafka transaction did not finish in {STUCK_AFTER_S:.0f} s",
+                    once_reachable=self.bootstrap,
+                )
 
     def _done(self, future: asyncio.Future) -> None:
         if self._committing is future:
             self._committing = None
         if not future.cancelled() and future.exception() is not None:
-            restart_in_place(f"its Kafka transaction could not be committed: {future.exception()}")
+            restart_in_place(
+                f"its Kafka transaction could not be committed: {future.exception()}",
+                once_reachable=self.bootstrap,
+            )
 
     async def drain(self, timeout: float = 0) -> None:
         """Nothing to drain: a transaction is delivered when it commits."""
@@ -351,7 +362,7 @@ class TransactionalOutput(Output):
                 self._call = None
 
 
-def restart_in_place(why: str) -> None:
+def restart_in_place(why: str, *, once_reachable: str | None = None) -> None:
     """Restart this worker in place (never returns): the same process (pid, log, slot, and so
     transactional.id), a fresh start.
 
@@ -359,8 +370,15 @@ def restart_in_place(why: str) -> None:
     from state no restart could rebuild.  A fresh start aborts the transaction left open,
     recovers the tables from what was committed and reads that batch again, as a supervisor
     restarting it would, without one.  A ``stream --workers N`` parent comes back as one
-    worker: its other workers run on, and still end with it."""
+    worker: its other workers run on, and still end with it.
+
+    ``once_reachable`` (a bootstrap address): first wait until Kafka there answers, blocking
+    this process, which does nothing else meanwhile.  A worker started while its broker is down
+    exits at once, saying so (the watchdog once fired 40 s into a 47 s outage, and the worker
+    it started was gone before the broker came back)."""
     argv = _without_workers([sys.executable, *sys.orig_argv[1:]])
+    if once_reachable is not None:
+        _wait_until_reachable(once_reachable, why)
     log.error("the worker restarts in place (pid %d): %s", os.getpid(), why)
     for handler in logging.getLogger().handlers:
         with contextlib.suppress(Exception):
@@ -368,6 +386,38 @@ def restart_in_place(why: str) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, argv)
+
+
+def _wait_until_reachable(bootstrap: str, why: str) -> None:
+    """Block until Kafka at ``bootstrap`` answers.  The event loop is blocked too, so a stop
+    signal meanwhile ends the process here: nothing it holds is worth keeping (its open
+    transaction is aborted by the broker, or by the next worker in its slot)."""
+    from confluent_kafka.admin import AdminClient
+
+    def stop_now(signum: int, _frame: Any) -> None:
+        log.warning("stopped (signal %d) while waiting for Kafka to restart in place", signum)
+        for handler in logging.getLogger().handlers:
+            with contextlib.suppress(Exception):
+                handler.flush()
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, stop_now)
+    signal.signal(signal.SIGINT, stop_now)
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    waited = False
+    while True:
+        try:
+            admin.list_topics(timeout=REACHABLE_PROBE_S)
+            return
+        except KafkaException:
+            if not waited:
+                log.error(
+                    "the worker will restart in place once Kafka at %s answers (%s)",
+                    bootstrap,
+                    why,
+                )
+                waited = True
+            time.sleep(REACHABLE_PROBE_S)
 
 
 def _without_workers(argv: list[str]) -> list[str]:

@@ -46,7 +46,8 @@ def restarts(monkeypatch):
     monkeypatch.setattr(transactions, "HUNG_AFTER_S", 2.0)
     monkeypatch.setattr(transactions, "WATCH_EVERY_S", 0.05)
 
-    def restart(why: str) -> None:
+    def restart(why: str, *, once_reachable: str | None = None) -> None:
+        assert once_reachable == "127.0.0.1:1"  # it waits for the worker's broker first
         seen.append(why)
         restart.producer.release.set()
 
