@@ -106,11 +106,16 @@ def champion_version(services, nba_csv):
         return existing
     frame = load_shots(nba_csv)
     return train_and_register(
-        settings, frame.iloc[:150_000], data_name="nba_shots.csv", candidates=["lightgbm"]
+        settings,
+        frame.iloc[:SESSION_TRAINING_ROWS],
+        data_name="nba_shots.csv",
+        candidates=["lightgbm"],
     ).version
 
 
 SESSION_MODEL = "parivision-shot-test"
+# The session champion learns the file's first this-many shots (time order); later ones are unseen.
+SESSION_TRAINING_ROWS = 150_000
 
 
 @pytest.fixture(autouse=True)

@@ -20,11 +20,11 @@ import pytest
 
 from models import registry
 from models.features import build_features
-from tests.integration.conftest import SESSION_MODEL, make_settings
+from tests.integration.conftest import SESSION_MODEL, SESSION_TRAINING_ROWS, make_settings
 
 pytestmark = pytest.mark.integration
 
-TRAINED_ON = 150_000  # the session champion's shots (tests/integration/conftest.py)
+TRAINED_ON = SESSION_TRAINING_ROWS
 NEXT = 10_000
 
 
