@@ -447,8 +447,10 @@ class RetrainLoop:
         except (MlflowException, PromotionError, LookupError, ValueError) as error:
             self._say(f"[yellow]shadow not judged this poll[/]: {error}")
 
-    def _judged(self, action: str, decision) -> None:
-        """A shadow decided: count it, say it, and record it on the retrain that trained it."""
+    def _judged(self, action: str, decision, shadow: dict[str, Any]) -> None:
+        """A shadow decided: count it, say it, and record it on the retrain that trained the
+        judged version (``shadow``: a challenger's verdict as ``shadow``, a watch's as ``watch``
+        on the retrain of the champion it watched)."""
         from models.promotion.judge import OUTCOMES
         from models.promotion.shadow import ROLL_BACK
 
@@ -458,9 +460,9 @@ class RetrainLoop:
             self.metrics["rollbacks"].inc()
         colour = "red" if action == ROLL_BACK else "green"
         self._say(f"[bold {colour}]{outcome.replace('_', ' ')}[/]: {decision.reason}")
-        shadow = decision.shadow or {}
-        watched = shadow.get("champion") if shadow.get("role") == "watch" else shadow.get("version")
-        field = "watch" if shadow.get("role") == "watch" else "shadow"
+        watch = shadow.get("role") == "watch"
+        watched = shadow.get("champion") if watch else shadow.get("version")
+        field = "watch" if watch else "shadow"
         self.db[RETRAIN_EVENTS].update_many(
             {"training.version": watched},
             {

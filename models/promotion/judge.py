@@ -39,7 +39,8 @@ class ShadowJudge:
         db: the deployment's MongoDB database (for the evidence so far when a shadow is first
             seen, after a restart say).
         publish: sends the decisions' events (default to ``models.events``).
-        on_decision: told of each decision (the loop counts them, logs them, alerts).
+        on_decision: told of each decision and of the shadow it judged (the loop counts them,
+            logs them, alerts, and records the verdict on the retrain that trained it).
         on_progress: told of the evidence after every poll (the loop's gauges).
     """
 
@@ -49,12 +50,12 @@ class ShadowJudge:
         db,
         *,
         publish: Publisher | None = None,
-        on_decision: Callable[[str, Decision], None] | None = None,
+        on_decision: Callable[[str, Decision, dict[str, Any]], None] | None = None,
         on_progress: Callable[[shadows.Shadow | None, shadows.Evidence], None] | None = None,
     ) -> None:
         self.settings, self.db = settings, db
         self.publish = publish or publish_event
-        self.on_decision = on_decision or (lambda _action, _decision: None)
+        self.on_decision = on_decision or (lambda _action, _decision, _shadow: None)
         self.on_progress = on_progress or (lambda _shadow, _evidence: None)
         self.shadow: shadows.Shadow | None = None
         self.evidence = shadows.Evidence()
@@ -84,7 +85,8 @@ class ShadowJudge:
             return None
         decision = self._act(current, judgement)
         self.shadow, self.evidence = None, shadows.Evidence()
-        self.on_decision(judgement.action, decision)
+        # The judged shadow, not the decision's: a promotion's decision names the watch it starts.
+        self.on_decision(judgement.action, decision, current.describe())
         return decision
 
     def _champion_moved(self, current: shadows.Shadow, champion: str | None) -> Decision | None:
@@ -100,7 +102,7 @@ class ShadowJudge:
             return None
         decision = self._decision(REFUSED, current, champion, reason)
         self.publish(self.settings, decision.as_event())
-        self.on_decision(shadows.REFUSE, decision)
+        self.on_decision(shadows.REFUSE, decision, current.describe())
         return decision
 
     def _act(self, current: shadows.Shadow, judgement: shadows.Judgement) -> Decision:

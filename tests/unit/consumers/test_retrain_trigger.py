@@ -27,11 +27,21 @@ from parivision.store import RETRAIN_EVENTS, SHOTS
 NO_CHAMPION = (None, None, "no champion yet")
 
 
+_MISSING = object()
+
+
+def _field(doc, key):
+    """A (dotted) field of a document, as MongoDB reads it; _MISSING when absent."""
+    for part in key.split("."):
+        doc = doc.get(part, _MISSING) if isinstance(doc, dict) else _MISSING
+    return doc
+
+
 def _matches(doc, query):
     for key, want in query.items():
-        have = doc.get(key)
+        have = _field(doc, key)
         if isinstance(want, dict):
-            if "$exists" in want and (key in doc) != want["$exists"]:
+            if "$exists" in want and (have is not _MISSING) != want["$exists"]:
                 return False
             if "$gt" in want and not (have is not None and have > want["$gt"]):
                 return False
@@ -514,3 +524,31 @@ def test_a_challenge_waits_while_a_shadow_is_judged(store, tmp_path):
     loop.judge.shadow = None  # its verdict is in: the next request retrains
     request_retrain(loop.settings, MANUAL)
     assert loop.step()["status"] == "refused" and len(recorder.frames) == 1
+
+
+def test_a_shadow_s_verdict_is_recorded_on_the_retrain_that_trained_it(store, tmp_path):
+    """The loop's challenger v5 (trained by retrain A) is promoted by its shadow: A records
+    ``shadow: promoted`` (the promotion's decision names the watch it starts, v4 watching v5,
+    which must not be taken for the judged shadow); the watch then confirms v5: A records
+    ``watch: confirmed``.  Retrain B (v6) is untouched."""
+    from models.promotion.events import Decision
+    from models.promotion.shadow import CHALLENGER, CONFIRM, PROMOTE, WATCH, Shadow
+
+    loop = _loop(store, tmp_path, Recorder(), [5000.0], drift_share=None, error_drift=False)
+    events = store[RETRAIN_EVENTS]
+    events.insert_one({"at": 1.0, "training": {"version": "5"}, "status": "shadowing"})
+    events.insert_one({"at": 2.0, "training": {"version": "6"}, "status": "refused"})
+    judged = Shadow("5", CHALLENGER, "4", 4000.0, 1000)
+    watch = Shadow("4", WATCH, "5", 4100.0, 1000)
+    promoted = Decision("promoted", "m", "5", "4", None, "r1")
+    promoted.shadow = watch.describe()
+    loop._judged(PROMOTE, promoted, judged.describe())
+    a, b = events.docs
+    assert a["shadow"]["decision"] == "promoted" and "watch" not in a
+    assert "shadow" not in b and "watch" not in b
+
+    confirmed = Decision("confirmed", "m", "5", "4", None, "r2")
+    loop._judged(CONFIRM, confirmed, watch.describe())
+    a, b = events.docs
+    assert (a["shadow"]["decision"], a["watch"]["decision"]) == ("promoted", "confirmed")
+    assert "shadow" not in b and "watch" not in b

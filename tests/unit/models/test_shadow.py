@@ -196,7 +196,9 @@ def test_a_forced_bad_champion_is_rolled_back_by_the_watch(shadowed, recent_shot
         p_shadow=fair_p,
     )
     decisions = []
-    judge = ShadowJudge(settings, db, publish=publish, on_decision=lambda a, d: decisions.append(a))
+    judge = ShadowJudge(
+        settings, db, publish=publish, on_decision=lambda a, d, s: decisions.append(a)
+    )
     back = judge.poll()
     assert back is not None and back.event == "rolled_back" and back.automatic
     assert decisions == [shadows.ROLL_BACK]

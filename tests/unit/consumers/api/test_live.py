@@ -1,0 +1,237 @@
+"""The live feed's fan-out logic: filters, bounded queues, what a slow client is told.
+
+Fast and in-process; ``tests/integration/test_live.py`` runs the same code on the real stack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from consumers.api.live import MAX_FRAME, Filter, Hub, feed_message, serve_client
+from consumers.api.names import UnknownName
+
+CELTICS, KNICKS = 1610612738, 1610612752
+SCORED = {
+    "shot_id": "1-1",
+    "game_id": 7,
+    "player_id": 3,
+    "team_id": CELTICS,
+    "team_name": "Boston Celtics",
+}
+
+
+def _scored(i: int, **fields) -> dict:
+    return {"type": "scored", **SCORED, "shot_id": f"1-{i}", **fields}
+
+
+def test_filters_match_game_player_and_team_by_id_or_name() -> None:
+    message = _scored(1)
+    assert Filter({}).matches(message)
+    assert Filter({"game_id": 7, "team": "Celtics"}).matches(message)
+    for team in (CELTICS, str(CELTICS), "BOS", "boston", "boston celtics"):
+        assert Filter({"team": team}).matches(message), team
+    assert not Filter({"player_id": 4}).matches(message)
+    assert not Filter({"team": "Knicks"}).matches(message)
+    # The team is its id: a message under the team's former name still matches.
+    assert Filter({"team": "Nets"}).matches(
+        _scored(2, team_id=1610612751, team_name="New Jersey Nets")
+    )
+
+
+def test_a_filter_is_acknowledged_with_the_teams_name_as_the_data_spells_it() -> None:
+    assert Filter({"team": "knicks", "game_id": 7}).as_dict() == {
+        "game_id": 7,
+        "team": "New York Knicks",
+    }
+    assert Filter({"team": str(KNICKS)}).as_dict() == {"team": KNICKS}
+
+
+def test_an_unknown_team_in_a_filter_is_refused_with_the_nearest() -> None:
+    with pytest.raises(UnknownName) as raised:
+        Filter({"team": "Miami Heats"})
+    assert "Miami Heat" in raised.value.nearest
+
+
+def test_player_names_need_a_directory() -> None:
+    with pytest.raises(ValueError, match="player_id"):
+        Filter({"player": "Kobe Bryant"})
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [[], {"game": 1}, {"game_id": "x"}, {"player_id": True}, {"team": [1]}, {"player": 1.5}],
+)
+def test_a_bad_filter_is_refused_with_what_to_send(spec) -> None:
+    with pytest.raises(ValueError):
+        Filter(spec)
+
+
+def test_labelled_records_become_outcome_messages_without_features() -> None:
+    scored = feed_message({**SCORED, "features": {"x": 1.0}, "p_champion": 0.4})
+    outcome = feed_message({**SCORED, "labelled": True, "outcome": 1, "p_champion": 0.4})
+    assert scored["type"] == "scored" and "features" not in scored
+    assert outcome["type"] == "outcome" and outcome["outcome"] == 1
+
+
+class BlockedSocket:
+    """A WebSocket whose peer stopped reading: every send after ``free`` waits forever."""
+
+    def __init__(self, free: int = 1) -> None:
+        self.free = free
+        self.sent: list[dict] = []
+        self.closed: tuple[int, str] | None = None
+        self.incoming: asyncio.Queue[str | bytes] = asyncio.Queue()
+
+    async def accept(self) -> None:
+        pass
+
+    async def send_text(self, text: str) -> None:
+        if len(self.sent) >= self.free:
+            await asyncio.Event().wait()
+        self.sent.append(json.loads(text))
+
+    async def receive(self) -> dict:
+        frame = await self.incoming.get()
+        kind = "bytes" if isinstance(frame, bytes) else "text"
+        return {"type": "websocket.receive", kind: frame}
+
+    async def close(self, code: int, reason: str) -> None:
+        self.closed = (code, reason)
+
+
+def test_a_client_that_reads_nothing_is_closed_with_a_reason_and_never_blocks_publishing() -> None:
+    async def scenario():
+        hub = Hub(queue_size=10, max_missed=50)
+        socket = BlockedSocket(free=2)  # takes the hello and one message, then stalls
+        task = asyncio.create_task(serve_client(socket, hub))
+        while not hub.clients:
+            await asyncio.sleep(0)
+        for i in range(100):
+            hub.publish_many([_scored(i)])  # returns at once even though the client stalls
+            await asyncio.sleep(0)
+        await asyncio.wait_for(task, 5)
+        return hub, socket
+
+    hub, socket = asyncio.run(scenario())
+    assert socket.closed is not None
+    code, reason = socket.closed
+    assert code == 1008 and reason == "too slow: 50 messages dropped in a row"
+    assert not hub.clients and hub.closed_slow == 1 and hub.published == 100
+
+
+def test_a_client_that_falls_behind_is_told_how_many_it_missed_then_gets_the_rest() -> None:
+    async def scenario():
+        hub = Hub(queue_size=5, max_missed=1000)
+        socket = BlockedSocket(free=10_000)
+        task = asyncio.create_task(serve_client(socket, hub))
+        while not hub.clients:
+            await asyncio.sleep(0)
+        hub.publish_many([_scored(i) for i in range(12)])  # one burst: 5 fit, 7 are dropped
+        for _ in range(50):
+            await asyncio.sleep(0)
+        hub.publish_many([_scored(99)])
+        for _ in range(50):
+            await asyncio.sleep(0)
+        task.cancel()
+        return socket
+
+    socket = asyncio.run(scenario())
+    kinds = [(m["type"], m.get("shot_id"), m.get("count")) for m in socket.sent]
+    assert kinds == [
+        ("hello", None, None),
+        *[("scored", f"1-{i}", None) for i in range(5)],
+        ("scored", "1-99", None),
+    ] or kinds == [
+        ("hello", None, None),
+        ("missed", None, 7),
+        *[("scored", f"1-{i}", None) for i in range(5)],
+        ("scored", "1-99", None),
+    ]
+    assert ("missed", None, 7) in kinds
+
+
+def test_a_filter_sent_by_the_client_is_acknowledged_and_applied() -> None:
+    async def scenario():
+        hub = Hub(queue_size=100, max_missed=1000)
+        socket = BlockedSocket(free=10_000)
+        task = asyncio.create_task(serve_client(socket, hub))
+        while not hub.clients:
+            await asyncio.sleep(0)
+        await socket.incoming.put(json.dumps({"filter": {"team": "Knicks"}}))
+        await _until(lambda: len(socket.sent) == 2)
+        hub.publish_many([_scored(1), _scored(2, team_name="New York Knicks", team_id=KNICKS)])
+        await socket.incoming.put("not json")
+        await _until(lambda: len(socket.sent) == 4)
+        task.cancel()
+        return socket
+
+    socket = asyncio.run(scenario())
+    kinds = [m["type"] for m in socket.sent]
+    assert kinds == ["hello", "filter", "scored", "error"]
+    assert socket.sent[1]["filter"] == {"team": "New York Knicks"}
+    assert socket.sent[2]["shot_id"] == "1-2"
+
+
+async def _until(done, timeout: float = 10.0) -> None:
+    """Let the client's tasks run (the filter is built in a thread) until ``done()``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not done():
+        assert loop.time() < deadline, "timed out"
+        await asyncio.sleep(0.001)
+
+
+def _talk(frames: list[str | bytes]) -> list[dict]:
+    """Send ``frames`` one after the other, each once the previous one was answered."""
+
+    async def scenario():
+        hub = Hub(queue_size=100, max_missed=1000)
+        socket = BlockedSocket(free=10_000)
+        task = asyncio.create_task(serve_client(socket, hub))
+        await _until(lambda: len(socket.sent) == 1)
+        for answered, frame in enumerate(frames, start=2):
+            await socket.incoming.put(frame)
+            await _until(lambda n=answered: len(socket.sent) == n)
+        assert not task.done() and socket.closed is None
+        task.cancel()
+        return socket.sent[1:]
+
+    return asyncio.run(scenario())
+
+
+def test_a_typo_in_a_team_is_answered_with_the_nearest_names_not_accepted() -> None:
+    error, ack = _talk(
+        [json.dumps({"filter": {"team": "Miami Heats"}}), json.dumps({"filter": {"team": "MIA"}})]
+    )
+    assert error["type"] == "error" and "Miami Heat" in error["nearest"]
+    assert "Miami Heats" in error["msg"]
+    assert ack == {"type": "filter", "filter": {"team": "Miami Heat"}}
+
+
+def test_binary_and_oversized_frames_are_refused_and_the_connection_stays() -> None:
+    big_value = json.dumps({"filter": {"team": "x" * 2_000_000}})
+    just_over = json.dumps({"filter": {"team": "y" * MAX_FRAME}})
+    under = json.dumps({"filter": {"team": "z" * (MAX_FRAME - 100)}})
+    answers = _talk(
+        [
+            b"\x00\x01",
+            big_value,
+            "w" * 5_000_000,
+            just_over,
+            under,
+            '{"filter": {"team": 1610612752}}',
+        ]
+    )
+    binary, big, huge, over, long_name, ack = answers
+    assert [binary["type"], big["type"], huge["type"], over["type"], long_name["type"]] == [
+        "error"
+    ] * 5
+    assert "binary" in binary["msg"]
+    assert all("limit" in m["msg"] for m in (big, huge, over))
+    # Nothing sent comes back beyond a short prefix.
+    assert all(len(json.dumps(m)) < 400 for m in answers), [len(json.dumps(m)) for m in answers]
+    assert "zzzz" in long_name["msg"]
+    assert ack == {"type": "filter", "filter": {"team": KNICKS}}
