@@ -23,13 +23,10 @@ import httpx
 import numpy as np
 import pytest
 from pymongo import MongoClient
-from typer.testing import CliRunner
 
 from models import registry
 from models.promotion.shadow import SHADOW_ALIAS
-from parivision.cli import app
-from parivision.cli.demo import _child_env, start_process, stop_process
-from parivision.sources.base import Source
+from parivision.cli.demo import start_process, stop_process
 from parivision.sources.csv_source import CsvSource
 from producers.pacing import MaxPacer
 from producers.replay import replay
@@ -40,65 +37,21 @@ from tests.integration.conftest import (
     wait_for_progress,
     wait_until,
 )
+from tests.integration.retraining import (
+    LEAGUE,
+    Shots,
+    cli,
+    log_loss,
+    on_unseen_league_shots,
+    train_league_champion,
+)
 
 pytestmark = pytest.mark.integration
 
-LEAGUE = ("20181101", "20181130")  # what the champions learn: every team, a month
-UNSEEN = (20190201, 20190327)  # league shots no model here learned from: the truth
-ONE_PLAYER = 20_000  # the file's first rows: Kobe Bryant, 1996-2010
-
-
-class Shots(Source):
-    def __init__(self, items, name):
-        self.items, self.name = items, name
-
-    def __iter__(self):
-        return iter(self.items)
-
-
-def _cli(settings, services, *args) -> str:
-    """Run a ``parivision`` command with this test's settings; its last line."""
-    endpoints, _ = services
-    result = CliRunner().invoke(app, list(args), env=_child_env(settings, endpoints))
-    assert result.exit_code == 0, result.output
-    return result.stdout.strip().splitlines()[-1]
-
-
-def _train_league_champion(settings, services, nba_csv) -> str:
-    """`parivision train` as a user runs it: the league's November 2018, recorded as such."""
-    last = _cli(
-        settings,
-        services,
-        "train",
-        "--data",
-        str(nba_csv),
-        "--since",
-        LEAGUE[0],
-        "--until",
-        LEAGUE[1],
-        "--candidate",
-        "lightgbm",
-        "--champion",
-    )
-    assert last.startswith(f"registered {settings.model_name} v") and "as champion" in last
-    return registry.champion_version(settings)
-
-
-def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
-    p = np.clip(p, 1e-15, 1 - 1e-15)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
-
-
-def _on_unseen_league_shots(settings, shots_frame, *versions) -> dict[str, float]:
-    """Each version's log loss on league shots none of them learned from, player form carried
-    from every earlier shot in the file, as the stream would carry it."""
-    from models.features import build_features
-
-    frame = shots_frame[shots_frame["game_date"] <= UNSEEN[1]]
-    matrix = build_features(frame)
-    later = (frame["game_date"] >= UNSEEN[0]).to_numpy()
-    x, y = matrix[later], frame["made"].to_numpy()[later]
-    return {v: _log_loss(y, registry.load_version(settings, v).predict(x)) for v in versions}
+# The file's first rows: Kobe Bryant, 1996-2010.  The incident had 20,000; 8,000 are past the
+# loop's default count trigger (5,000 labels) and its 2,000-shot window, and a player's shots
+# are scored one after another (each waits for the outcome of the one before): 110 s, not 280.
+ONE_PLAYER = 8_000
 
 
 def test_one_player_s_shots_never_replace_a_league_champion_with_a_worse_one(
@@ -115,7 +68,7 @@ def test_one_player_s_shots_never_replace_a_league_champion_with_a_worse_one(
         # the defaults, the reports' CPU (3.5 s each) is spared the pipeline under test.
         retrain_drift_every=10_000,
     )
-    champion = _train_league_champion(settings, services, nba_csv)
+    champion = train_league_champion(settings, services, nba_csv)
     db = MongoClient(settings.mongodb())[settings.mongodb_database]
     items = list(islice(CsvSource(nba_csv), ONE_PLAYER))
     assert len({item.shot["player_id"] for item in items}) == 1
@@ -157,7 +110,7 @@ def test_one_player_s_shots_never_replace_a_league_champion_with_a_worse_one(
     open_gate = settings.model_copy(
         update={"promotion_min_players": 0, "promotion_min_teams": 0, "promotion_min_games": 0}
     )
-    event = json.loads(_cli(open_gate, services, "retrain-loop", "--once", "--reason", "manual"))
+    event = json.loads(cli(open_gate, services, "retrain-loop", "--once", "--reason", "manual"))
     assert event["status"] in ("refused", "shadowing"), event
     sources = event["counts"]["sources"]
     assert sources[f"nba_shots.csv since {LEAGUE[0]} until {LEAGUE[1]}"] > 30_000
@@ -165,7 +118,7 @@ def test_one_player_s_shots_never_replace_a_league_champion_with_a_worse_one(
     challenger = event["training"]["version"]
     tags = registry.version_tags(settings, challenger)
     assert json.loads(tags["lineage"])["sources"][0]["location"] == str(nba_csv.resolve())
-    truth = _on_unseen_league_shots(settings, shots_frame, champion, challenger)
+    truth = on_unseen_league_shots(settings, shots_frame, champion, challenger)
     print(
         f"gate off: {event['status']}: {event['decision']['reason']}; on unseen league shots "
         f"champion v{champion} {truth[champion]:.4f}, challenger v{challenger} "
@@ -242,7 +195,7 @@ def test_a_bad_champion_promoted_by_force_is_rolled_back_within_n_labelled_shots
         prometheus_port=free_port(),
         alertmanager_port=free_port(),
     )
-    good = _train_league_champion(settings, services, nba_csv)
+    good = train_league_champion(settings, services, nba_csv)
     bad = _inverted_copy(settings, good)
     db = MongoClient(settings.mongodb())[settings.mongodb_database]
     endpoints, _ = services
@@ -255,7 +208,7 @@ def test_a_bad_champion_promoted_by_force_is_rolled_back_within_n_labelled_shots
         loop = start_process(settings, endpoints, "retrain-loop", "rollback-retrain.log")
         try:
             # By hand, with no check at all: the previous champion still watches it.
-            forced = json.loads(_cli(settings, services, "promote", f"v{bad}", "--force"))
+            forced = json.loads(cli(settings, services, "promote", f"v{bad}", "--force"))
             assert (forced["event"], forced["version"], forced["previous_version"]) == (
                 "promoted",
                 bad,
@@ -329,7 +282,7 @@ def test_a_bad_champion_promoted_by_force_is_rolled_back_within_n_labelled_shots
     served, beside = (np.array([d[k] for d in watched]) for k in ("p_champion", "p_shadow"))
     rate = y.mean()
     base = -(rate * np.log(rate) + (1 - rate) * np.log(1 - rate))
-    assert _log_loss(y, served) > max(_log_loss(y, beside), base) + 0.05
+    assert log_loss(y, served) > max(log_loss(y, beside), base) + 0.05
     # The shots replayed after the rollback were served by the good champion again.
     later = {item.shot["shot_id"] for item in after}
     served_by = {
