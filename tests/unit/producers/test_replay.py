@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 
 import pytest
@@ -12,12 +11,7 @@ from parivision.settings import Settings
 from parivision.sources.synthetic import SyntheticSource
 from producers.pacing import make_pacer
 from producers.replay import Delivery, DeliveryError, replay
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]  # closed again when the block ends: nothing listens there
+from tests.conftest import closed_port
 
 
 def test_a_replay_to_no_broker_gives_up_after_its_timeout_naming_the_broker_and_the_shots(

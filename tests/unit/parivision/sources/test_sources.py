@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,6 @@ from parivision.schemas import CSV_COLUMNS
 from parivision.sources import Limited, open_source
 from parivision.sources.base import BadRow, SourceShot
 from parivision.sources.csv_source import CsvSource
-from parivision.sources.http_source import VirtualBetsApiSource
 from parivision.sources.json_source import VirtualBetsJsonSource
 from parivision.sources.synthetic import SyntheticSource
 
@@ -40,17 +38,6 @@ def test_json_files(tmp_path: Path, suffix: str) -> None:
     path = tmp_path / f"shots{suffix}"
     path.write_text("[]")
     assert isinstance(open_source(str(path)), VirtualBetsJsonSource)
-
-
-def test_urls_are_the_api_and_must_answer(api_server) -> None:
-    source = open_source(api_server, limit=5)
-    assert isinstance(source, VirtualBetsApiSource) and len(list(source)) == 5
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    sock.close()
-    with pytest.raises(ConnectionError, match=dead):
-        open_source(dead)
 
 
 def test_missing_file_and_unknown_kind(tmp_path: Path) -> None:
