@@ -57,8 +57,13 @@ def create_app(
         follow_feed: follow ``shots.scored`` for the WebSocket feed (off in tests that need
             no broker).
     """
+    # Connected on the first request that reads the store (health answers for it when down).
     mongo = MongoClient(
-        settings.mongodb(), serverSelectionTimeoutMS=3000, connectTimeoutMS=3000, tz_aware=False
+        settings.mongodb(),
+        serverSelectionTimeoutMS=3000,
+        connectTimeoutMS=3000,
+        tz_aware=False,
+        connect=False,
     )
     db = mongo[settings.mongodb_database]
     holder = ModelHolder(settings)

@@ -1,15 +1,55 @@
-"""VirtualBetsApiSource against a real uvicorn server running create_api (real HTTP)."""
+"""VirtualBetsApiSource against a real uvicorn server running create_api (real HTTP, on a port
+of its own), and what an unreachable one gives."""
 
 from __future__ import annotations
 
 import socket
+import threading
+import time
+from collections.abc import Iterator
 from itertools import islice
+from pathlib import Path
 
 import httpx
 import pytest
 
+from parivision.sources import open_source
 from parivision.sources.csv_source import CsvSource
 from parivision.sources.http_source import VirtualBetsApiSource
+from tests.conftest import closed_port, shared_file
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def virtualbets_csv() -> Path:
+    return shared_file("virtualbets_sample_1000.csv")
+
+
+@pytest.fixture(scope="module")
+def api_server(virtualbets_csv: Path) -> Iterator[str]:
+    """A real uvicorn server for the VirtualBets API on a free local port, in a thread."""
+    import uvicorn
+
+    from producers.virtualbets_api import create_api
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))  # binding first means no other process can take the port
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_api(virtualbets_csv), log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("the VirtualBets API server did not start within 10 s")
+        time.sleep(0.01)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
 
 
 def ids(items) -> list[str]:
@@ -62,10 +102,7 @@ def test_iterating_stops_early_without_reading_everything(api_server, expected) 
 
 
 def test_unreachable_server_is_a_connection_error_naming_the_url() -> None:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()  # nothing listens there now
+    port = closed_port()
     url = f"http://127.0.0.1:{port}"
     with pytest.raises(ConnectionError, match=f"127.0.0.1:{port}/getdata/reset"):
         list(VirtualBetsApiSource(url, timeout=2))
@@ -76,3 +113,11 @@ def test_unreachable_server_is_a_connection_error_naming_the_url() -> None:
 def test_bad_page_size_is_refused() -> None:
     with pytest.raises(ValueError, match="page_size"):
         VirtualBetsApiSource("http://127.0.0.1:9", page_size=0)
+
+
+def test_urls_are_the_api_and_must_answer(api_server) -> None:
+    source = open_source(api_server, limit=5)
+    assert isinstance(source, VirtualBetsApiSource) and len(list(source)) == 5
+    dead = f"http://127.0.0.1:{closed_port()}"
+    with pytest.raises(ConnectionError, match=dead):
+        open_source(dead)

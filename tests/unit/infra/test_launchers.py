@@ -1,9 +1,10 @@
-"""The launchers' decisions that need no running service: jar fetching, pid files, ports, errors."""
+"""The launchers' decisions that need no running service and open no port: jar fetching,
+configuration files, pid files, errors (the tests that bind ports are in
+tests/integration/test_launchers.py)."""
 
 from __future__ import annotations
 
 import os
-import socket
 import stat
 import subprocess
 import sys
@@ -11,25 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from infra import kafka, mongodb
-from infra.process import LocalProcess, pid_alive, port_free, redact_uri, split_host_port
-from infra.services import ServiceError, up
+from infra import kafka
+from infra.process import LocalProcess, redact_uri, split_host_port
+from infra.services import ServiceError
 from parivision.settings import Settings
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def free_cluster_ports(brokers: int) -> dict[str, int]:
-    """A client and a controller port from which every node's (+100 each) is free."""
-    while True:
-        base = {"kafka_port": free_port(), "kafka_controller_port": free_port()}
-        ports = [p + 100 * i for p in base.values() for i in range(brokers)]
-        if len(set(ports)) == len(ports) and all(p < 65536 and port_free(p) for p in ports):
-            return base
 
 
 def properties(text: str) -> dict[str, str]:
@@ -42,9 +28,10 @@ def settings_factory(tmp_path):
         values = {
             "home": tmp_path / "home",
             "kafka_cache": tmp_path / "cache",
-            "kafka_port": free_port(),
-            "kafka_controller_port": free_port(),
-            "mongodb_port": free_port(),
+            # Nothing listens on these and nothing binds them: no test here starts a service.
+            "kafka_port": 39092,
+            "kafka_controller_port": 39093,
+            "mongodb_port": 37017,
             "kafka_bootstrap": None,
             "mongodb_uri": None,
             "mlflow_tracking_uri": None,
@@ -217,69 +204,6 @@ def test_replicas_are_three_at_most_and_two_in_sync_from_three_nodes(
         assert len(lines["controller.quorum.voters"].split(",")) == brokers
 
 
-def test_a_taken_port_of_node_2_is_named_with_its_knob(settings_factory):
-    settings = settings_factory(kafka_brokers=3, **free_cluster_ports(3))
-    taken = settings.kafka_controller_port + 100
-    with socket.socket() as squatter:
-        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        squatter.bind(("127.0.0.1", taken))
-        squatter.listen()
-        with pytest.raises(ServiceError) as error:
-            up(settings)
-    message = str(error.value)
-    assert f"the controller port 127.0.0.1:{taken} of node 2 (kafka-2) is already in use" in message
-    assert "PARIVISION_KAFKA_CONTROLLER_PORT (node 2 uses it + 100)" in message
-    assert f"pid {os.getpid()}" in message
-    assert mongodb.local_process(settings).read_pid() is None  # MongoDB was not started
-
-
-def stand_in(settings, node_id: int) -> int:
-    """A process that passes for node ``node_id`` of ``settings``' Kafka (its pid file, and its
-    server.properties on its command line), without Java."""
-    process = kafka.node_process(settings, node_id)
-    argv = [sys.executable, "-c", "import time; time.sleep(120)", process.marker]
-    return process.spawn(argv, cwd=settings.resolved_home())
-
-
-def test_a_cluster_of_another_size_is_refused_by_name_and_stopped_by_down(settings_factory):
-    from infra.services import down
-
-    one = settings_factory(**free_cluster_ports(3))
-    three = one.model_copy(update={"kafka_brokers": 3})
-    pids = [stand_in(three, n) for n in (1, 2, 3)]
-    try:
-        assert [(n.name, pid) for n, pid in kafka.running_nodes(one)] == [
-            ("kafka-1", pids[0]),
-            ("kafka-2", pids[1]),
-            ("kafka-3", pids[2]),
-        ]
-        with pytest.raises(ServiceError) as error:
-            up(one)
-        message = str(error.value)
-        assert "a cluster of 3 brokers already runs" in message
-        assert "export PARIVISION_KAFKA_BROKERS=3" in message and "`parivision down`" in message
-        assert kafka.running_pid(three) == pids[0]  # the refusal left its pid files alone
-    finally:
-        stopped = down(one)  # the settings say one broker: down stops the three all the same
-    assert stopped == ["kafka"]
-    assert not any(pid_alive(pid) for pid in pids)
-    assert not list((one.resolved_home() / "run").glob("kafka*.pid"))
-
-
-def test_a_cluster_is_refused_while_a_single_broker_runs(settings_factory):
-    one = settings_factory(**free_cluster_ports(3))
-    three = one.model_copy(update={"kafka_brokers": 3})
-    pid = stand_in(one, 1)
-    try:
-        with pytest.raises(ServiceError, match="a single broker already runs") as error:
-            kafka.start(three)
-        assert "`parivision up --brokers 3`" in str(error.value)
-        assert kafka.running_pid(one) == pid
-    finally:
-        assert kafka.stop(three)  # the settings say three: stop finds the single broker
-    assert not pid_alive(pid)
-
-
 def test_a_stale_pid_file_is_removed_and_a_recycled_pid_is_not_ours(tmp_path):
     finished = subprocess.Popen([sys.executable, "-c", "pass"])
     finished.wait()
@@ -291,21 +215,6 @@ def test_a_stale_pid_file_is_removed_and_a_recycled_pid_is_not_ours(tmp_path):
     process.pid_file.write_text(f"{os.getpid()}\n")  # alive, but not the service
     assert process.read_pid() is None and not process.pid_file.exists()
     assert process.stop(timeout=1) is False  # and so it is never signalled
-
-
-def test_a_busy_port_stops_up_before_anything_starts(settings_factory):
-    settings = settings_factory()
-    with socket.socket() as squatter:
-        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        squatter.bind(("127.0.0.1", settings.kafka_port))
-        squatter.listen()
-        with pytest.raises(ServiceError) as error:
-            up(settings)
-    message = str(error.value)
-    assert message.startswith(f"Kafka at 127.0.0.1:{settings.kafka_port}")
-    assert "already in use" in message and "PARIVISION_KAFKA_PORT" in message
-    assert f"pid {os.getpid()}" in message  # it names who holds the port
-    assert mongodb.local_process(settings).read_pid() is None  # MongoDB was not started
 
 
 def test_mongodb_password_never_reaches_a_message():

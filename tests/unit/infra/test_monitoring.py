@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import io
 import shutil
-import socket
 
 import pytest
 from rich.console import Console
 
 from infra import services
-from infra.monitoring import PROMETHEUS, default_targets
+from infra.monitoring import default_targets
 from infra.services import Endpoints, status
 from parivision.settings import Settings
 
@@ -83,21 +82,6 @@ def test_a_port_of_zero_turns_it_off(settings_factory):
 
 
 @pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus is not installed")
-def test_a_taken_port_skips_prometheus_without_starting_it(settings_factory):
-    with socket.socket() as squatter:
-        squatter.bind(("127.0.0.1", 0))
-        squatter.listen()
-        port = squatter.getsockname()[1]
-        settings = settings_factory(prometheus_port=port, alertmanager_port=0)
-
-        endpoints, said = up_monitoring(settings)
-
-    assert endpoints.started == [] and "prometheus" not in endpoints.monitoring
-    assert "already in use" in endpoints.skipped["prometheus"]
-    assert "PARIVISION_PROMETHEUS_PORT" in said
-    assert PROMETHEUS.local_process(settings).read_pid() is None
-
-
 def test_prometheus_scrapes_every_process_whose_port_is_on(settings_factory):
     settings = settings_factory(sink_metrics_port=0, api_port=18080)
     assert default_targets(settings) == {
