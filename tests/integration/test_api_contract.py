@@ -42,7 +42,7 @@ from parivision.sources.csv_source import CsvSource
 from producers.pacing import MaxPacer
 from producers.replay import replay
 from tests.conftest import shared_file
-from tests.integration.conftest import make_settings, wait_until
+from tests.integration.conftest import copy_champion, make_settings, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -1172,6 +1172,104 @@ def test_admin_retrain_runs_as_a_job(store, admin_model):
         assert state["result"]["waiting"], state["result"]
         assert "training" not in state["result"]  # nothing was trained
         assert api.get("/admin/jobs/nope", headers=key).status_code == 404
+
+
+def test_admin_force_promotes_a_version_the_checks_refuse_and_the_old_champion_watches_it(
+    store, champion_version, games_csv
+):
+    from models.data import load_shots
+    from models.promotion import shadow as shadows
+
+    settings = store.settings.model_copy(update={"model_name": f"api-force-{uuid.uuid4().hex[:6]}"})
+    (champion,) = copy_champion(settings, champion_version)
+    worse = _register_worse(settings, load_shots(games_csv))
+    key = {"X-API-Key": KEY}
+    row = store.rows[10]
+    with TestClient(create_app(settings, follow_feed=False), raise_server_exceptions=False) as api:
+        checked = api.post(f"/admin/promote/{worse}", headers=key, params={"now": True})
+        assert checked.status_code == 200, checked.text
+        assert checked.json()["event"] == "refused"  # what the checks say of it
+        assert registry.champion_version(settings) == champion
+
+        forced = api.post(f"/admin/promote/{worse}", headers=key, params={"force": True})
+        assert forced.status_code == 200, forced.text
+        decision = forced.json()
+        assert decision["event"] == "promoted"
+        assert (decision["version"], decision["previous_version"]) == (worse, champion)
+        assert "with force" in decision["reason"]
+        assert registry.champion_version(settings) == worse
+        assert api.post("/predict", json=row).json()["model"]["version"] == worse
+        promoted = api.get("/models/champion").json()
+        assert promoted["version"] == worse and promoted["promoted"]["how"] == "forced"
+        # The champion it replaced watches it, as after any promotion.
+        assert registry.alias_version(settings, shadows.SHADOW_ALIAS) == champion
+        watch = api.get("/models").json()["shadow"]
+        assert (watch["version"], watch["role"], watch["champion"]) == (
+            champion,
+            shadows.WATCH,
+            worse,
+        )
+
+
+def test_models_shows_the_shadow_with_both_live_log_losses_from_the_store(store, champion_version):
+    """40 real shots scored by both, seeded here; both log losses and the base rate's worked
+    out with numpy; a shot scored before the shadow began and one scored by another champion
+    are not evidence."""
+    from models.promotion import shadow as shadows
+    from parivision.store import SHOTS
+
+    tag = uuid.uuid4().hex[:6]
+    settings = store.settings.model_copy(
+        update={"model_name": f"api-shadow-{tag}", "mongodb_database": f"shadow{tag}"}
+    )
+    champion, challenger = copy_champion(settings, champion_version, copies=2)
+    with TestClient(create_app(settings, follow_feed=False), raise_server_exceptions=False) as api:
+        assert api.get("/models").json()["shadow"] is None
+        began = shadows.begin(settings, challenger, shadows.CHALLENGER, champion)
+        empty = api.get("/models").json()["shadow"]
+        assert (empty["labelled"], empty["live_log_loss"]) == (0, {})
+
+        rows = store.rows[:40]
+        made = np.array([int(r["Shot Made Flag"]) for r in rows])
+        rng = np.random.default_rng(11)
+        p_champion, p_shadow = rng.uniform(0.2, 0.8, 40), rng.uniform(0.2, 0.8, 40)
+        start = began.started_at
+        docs = [
+            {
+                "_id": row_to_shot(row)[0]["shot_id"],
+                "shot_id": row_to_shot(row)[0]["shot_id"],
+                "model_version": champion,
+                "p_champion": float(p_champion[i]),
+                "shadow_version": challenger,
+                "p_shadow": float(p_shadow[i]),
+                "scored_at": start + i,
+                "outcome": int(made[i]),
+                "labelled_at": start + i + 0.5,
+                "outcome_stored_at": start + i + 0.75,
+            }
+            for i, row in enumerate(rows)
+        ]
+        # Labelled since it began, but scored before it, or by another champion: not evidence.
+        early = {**docs[0], "_id": "early", "shot_id": "early", "scored_at": start - 10}
+        other = {**docs[1], "_id": "other", "shot_id": "other", "model_version": "999"}
+        db = MongoClient(settings.mongodb())[settings.mongodb_database]
+        db[SHOTS].insert_many([*docs, early, other])
+
+        shadow = api.get("/models").json()["shadow"]
+        assert shadow["version"] == challenger and shadow["role"] == shadows.CHALLENGER
+        assert shadow["champion"] == champion and shadow["started_at"] == began.started_at
+        assert shadow["shots"] == settings.shadow_shots and shadow["labelled"] == 40
+
+        def log_loss(p):
+            return float(-np.mean(made * np.log(p) + (1 - made) * np.log(1 - p)))
+
+        rate = made.mean()
+        live = shadow["live_log_loss"]
+        assert live["shadow"] == pytest.approx(log_loss(p_shadow), abs=1e-9)
+        assert live["champion"] == pytest.approx(log_loss(p_champion), abs=1e-9)
+        assert live["base_rate"] == pytest.approx(log_loss(np.full(40, rate)), abs=1e-9)
+        assert shadow["verdict_so_far"].startswith(f"shadowing: v{challenger} ")
+        assert f"on 40 labelled shots, of {settings.shadow_shots:,}" in shadow["verdict_so_far"]
 
 
 # --- health --------------------------------------------------------------------------------

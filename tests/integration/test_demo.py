@@ -87,3 +87,60 @@ def test_demo_until_done_reports_every_shot_produced_scored_and_stored(
             timeout=10,
         ).json()["data"]["result"]
         assert answer and float(answer[0]["value"][1]) > 0
+
+
+def test_a_demo_without_a_champion_trains_a_lightgbm_one_on_its_data_and_scores_with_it(
+    services, settings_factory, games_csv
+):
+    import pandas as pd
+
+    from models import registry
+    from models.lineage import LINEAGE_TAG, Lineage
+
+    endpoints, _ = services
+    settings = settings_factory(model_name=f"demo-first-{uuid.uuid4().hex[:6]}")
+    client = registry.client(settings)
+    assert not client.search_model_versions(f"name='{settings.model_name}'")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "parivision",
+            "demo",
+            "--data",
+            str(games_csv),
+            "--limit",
+            "300",
+            "--until-done",
+            "--timeout",
+            "240",
+        ],
+        env=_child_env(settings, endpoints),
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    said = "".join(result.stderr.split())  # as read, however the console wrapped it
+
+    def printed(text: str) -> bool:
+        return "".join(text.split()) in said
+
+    assert printed(f"no champion yet: training one on {games_csv}")
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["produced"] == summary["scored"] == summary["stored"] == 300
+
+    (trained,) = client.search_model_versions(f"name='{settings.model_name}'")
+    version = str(trained.version)
+    assert registry.champion_version(settings) == version == summary["model_version"]
+    assert printed(f"champion: {settings.model_name} v{version} (validation log loss")
+    tags = registry.version_tags(settings, version)
+    assert tags["candidate"] == "lightgbm" and tags["data"] == games_csv.name
+    # Trained on the whole file (not the replay's 300), read here with pandas.
+    raw = pd.read_csv(games_csv, low_memory=False)
+    assert int(tags["train_rows"]) + int(tags["valid_rows"]) == len(raw) == 40_000
+    assert int(tags["train_from"]) == raw["Game Date"].min()
+    assert int(tags["valid_to"]) == raw["Game Date"].max()
+    # And it records the file, so the retrain loop can learn it again.
+    lineage = Lineage.from_json(tags[LINEAGE_TAG])
+    assert [s.location for s in lineage.sources] == [str(games_csv.resolve())]

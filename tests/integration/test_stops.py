@@ -149,3 +149,47 @@ def test_the_extra_workers_of_stream_workers_2_end_with_their_parent(
         GONE_WITHIN_S,
         "the extra worker to end with its parent",
     )
+
+
+def test_down_stops_the_pipeline_processes_of_its_home_and_only_those(
+    services, settings_factory, tmp_path
+):
+    """A sink left running in one home (as a crashed demo leaves it) and one in another; `down`
+    for the first stops the first, leaves the second, and the shared services stay up."""
+    from infra.kafka import probe as kafka_probe
+    from infra.mongodb import probe as mongodb_probe
+    from parivision.cli.demo import start_process, stop_process, wait_for_group
+    from parivision.topics import ensure_topics
+
+    endpoints, _ = services
+    mine = settings_factory(home=tmp_path / "mine")
+    other = settings_factory(home=tmp_path / "other")
+    sinks = {}
+    try:
+        for name, settings in (("mine", mine), ("other", other)):
+            ensure_topics(settings)
+            sinks[name] = start_process(settings, endpoints, "sink", f"{name}-sink.log")
+            wait_for_group(settings, settings.sink_group, {name: sinks[name]})
+        assert leftovers(mine.resolved_home()) == [sinks["mine"].pid]
+
+        down = subprocess.run(
+            [sys.executable, "-m", "parivision", "down"],
+            env=_child_env(mine, endpoints),
+            capture_output=True,
+            text=True,
+            timeout=GONE_WITHIN_S,
+        )
+        assert down.returncode == 0, down.stderr
+        last = down.stdout.strip().splitlines()[-1]
+        # The session's Kafka and MongoDB were started under another home: not this one's.
+        assert last == f"stopped: pipeline process {sinks['mine'].pid}"
+        wait_until(
+            lambda: sinks["mine"].poll() is not None, GONE_WITHIN_S, "this home's sink to stop"
+        )
+        assert sinks["mine"].returncode == 0  # stopped by SIGTERM, cleanly
+        assert sinks["other"].poll() is None and pid_alive(sinks["other"].pid)
+        assert kafka_probe(endpoints.kafka) is None
+        assert mongodb_probe(endpoints.mongodb) is None
+    finally:
+        for process in sinks.values():
+            stop_process(process)

@@ -112,3 +112,73 @@ def test_a_champion_without_a_lineage_or_a_file_gone_makes_the_retrain_wait(
     tag_version(settings, version, {LINEAGE_TAG: None})
     with pytest.raises(NotReady, match="does not record what it was trained on"):
         training_data(settings, db, champion=version)
+
+
+@pytest.fixture
+def weighted_champion(league_csv, tmp_path):
+    """A champion trained as `parivision train --data league.csv --until 20181215
+    --half-life-days 45` would."""
+    from infra.mlflow_store import configure_mlflow
+
+    path, _ = league_csv
+    settings = Settings(
+        home=tmp_path / "home",
+        mlflow_tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
+        mongodb_database="unit",
+        model_name="lineage-weighted-unit",
+    )
+    configure_mlflow(settings)
+    frame, name = training_frames([str(path)], until=UNTIL)
+    version = train_and_register(
+        settings,
+        frame,
+        data_name=name,
+        candidates=["logreg"],
+        make_champion=True,
+        half_life_days=45,
+        lineage=lineage_of([str(path)], until=UNTIL),
+    ).version
+    return settings, version
+
+
+def test_a_retrain_weights_its_shots_with_the_half_life_the_champion_was_trained_with(
+    weighted_champion, shots_frame
+):
+    from consumers.retrain_trigger import RetrainLoop
+    from models.drift import MANUAL, TriggerConfig
+    from tests.unit.consumers.test_retrain_trigger import Judge, Recorder
+
+    settings, version = weighted_champion
+    db = Database()
+    _store(db, shots_frame.iloc[:1000], start=1000.0, p=0.45)
+    recorder = Recorder()
+    loop = RetrainLoop(
+        # The loop's own default says 90 days; the champion's lineage says 45, and wins.
+        settings.model_copy(
+            update={
+                "train_half_life_days": 90.0,
+                "promotion_min_players": 0,
+                "promotion_min_teams": 0,
+                "promotion_min_games": 0,
+            }
+        ),
+        db,
+        TriggerConfig(min_new_labelled=0, every_s=None, drift_share=None, error_drift=False),
+        window=300,
+        holdout=200,
+        train=recorder.train,
+        challenge=recorder.challenge,
+        champion=lambda: (version, None, ""),
+        tag_version=recorder.tag_version,
+        judge=Judge(),
+        reference_ids=lambda champion: set(),
+        clock=lambda: 5000.0,
+    )
+    event = loop.step(manual=MANUAL)
+
+    assert event["status"] == "refused"  # trained and challenged, not waiting
+    ((frame, kwargs),) = recorder.frames
+    assert kwargs["half_life_days"] == 45.0
+    # The challenger records it too, so its own retrain uses it again.
+    assert kwargs["lineage"].half_life_days == 45.0
+    assert Lineage.from_json(event["lineage"]).half_life_days == 45.0

@@ -232,3 +232,64 @@ def test_form_can_start_from_a_history_as_it_would_for_a_warm_stream(recent_shot
     cold = evaluate(champion, later)
     assert cold.mean_prediction == pytest.approx(build_features(later)[:, rate].mean())
     assert abs(warm.mean_prediction - cold.mean_prediction) > 1e-4
+
+
+def test_the_cli_notes_the_shots_dated_in_the_version_s_training_and_validation_windows(
+    tmp_path, nba_csv, small_model, fit_and_check
+):
+    """By hand: 3 shots of 1 March 2019 (trained on), 4 of 2 March (chosen on), 3 of 5 March
+    and 2 of 10 March (neither); with `--since 20190302` the 3 trained-on shots are not read."""
+    import mlflow
+    from typer.testing import CliRunner
+
+    from infra.mlflow_store import configure_mlflow
+    from models.registry import client, set_champion
+    from models.shot_model import log_shot_model
+    from parivision.cli import app
+    from parivision.settings import Settings
+
+    raw = pd.read_csv(nba_csv, low_memory=False)
+    raw = raw.sort_values(["Game Date", "Game ID", "Game Event ID"], kind="stable")
+    picked = {20190301: 3, 20190302: 4, 20190305: 3, 20190310: 2}
+    rows = pd.concat([raw[raw["Game Date"] == day].iloc[:n] for day, n in picked.items()])
+    data = tmp_path / "twelve.csv"
+    rows.to_csv(data, index=False)
+
+    settings = Settings(home=tmp_path / "home", mlflow_tracking_uri=f"sqlite:///{tmp_path}/m.db")
+    configure_mlflow(settings)
+    with mlflow.start_run():
+        mlflow.set_tags({"feature_set": FEATURE_SET})
+        info = log_shot_model(
+            small_model, fit_and_check[2], registered_model_name=settings.model_name
+        )
+    version = str(info.registered_model_version)
+    window = {
+        "train_from": "20181016",
+        "train_to": "20190301",
+        "valid_from": "20190302",
+        "valid_to": "20190304",
+    }
+    for key, value in window.items():
+        client(settings).set_model_version_tag(settings.model_name, version, key, value)
+    set_champion(settings, version)
+
+    env = {"PARIVISION_MLFLOW_TRACKING_URI": settings.mlflow()}
+    result = CliRunner().invoke(app, ["evaluate", "--data", str(data)], env=env)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["rows"] == 12
+    assert summary["rows_in_training_window"] == 3
+    assert summary["rows_in_validation_window"] == 4
+    notes = " ".join(result.stderr.split())  # as read, whatever the console's width
+    assert "3 of these shots are dated within the window this version was trained on" in notes
+    assert "4 of these shots are dated within the window this version was chosen on" in notes
+
+    later = CliRunner().invoke(
+        app, ["evaluate", "--data", str(data), "--since", "20190302"], env=env
+    )
+    assert later.exit_code == 0, later.output
+    summary = json.loads(later.stdout.strip().splitlines()[-1])
+    assert summary["rows"] == 9
+    assert summary["rows_in_training_window"] == 0
+    assert summary["rows_in_validation_window"] == 4
+    assert "was trained on" not in later.stderr

@@ -246,6 +246,40 @@ def test_a_shadow_waits_for_evidence_scored_beside_its_own_champion(shadowed, re
     assert registry.alias_version(settings, shadows.SHADOW_ALIAS) == better
 
 
+def test_a_shadow_the_stream_never_scored_is_given_up_after_five_times_its_shots(
+    shadowed, recent_shots
+):
+    """By hand: 300 shots a shadow, so 5 x 300 = 1,500 labelled shots without it end it; at
+    1,499 it still waits."""
+    settings, db, events, publish, (fair, _, better) = shadowed
+    promotion.challenge(settings, better, db=db, publish=publish)
+    began = shadows.current_shadow(settings)
+    assert (began.version, began.shots) == (better, 300)
+    # The stream refused to load it: every shot is scored by the champion alone.
+    frame = recent_shots.iloc[33_000:34_500]
+    start = began.started_at
+    _labelled(db, frame.iloc[:1499], start, champion=fair, p_champion=np.full(1499, 0.5))
+    decisions = []
+    judge = ShadowJudge(
+        settings, db, publish=publish, on_decision=lambda a, d, s: decisions.append((a, s))
+    )
+    assert judge.poll() is None
+    assert judge.evidence.n == 0 and judge.evidence.others == 1499
+    assert registry.alias_version(settings, shadows.SHADOW_ALIAS) == better
+
+    before = len(db[SHOTS].docs)
+    _labelled(db, frame.iloc[1499:], start + 1499, champion=fair, p_champion=np.full(1, 0.5))
+    given_up = judge.poll(db[SHOTS].docs[before:])  # the loop hands each poll its new labels
+    assert given_up is not None and given_up.event == "refused"
+    assert "on only 0 of 1,500 labelled shots" in given_up.reason
+    assert decisions == [(shadows.REFUSE, began.describe())]
+    assert registry.alias_version(settings, shadows.SHADOW_ALIAS) is None
+    assert registry.champion_version(settings) == fair
+    tags = registry.version_tags(settings, better)
+    assert tags["shadow.decision"] == "refused" and tags["challenge.decision"] == "refused"
+    assert [e["event"] for e in events] == ["shadowing", "refused"]
+
+
 # --- the gate a narrow window cannot fool -----------------------------------------------------
 
 
