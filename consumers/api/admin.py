@@ -33,7 +33,9 @@ API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, description="PARIVISI
 def _key_check(settings: Settings):
     def check(x_api_key: Annotated[str | None, Security(API_KEY)] = None) -> None:
         expected = settings.api_key.get_secret_value() if settings.api_key else ""
-        if not expected or not x_api_key or not secrets.compare_digest(x_api_key, expected):
+        # Compared as bytes: compare_digest refuses a str with a non-ASCII character (a 500).
+        given = (x_api_key or "").encode("utf-8", "surrogateescape")
+        if not expected or not given or not secrets.compare_digest(given, expected.encode()):
             raise HTTPException(
                 401,
                 detail="admin routes need the X-API-Key header set to PARIVISION_API_KEY",

@@ -211,11 +211,6 @@ def test_a_batch_with_nothing_to_score_is_a_422_with_each_shot_s_errors(app_for)
     assert counter.count == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: shot_type is taken as sent, not from X/Y (models.inputs.as_priced checks "
-    "the zones and the distance only), so a '3PT' at the rim is priced as a three, silently",
-)
 def test_a_three_claimed_at_the_rim_is_priced_as_the_two_it_is_with_a_warning(histories):
     rim = _shot(
         x=0,
