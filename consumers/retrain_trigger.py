@@ -349,7 +349,9 @@ class RetrainLoop:
                 data_name=data.name,
                 make_champion=False,
                 candidates=self.candidates,
-                half_life_days=data.lineage.half_life_days,
+                # The lineage's half-life is the retrain's: the champion's (none recorded: it
+                # was trained unweighted), or the setting's when the store alone is learned.
+                half_life_days=data.lineage.half_life_days or 0.0,
                 lineage=data.lineage,
                 console=self.console,
             )

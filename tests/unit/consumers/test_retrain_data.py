@@ -114,10 +114,10 @@ def test_a_champion_without_a_lineage_or_a_file_gone_makes_the_retrain_wait(
         training_data(settings, db, champion=version)
 
 
-@pytest.fixture
-def weighted_champion(league_csv, tmp_path):
+@pytest.fixture(params=[45.0, 0.0], ids=["weighted", "unweighted"])
+def weighted_champion(request, league_csv, tmp_path):
     """A champion trained as `parivision train --data league.csv --until 20181215
-    --half-life-days 45` would."""
+    --half-life-days D` would, D 45 or 0 (unweighted)."""
     from infra.mlflow_store import configure_mlflow
 
     path, _ = league_csv
@@ -135,10 +135,10 @@ def weighted_champion(league_csv, tmp_path):
         data_name=name,
         candidates=["logreg"],
         make_champion=True,
-        half_life_days=45,
-        lineage=lineage_of([str(path)], until=UNTIL),
+        half_life_days=request.param,
+        lineage=lineage_of([str(path)], until=UNTIL, half_life_days=request.param or None),
     ).version
-    return settings, version
+    return settings, version, request.param
 
 
 def test_a_retrain_weights_its_shots_with_the_half_life_the_champion_was_trained_with(
@@ -148,12 +148,13 @@ def test_a_retrain_weights_its_shots_with_the_half_life_the_champion_was_trained
     from models.drift import MANUAL, TriggerConfig
     from tests.unit.consumers.test_retrain_trigger import Judge, Recorder
 
-    settings, version = weighted_champion
+    settings, version, trained_with = weighted_champion
     db = Database()
     _store(db, shots_frame.iloc[:1000], start=1000.0, p=0.45)
     recorder = Recorder()
     loop = RetrainLoop(
-        # The loop's own default says 90 days; the champion's lineage says 45, and wins.
+        # The loop's own default says 90 days; the champion's lineage (45, or none: unweighted)
+        # wins.
         settings.model_copy(
             update={
                 "train_half_life_days": 90.0,
@@ -178,7 +179,7 @@ def test_a_retrain_weights_its_shots_with_the_half_life_the_champion_was_trained
 
     assert event["status"] == "refused"  # trained and challenged, not waiting
     ((frame, kwargs),) = recorder.frames
-    assert kwargs["half_life_days"] == 45.0
+    assert kwargs["half_life_days"] == trained_with
     # The challenger records it too, so its own retrain uses it again.
-    assert kwargs["lineage"].half_life_days == 45.0
-    assert Lineage.from_json(event["lineage"]).half_life_days == 45.0
+    assert (kwargs["lineage"].half_life_days or 0.0) == trained_with
+    assert (Lineage.from_json(event["lineage"]).half_life_days or 0.0) == trained_with
