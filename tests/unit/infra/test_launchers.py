@@ -23,7 +23,7 @@ def properties(text: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def settings_factory(tmp_path):
+def local_settings(tmp_path):
     def make(**overrides) -> Settings:
         values = {
             "home": tmp_path / "home",
@@ -57,7 +57,7 @@ def out_dir_from_args() -> str:
 
 
 def test_jars_are_fetched_once_and_then_served_from_the_cache(
-    settings_factory, tmp_path, monkeypatch
+    local_settings, tmp_path, monkeypatch
 ):
     bin_dir = tmp_path / "bin"
     fake_mvn(
@@ -66,7 +66,7 @@ def test_jars_are_fetched_once_and_then_served_from_the_cache(
         'touch "$OUT/kafka_2.13-4.1.1.jar" "$OUT/kafka-tools-4.1.1.jar"',
     )
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    settings = settings_factory()
+    settings = local_settings()
 
     libs = kafka.ensure_jars(settings)
     again = kafka.ensure_jars(settings)
@@ -77,9 +77,7 @@ def test_jars_are_fetched_once_and_then_served_from_the_cache(
     assert sorted(p.name for p in libs.parent.iterdir()) == ["libs"]  # no temp folder left
 
 
-def test_a_failed_fetch_leaves_nothing_that_looks_like_jars(
-    settings_factory, tmp_path, monkeypatch
-):
+def test_a_failed_fetch_leaves_nothing_that_looks_like_jars(local_settings, tmp_path, monkeypatch):
     bin_dir = tmp_path / "bin"
     # Half the jars, then a failure: a later run must not take the half for the whole.
     fake_mvn(
@@ -88,7 +86,7 @@ def test_a_failed_fetch_leaves_nothing_that_looks_like_jars(
         'echo "[ERROR] Could not resolve dependencies: network is unreachable"\nexit 1',
     )
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    settings = settings_factory()
+    settings = local_settings()
 
     with pytest.raises(ServiceError) as error:
         kafka.ensure_jars(settings)
@@ -99,15 +97,15 @@ def test_a_failed_fetch_leaves_nothing_that_looks_like_jars(
     assert list((tmp_path / "cache" / "kafka-4.1.1").iterdir()) == []
 
 
-def test_without_maven_the_error_says_to_install_it(settings_factory, monkeypatch):
+def test_without_maven_the_error_says_to_install_it(local_settings, monkeypatch):
     monkeypatch.setattr(kafka.shutil, "which", lambda name: None)
     with pytest.raises(ServiceError, match=r"Maven \(`mvn`\) is not installed") as error:
-        kafka.ensure_jars(settings_factory())
+        kafka.ensure_jars(local_settings())
     assert "PARIVISION_KAFKA_BOOTSTRAP" in str(error.value)
 
 
-def test_broker_config_listens_on_loopback_only(settings_factory):
-    settings = settings_factory()
+def test_broker_config_listens_on_loopback_only(local_settings):
+    settings = local_settings()
     text = kafka.server_properties(settings)
     lines = dict(line.split("=", 1) for line in text.splitlines() if "=" in line and line[0] != "#")
     assert lines["listeners"] == (
@@ -118,8 +116,8 @@ def test_broker_config_listens_on_loopback_only(settings_factory):
     assert lines["offsets.topic.replication.factor"] == "1"
 
 
-def test_one_broker_keeps_its_folder_files_and_configuration(settings_factory):
-    settings = settings_factory()
+def test_one_broker_keeps_its_folder_files_and_configuration(local_settings):
+    settings = local_settings()
     home, port, cport = (
         settings.resolved_home(),
         settings.kafka_port,
@@ -161,8 +159,8 @@ def test_one_broker_keeps_its_folder_files_and_configuration(settings_factory):
     }
 
 
-def test_three_nodes_each_get_their_ports_folder_files_and_the_same_voters(settings_factory):
-    settings = settings_factory(kafka_port=21000, kafka_controller_port=23000, kafka_brokers=3)
+def test_three_nodes_each_get_their_ports_folder_files_and_the_same_voters(local_settings):
+    settings = local_settings(kafka_port=21000, kafka_controller_port=23000, kafka_brokers=3)
     home = settings.resolved_home()
     nodes = kafka.nodes(settings)
 
@@ -190,9 +188,9 @@ def test_three_nodes_each_get_their_ports_folder_files_and_the_same_voters(setti
     ("brokers", "replicas", "in_sync"), [(1, 1, 1), (2, 2, 1), (3, 3, 2), (5, 3, 2)]
 )
 def test_replicas_are_three_at_most_and_two_in_sync_from_three_nodes(
-    settings_factory, brokers, replicas, in_sync
+    local_settings, brokers, replicas, in_sync
 ):
-    settings = settings_factory(kafka_brokers=brokers)
+    settings = local_settings(kafka_brokers=brokers)
     for node in kafka.nodes(settings):
         lines = properties(kafka.server_properties(settings, node.node_id))
         for topic in ("offsets.topic", "transaction.state.log", "share.coordinator.state.topic"):

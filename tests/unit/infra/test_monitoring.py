@@ -18,7 +18,7 @@ from parivision.settings import Settings
 
 
 @pytest.fixture
-def settings_factory(tmp_path):
+def local_settings(tmp_path):
     def make(**overrides) -> Settings:
         values = {
             "home": tmp_path / "home",
@@ -46,8 +46,8 @@ def up_monitoring(settings: Settings) -> tuple[Endpoints, str]:
     return endpoints, out.getvalue()
 
 
-def test_missing_packages_are_named_and_up_carries_on(settings_factory, no_binaries):
-    settings = settings_factory()
+def test_missing_packages_are_named_and_up_carries_on(local_settings, no_binaries):
+    settings = local_settings()
 
     endpoints, said = up_monitoring(settings)
 
@@ -58,8 +58,8 @@ def test_missing_packages_are_named_and_up_carries_on(settings_factory, no_binar
     assert not (settings.resolved_home() / "run").exists()  # no pid file, nothing started
 
 
-def test_status_shows_monitoring_only_when_asked(settings_factory, no_binaries):
-    settings = settings_factory(alertmanager_port=0)
+def test_status_shows_monitoring_only_when_asked(local_settings, no_binaries):
+    settings = local_settings(alertmanager_port=0)
 
     assert [s.name for s in status(settings)] == ["kafka", "mongodb", "mlflow"]
     found = {s.name: s for s in status(settings, monitoring=True)}
@@ -70,8 +70,8 @@ def test_status_shows_monitoring_only_when_asked(settings_factory, no_binaries):
     assert found["prometheus"].address == f"http://127.0.0.1:{settings.prometheus_port}"
 
 
-def test_a_port_of_zero_turns_it_off(settings_factory):
-    settings = settings_factory(prometheus_port=0, alertmanager_port=0)
+def test_a_port_of_zero_turns_it_off(local_settings):
+    settings = local_settings(prometheus_port=0, alertmanager_port=0)
 
     endpoints, _ = up_monitoring(settings)
 
@@ -82,8 +82,8 @@ def test_a_port_of_zero_turns_it_off(settings_factory):
 
 
 @pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus is not installed")
-def test_prometheus_scrapes_every_process_whose_port_is_on(settings_factory):
-    settings = settings_factory(sink_metrics_port=0, api_port=18080)
+def test_prometheus_scrapes_every_process_whose_port_is_on(local_settings):
+    settings = local_settings(sink_metrics_port=0, api_port=18080)
     assert default_targets(settings) == {
         "stream": ["127.0.0.1:9101"],
         "api": ["127.0.0.1:18080"],

@@ -35,7 +35,7 @@ def fit_and_check(recent_shots):
 
 
 @pytest.fixture
-def settings_factory(tmp_path):
+def registry_settings(tmp_path):
     """Factory: Settings on a fresh SQLite MLflow store under tmp_path, configured for MLflow."""
     from infra.mlflow_store import configure_mlflow
     from parivision.settings import Settings
@@ -53,12 +53,12 @@ def settings_factory(tmp_path):
 
 
 @pytest.fixture
-def store(settings_factory, fit_and_check, recent_shots):
+def store(registry_settings, fit_and_check, recent_shots):
     """A store with a good champion (v1), a worse (v2) and a better (v3) challenger, and a
     database whose 3,000 labelled shots none of them was fitted on."""
     x_fit, y_fit, _, _ = fit_and_check
     # Shadows off and no coverage asked: the offline rule alone (test_shadow turns them on).
-    settings = settings_factory(model_name="promotion-unit", shadow_shots=0)
+    settings = registry_settings(model_name="promotion-unit", shadow_shots=0)
     fair = register(settings, booster(x_fit[-3000:], y_fit[-3000:], 10), "fair")
     worse = register(settings, booster(x_fit[:2000], y_fit[:2000], 3), "worse")
     better = register(settings, booster(x_fit, y_fit, 60), "better")

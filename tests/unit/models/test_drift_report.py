@@ -145,13 +145,13 @@ def test_reports_are_saved_with_the_latest_and_only_the_last_few_kept(shifted, t
     assert not list(tmp_path.glob(".*partial"))
 
 
-def test_the_training_reference_goes_to_mlflow_and_comes_back(settings_factory, shots_frame):
+def test_the_training_reference_goes_to_mlflow_and_comes_back(registry_settings, shots_frame):
     import mlflow
     from mlflow import MlflowClient
 
     from models.reference import champion_reference, log_reference
 
-    settings = settings_factory(model_name="reference-test")
+    settings = registry_settings(model_name="reference-test")
     shots = shots_frame.iloc[slice(*REFERENCE)]
     matrix = build_features(shots)
     client = MlflowClient(tracking_uri=settings.mlflow(), registry_uri=settings.mlflow())

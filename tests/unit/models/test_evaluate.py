@@ -209,9 +209,9 @@ def test_an_unreachable_tracking_server_is_reported(later_shots):
         evaluate_registered(settings, later_shots)
 
 
-def test_a_store_without_a_champion_says_to_train(settings_factory, later_shots):
+def test_a_store_without_a_champion_says_to_train(registry_settings, later_shots):
     with pytest.raises(ModelUnavailableError, match="alias 'champion'.*parivision train"):
-        evaluate_registered(settings_factory(), later_shots)
+        evaluate_registered(registry_settings(), later_shots)
 
 
 def test_form_can_start_from_a_history_as_it_would_for_a_warm_stream(recent_shots):

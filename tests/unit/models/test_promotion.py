@@ -208,8 +208,8 @@ def test_with_no_champion_the_challenger_is_promoted_without_a_comparison(store)
     assert set(decision.metrics) == {"challenger"}
 
 
-def test_an_unknown_version_says_what_to_do(settings_factory):
-    settings = settings_factory(model_name="promotion-unit")
+def test_an_unknown_version_says_what_to_do(registry_settings):
+    settings = registry_settings(model_name="promotion-unit")
     with pytest.raises(LookupError, match="has no version 99"):
         promotion.challenge(settings, "99", db=FakeDatabase(), publish=lambda *_: None)
 

@@ -298,11 +298,11 @@ def test_a_window_of_one_player_makes_the_challenge_wait(shadowed, shots_frame):
 
 
 def test_a_challenger_that_wins_a_narrow_window_is_refused_on_the_champion_s_validation_window(
-    settings_factory, shots_frame
+    registry_settings, shots_frame
 ):
     """The incident: trained on one player's shots, it beats a league champion on more of that
     player's shots, and is worse on the league's."""
-    settings = settings_factory(
+    settings = registry_settings(
         model_name="gate-unit",
         promotion_min_players=0,
         promotion_min_teams=0,

@@ -127,10 +127,10 @@ def test_a_second_training_stays_challenger_unless_told(trained):
     assert third.champion and registry.champion_version(settings) == third.version
 
 
-def test_too_few_shots_or_an_unknown_candidate_are_refused(settings_factory, recent_shots):
+def test_too_few_shots_or_an_unknown_candidate_are_refused(registry_settings, recent_shots):
     from models.train import train_and_register
 
-    settings = settings_factory()
+    settings = registry_settings()
     with pytest.raises(ValueError, match="too few"):
         train_and_register(settings, recent_shots.iloc[:50], data_name="tiny.csv")
     with pytest.raises(ValueError, match="unknown candidate"):
