@@ -72,8 +72,10 @@ def router(settings: Settings, db, holder: ModelHolder) -> APIRouter:
             raise HTTPException(409, detail="a retrain is already running")
         job = {"id": uuid.uuid4().hex[:12], "status": "running", "started_at": time.time()}
         jobs[job["id"]] = job
+        # The answer says what was started: the job, as it is before its thread moves it on.
+        answer = json_response(dict(job), status_code=202)
         threading.Thread(target=run_retrain, args=(job,), daemon=True).start()
-        return json_response(job, status_code=202)
+        return answer
 
     @api.get("/jobs/{job_id}", summary="A retrain job's state", responses=NOT_STORED)
     def job(job_id: str) -> Response:

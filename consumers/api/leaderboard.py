@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from fastapi import HTTPException
+from consumers.api.responses import unprocessable
 
 DEFAULT_PRIOR_SHOTS = 100
 DEFAULT_MIN_SHOTS = 20
@@ -39,10 +39,6 @@ Group = Literal["player", "team"]
 Order = Literal["best", "worst"]
 
 
-def _unprocessable(field: str, msg: str) -> HTTPException:
-    return HTTPException(422, detail=[{"loc": ["query", field], "msg": msg, "type": "value_error"}])
-
-
 def season_dates(season: str) -> tuple[int, int]:
     """The game dates (YYYYMMDD) of an NBA season written ``2018-19``: July 1 to June 30.
 
@@ -53,7 +49,7 @@ def season_dates(season: str) -> tuple[int, int]:
     """
     found = _SEASON.match(season.strip())
     if found is None or (int(found[1]) + 1) % 100 != int(found[2]):
-        raise _unprocessable(
+        raise unprocessable(
             "season", f"{season!r} is not a season: write it as 2018-19 (two years in a row)"
         )
     start = int(found[1])
@@ -69,7 +65,7 @@ def date_range(season: str | None, since: int | None, until: int | None) -> dict
         low = first if low is None else max(low, first)
         high = last if high is None else min(high, last)
     if low is not None and high is not None and low > high:
-        raise _unprocessable(
+        raise unprocessable(
             "until" if until is not None else "since",
             f"the dates asked leave nothing: from {low} to {high}",
         )

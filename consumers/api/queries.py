@@ -18,7 +18,7 @@ from consumers.api.history import PlayerHistories, game_order
 from consumers.api.live import SCORED_FIELDS
 from consumers.api.names import PlayerDirectory, clip, resolve_team
 from consumers.api.predict import json_response
-from consumers.api.responses import NOT_STORED, UNAVAILABLE, UNKNOWN_NAME
+from consumers.api.responses import NOT_STORED, UNAVAILABLE, UNKNOWN_NAME, unprocessable
 from models.form import form_summary
 from parivision.schemas import MAX_ID
 from parivision.store import SCORED, SHOTS
@@ -124,12 +124,14 @@ def router(db, histories: PlayerHistories, players: PlayerDirectory | None = Non
             named = player_filter(player, players)["player_id"]
             if player_id is not None and named != player_id:
                 msg = f"player {clip(player)} is player {named}, not player_id {player_id}"
-                raise HTTPException(
-                    422, detail=[{"loc": ["query", "player"], "msg": msg, "type": "value_error"}]
-                )
+                raise unprocessable("player", msg)
             query["player_id"] = named
         if team is not None:
             query.update(team_filter(team))
+        if date is not None and (date_from is not None or date_to is not None):
+            raise unprocessable("date", "give a date or a range (date_from, date_to), not both")
+        if date_from is not None and date_to is not None and date_from > date_to:
+            raise unprocessable("date_from", f"date_from {date_from} is after date_to {date_to}")
         if date is not None:
             query["game_date"] = date
         elif date_from is not None or date_to is not None:

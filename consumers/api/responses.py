@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi import HTTPException
 from pydantic import BaseModel, Field
 
 
@@ -49,3 +50,8 @@ NO_CHAMPION = {
         "be reached (the detail says which)",
     )
 }
+
+
+def unprocessable(field: str, msg: str) -> HTTPException:
+    """A 422 on one query parameter, in FastAPI's own shape (``detail: [{loc, msg, type}]``)."""
+    return HTTPException(422, detail=[{"loc": ["query", field], "msg": msg, "type": "value_error"}])

@@ -99,6 +99,22 @@ def test_a_range_open_at_one_end_has_only_that_end(client, shots):
     assert shots.finds[0]["query"]["game_date"] == {"$lte": 20190131}
 
 
+def test_a_range_that_ends_before_it_starts_is_a_422_not_an_empty_page(client, shots):
+    answer = client.get("/shots", params={"date_from": 20190201, "date_to": 20190131})
+    assert answer.status_code == 422
+    (problem,) = answer.json()["detail"]
+    assert problem["loc"] == ["query", "date_from"]
+    assert problem["msg"] == "date_from 20190201 is after date_to 20190131"
+    assert shots.finds == []
+
+
+def test_a_date_and_a_range_together_are_a_422_not_a_range_silently_dropped(client, shots):
+    answer = client.get("/shots", params={"date": 20190115, "date_from": 20190101})
+    assert answer.status_code == 422
+    assert answer.json()["detail"][0]["loc"] == ["query", "date"]
+    assert shots.finds == []
+
+
 def test_a_player_name_and_a_player_id_of_two_players_are_a_422_naming_both(client, shots):
     answer = client.get("/shots", params={"player": "Kobe Bryant", "player_id": 2544})
     assert answer.status_code == 422
