@@ -352,23 +352,29 @@ class BackgroundReplay(threading.Thread):
         return self.stats
 
 
+def scored_consumer(settings: Settings) -> Consumer:
+    """A consumer of every partition of ``shots.scored`` from the start, reading what the sink
+    and the API read: transactions' records once committed."""
+    topic = settings.topic(schemas.SCORED)
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka(),
+            "group.id": uuid.uuid4().hex,
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+        }
+    )
+    parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    consumer.assign([TopicPartition(topic, p, 0) for p in parts])
+    return consumer
+
+
 class ScoredReader:
     """Every record on ``shots.scored`` from the start, by shot id: how often it was scored and
     labelled, its probabilities and its features."""
 
     def __init__(self, settings) -> None:
-        topic = settings.topic(schemas.SCORED)
-        self.consumer = Consumer(
-            {
-                "bootstrap.servers": settings.kafka(),
-                "group.id": uuid.uuid4().hex,
-                "enable.auto.commit": False,
-                # What the sink and the API read: transactions' records once committed.
-                "isolation.level": "read_committed",
-            }
-        )
-        parts = self.consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        self.consumer.assign([TopicPartition(topic, p, 0) for p in parts])
+        self.consumer = scored_consumer(settings)
         self.scored: Counter = Counter()
         self.labelled: Counter = Counter()
         self.p_scored: dict[str, float] = {}

@@ -17,16 +17,14 @@ import uuid
 from itertools import islice
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
-from parivision import schemas
 from parivision.cli.demo import _child_env, stop_process, wait_for_group
 from parivision.sources.base import Source, SourceShot
 from parivision.sources.csv_source import CsvSource
 from parivision.topics import ensure_topics
 from producers.pacing import MaxPacer, make_pacer
 from producers.replay import replay
-from tests.integration.conftest import copy_champion, wait_for_progress
+from tests.integration.conftest import copy_champion, scored_consumer, wait_for_progress
 
 pytestmark = pytest.mark.integration
 
@@ -47,17 +45,7 @@ class ScoredRecords:
     """Every record on ``shots.scored`` from the start, as a consumer reads them (committed)."""
 
     def __init__(self, settings) -> None:
-        topic = settings.topic(schemas.SCORED)
-        self.consumer = Consumer(
-            {
-                "bootstrap.servers": settings.kafka(),
-                "group.id": uuid.uuid4().hex,
-                "enable.auto.commit": False,
-                "isolation.level": "read_committed",
-            }
-        )
-        parts = self.consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        self.consumer.assign([TopicPartition(topic, p, 0) for p in parts])
+        self.consumer = scored_consumer(settings)
         self.scored: dict[str, dict] = {}
         self.labelled: dict[str, dict] = {}
 

@@ -33,9 +33,9 @@ def league_csv(nba_csv, tmp_path):
     return path, raw
 
 
-@pytest.fixture
-def champion(league_csv, tmp_path):
-    """A champion trained as `parivision train --data league.csv --until 20181215` would."""
+def _trained_champion(league_csv, tmp_path, name: str, half_life_days: float = 0.0):
+    """A champion trained as `parivision train --data league.csv --until 20181215
+    [--half-life-days D]` would: its settings and version."""
     from infra.mlflow_store import configure_mlflow
 
     path, _ = league_csv
@@ -43,19 +43,26 @@ def champion(league_csv, tmp_path):
         home=tmp_path / "home",
         mlflow_tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
         mongodb_database="unit",
-        model_name="lineage-unit",
+        model_name=name,
     )
     configure_mlflow(settings)
-    frame, name = training_frames([str(path)], until=UNTIL)
+    frame, data_name = training_frames([str(path)], until=UNTIL)
     version = train_and_register(
         settings,
         frame,
-        data_name=name,
+        data_name=data_name,
         candidates=["logreg"],
         make_champion=True,
-        lineage=lineage_of([str(path)], until=UNTIL),
+        half_life_days=half_life_days,
+        lineage=lineage_of([str(path)], until=UNTIL, half_life_days=half_life_days or None),
     ).version
     return settings, version
+
+
+@pytest.fixture
+def champion(league_csv, tmp_path):
+    """A champion trained as `parivision train --data league.csv --until 20181215` would."""
+    return _trained_champion(league_csv, tmp_path, "lineage-unit")
 
 
 def test_a_retrain_learns_the_champion_s_shots_and_the_store_s_but_not_those_it_is_judged_on(
@@ -116,28 +123,10 @@ def test_a_champion_without_a_lineage_or_a_file_gone_makes_the_retrain_wait(
 
 @pytest.fixture(params=[45.0, 0.0], ids=["weighted", "unweighted"])
 def weighted_champion(request, league_csv, tmp_path):
-    """A champion trained as `parivision train --data league.csv --until 20181215
-    --half-life-days D` would, D 45 or 0 (unweighted)."""
-    from infra.mlflow_store import configure_mlflow
-
-    path, _ = league_csv
-    settings = Settings(
-        home=tmp_path / "home",
-        mlflow_tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
-        mongodb_database="unit",
-        model_name="lineage-weighted-unit",
+    """A champion trained with `--half-life-days D`, D 45 or 0 (unweighted), and D."""
+    settings, version = _trained_champion(
+        league_csv, tmp_path, "lineage-weighted-unit", request.param
     )
-    configure_mlflow(settings)
-    frame, name = training_frames([str(path)], until=UNTIL)
-    version = train_and_register(
-        settings,
-        frame,
-        data_name=name,
-        candidates=["logreg"],
-        make_champion=True,
-        half_life_days=request.param,
-        lineage=lineage_of([str(path)], until=UNTIL, half_life_days=request.param or None),
-    ).version
     return settings, version, request.param
 
 
