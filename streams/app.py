@@ -454,7 +454,9 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
     def owns(partition: int) -> bool:
         return settled() and TP(attempts_topic, partition) in app.assignor.assigned_actives()
 
-    broker_away: list[float] = []  # since when the broker has not answered, if it has not
+    # Since when nothing could be read, and why: the broker did not answer, or a commit of the
+    # output (a Kafka transaction) has not returned, the agent waiting for it.
+    paused: list[tuple[float, str]] = []
     last_tick: list[float | None] = [None]
 
     @app.timer(interval=1.0)
@@ -472,20 +474,25 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
         # Only on a worker whose tables are whole: never release another worker's attempts.
         if not settled():
             return
-        # While the broker is away nothing is read, and the outcomes held attempts wait for may
-        # be sitting in it: that time must not count against them (DataClock.resume).
-        if not await asyncio.to_thread(output.reachable):
-            if not broker_away:
-                broker_away.append(time.monotonic())
-                log.warning(
-                    "the broker at %s does not answer; nothing is overdue until it does",
-                    settings.kafka(),
-                )
+        # While the broker is away, or a commit hangs (librdkafka's, after a broker came back),
+        # nothing is read, and the outcomes held attempts wait for may be sitting in the broker:
+        # that time must not count against them (DataClock.resume).
+        why = None
+        if output.committing_for() > STALL_S:
+            why = f"a commit of the output has not returned in {output.committing_for():.0f} s"
+        elif not await asyncio.to_thread(output.reachable):
+            why = f"the broker at {settings.kafka()} does not answer"
+        if why is not None:
+            if not paused:
+                paused.append((time.monotonic(), why))
+                log.warning("%s; nothing is overdue until it does", why)
             return
-        if broker_away:
+        if paused:
+            since, why = paused.pop()
             log.info(
-                "the broker is back after %.0f s; held attempts wait for what is read now",
-                time.monotonic() - broker_away.pop(),
+                "reading again after %.0f s (%s); held attempts wait for what is read now",
+                time.monotonic() - since,
+                why,
             )
             flow.data_clock.resume()
         released = flow.expire(owns)

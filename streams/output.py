@@ -64,6 +64,11 @@ class Output:
             except BufferError:
                 producer.poll(0.01)
 
+    def committing_for(self) -> float:
+        """How long the worker has been waiting for a commit of its output (0: not waiting);
+        while it waits it reads nothing.  Records here are awaited per batch, never held."""
+        return 0.0
+
     def reachable(self, timeout: float = 2.0) -> bool:
         """Whether a broker answers a metadata request now (blocking: call it in a thread)."""
         try:

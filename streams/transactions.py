@@ -162,6 +162,7 @@ class TransactionalOutput(Output):
         self._records: list[tuple[str, bytes | None, bytes | None, int | None]] = []
         self._offsets: dict[tuple[str, int], int] = {}
         self._committing: asyncio.Future | None = None
+        self._committing_since = 0.0
         self._watchdog: asyncio.Task | None = None
         # The librdkafka call the committing thread is in, and when it began (the watchdog's).
         self._call: tuple[str, float] | None = None
@@ -211,7 +212,7 @@ class TransactionalOutput(Output):
         future = asyncio.get_running_loop().run_in_executor(
             None, self._commit, records, offsets, metadata
         )
-        self._committing = future
+        self._committing, self._committing_since = future, time.monotonic()
         self._watchdog = asyncio.ensure_future(self._watch(future))
         future.add_done_callback(self._done)
         await asyncio.shield(future)
@@ -238,6 +239,13 @@ class TransactionalOutput(Output):
                     f"a Kafka transaction did not finish in {STUCK_AFTER_S:.0f} s",
                     once_reachable=self.bootstrap,
                 )
+
+    def committing_for(self) -> float:
+        """How long the transaction now committing has taken (0: none is); the agent that
+        waits for it reads nothing meanwhile."""
+        if self._committing is None:
+            return 0.0
+        return time.monotonic() - self._committing_since
 
     def _done(self, future: asyncio.Future) -> None:
         if self._committing is future:

@@ -67,7 +67,8 @@ CLI_TIMEOUT_S = 420
 # What the run is told beyond the schema, each for a reason the schema cannot carry:
 # - OpenAPI gives each query parameter its own schema, with no rule across parameters, so a
 #   clock the period does not have (/whatif: period 9 with 6:00 left) and dates that leave
-#   nothing (/leaderboard: since after until) are valid to it, and a 422 naming the field
+#   nothing (/leaderboard: since after until; /shots: date_from after date_to, or a date with
+#   a range) are valid to it, and a 422 naming the field
 #   from the server, as the contract tests want.  Everything else in those requests is held
 #   to the schema as for any other operation.
 # - A shot is one of two layouts (oneOf), with the clock rule across three of its fields:
@@ -75,7 +76,7 @@ CLI_TIMEOUT_S = 420
 #   reports as a problem of the test; it is not one of the API.
 CLI_CONFIG = """
 [[operations]]
-include-name-regex = "^GET /(whatif|leaderboard)$"
+include-name-regex = "^GET /(whatif|leaderboard|shots)$"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "404", "422", "503"]
 """
 

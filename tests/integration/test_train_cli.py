@@ -18,11 +18,9 @@ import uuid
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
 from models import registry
-from parivision.cli import app
-from parivision.cli.demo import _child_env
+from tests.integration.retraining import cli
 
 pytestmark = pytest.mark.integration
 
@@ -32,17 +30,9 @@ MONTH = (20181016, 20181115)  # the season's first month, for the recency weight
 HALF_LIFE_DAYS = 7
 
 
-def _cli(settings, services, *args) -> str:
-    """Run a ``parivision`` command with this test's settings; its last line."""
-    endpoints, _ = services
-    result = CliRunner().invoke(app, list(args), env=_child_env(settings, endpoints))
-    assert result.exit_code == 0, result.output
-    return result.stdout.strip().splitlines()[-1]
-
-
 def _train(settings, services, nba_csv, window, *options) -> str:
     """``parivision train`` on the window's shots of nba_csv; the version it registered."""
-    last = _cli(
+    last = cli(
         settings,
         services,
         "train",

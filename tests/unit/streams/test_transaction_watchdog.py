@@ -88,3 +88,29 @@ def test_a_slow_call_that_returns_in_time_restarts_nothing(restarts):
     assert producer.committed == 1
     assert output.committed == 1
     assert not output.pending
+
+
+def test_how_long_a_commit_has_taken_is_known_while_it_hangs_and_zero_after(restarts):
+    """The worker's overdue sweep reads this: while a commit hangs the agent reads nothing, so
+    that time must not count against attempts waiting for their outcomes."""
+    seen, restart = restarts
+    producer = Producer(offsets_take=60)
+    output = TransactionalOutput("127.0.0.1:1", "watchdog-test")
+    output._producer = producer
+    restart.producer = producer
+    output.send("shots.scored", b"k", b"v")
+    output.consumed("shots.attempts", 0, 41)
+    assert output.committing_for() == 0.0
+    waited: list[float] = []
+
+    async def commit_and_look() -> None:
+        committing = asyncio.ensure_future(output.commit(lambda: b""))
+        while not waited or waited[-1] < 1.0:  # the commit hangs in the producer's call
+            await asyncio.sleep(0.05)
+            waited.append(output.committing_for())
+        await committing
+
+    asyncio.run(commit_and_look())
+    assert waited[-1] >= 1.0 and waited == sorted(waited)
+    assert output.committing_for() == 0.0  # let go (by the watchdog here), so done
+    assert len(seen) == 1
