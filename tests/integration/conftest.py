@@ -39,6 +39,30 @@ def services(tmp_path_factory):
     endpoints = up(settings)
     yield endpoints, settings
     down(settings)
+    left = stop_left_running(home)
+    if left:
+        print(f"\nstopped after the session, still running from its home: {left}")
+
+
+def stop_left_running(home) -> list[str]:
+    """Stop every process whose command line names ``home`` (a service a test started and lost
+    track of); what was stopped, as ``pid: command``."""
+    import os
+    from pathlib import Path
+
+    from infra.process import terminate
+
+    stopped = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        pid = int(entry.name)
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if str(home) in cmdline and pid != os.getpid():
+            terminate(pid, 10.0)
+            stopped.append(f"{pid}: {cmdline[:120]}")
+    return stopped
 
 
 def make_settings(services, **overrides) -> Settings:

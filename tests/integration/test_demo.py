@@ -17,6 +17,20 @@ from tests.integration.conftest import copy_champion, monitored_ports
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture(autouse=True)
+def _monitoring_stopped(services):
+    """A demo starts Prometheus and Alertmanager (when installed) in the session's home and
+    leaves them running, as `parivision up` would: stopped after each test here, or a later
+    test's own Prometheus in that home would take over the pid file and leave this one running
+    past the session."""
+    from infra.monitoring import stop_alertmanager, stop_prometheus
+
+    yield
+    _, base = services
+    stop_prometheus(base)
+    stop_alertmanager(base)
+
+
 def test_demo_until_done_reports_every_shot_produced_scored_and_stored(
     services, settings_factory, champion_version, nba_csv
 ):
