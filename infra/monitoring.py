@@ -254,6 +254,9 @@ class Monitor:
                 f"`{self.executables[0]}` is not installed",
                 f"sudo apt-get install {self.package}",
             )
+        # One per home: its pid file names one process, and a second started beside the first
+        # would leave the first where `parivision down` cannot find it.
+        self.stop(settings)
         self.preflight(settings)
         proc = self.local_process(settings)
         since = proc.log_offset()

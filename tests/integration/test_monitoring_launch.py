@@ -220,3 +220,19 @@ def test_a_config_prometheus_refuses_fails_with_its_log(tmp_path):
     assert PROMETHEUS.local_process(settings).read_pid() is None
     config = yaml.safe_load(PROMETHEUS.config_file(settings).read_text())
     assert config["global"]["evaluation_interval"] == "-1s"
+
+
+def test_a_second_start_in_a_home_replaces_the_first_so_down_stops_it(tmp_path):
+    from infra.process import pid_alive
+
+    first = Settings(_env_file=None, home=tmp_path / "home", prometheus_port=free_port())
+    second = first.model_copy(update={"prometheus_port": free_port()})
+    one = start_prometheus(first, {}, scrape_interval_s=1)
+    try:
+        two = start_prometheus(second, {}, scrape_interval_s=1)
+        # The first was stopped before the second started on its other port.
+        assert not pid_alive(one) and pid_alive(two)
+        assert PROMETHEUS.local_process(second).read_pid() == two
+    finally:
+        down(first)
+    assert not pid_alive(one) and not pid_alive(two)
