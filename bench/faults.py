@@ -130,7 +130,7 @@ def run_scenario(
     )
     ensure_topics(settings)
     logs = settings.resolved_home() / "logs"
-    db = MongoClient(settings.mongodb())[settings.mongodb_database]
+    db = MongoClient(settings.mongodb())[settings.database()]
     stream_logs = [f"faults-{scenario}-stream-1.log"]
     sink = start_process(settings, endpoints, "sink", f"faults-{scenario}-sink.log")
     stream = start_process(settings, endpoints, "stream", stream_logs[0])

@@ -123,7 +123,7 @@ def at_rate(
     replay_id = f"lat-{tag}"
     try:
         wait_for_group(settings, settings.stream_group(), processes)
-        wait_for_group(settings, settings.sink_group, processes)
+        wait_for_group(settings, settings.sink_consumer_group(), processes)
         # Earlier shots first, at the same rate, until they are stored: the worker's champion,
         # tables and connections warm, as in a pipeline that has been running.
         warm = replay(

@@ -142,7 +142,7 @@ def drop_topics(settings: Settings) -> None:
     from confluent_kafka.admin import AdminClient
 
     admin = AdminClient({"bootstrap.servers": settings.kafka()})
-    names = [t for t in admin.list_topics(timeout=10).topics if t.startswith(settings.topic_prefix)]
+    names = [t for t in admin.list_topics(timeout=10).topics if t.startswith(settings.prefix())]
     for future in admin.delete_topics(names, operation_timeout=30).values():
         future.result()
 

@@ -111,7 +111,7 @@ def main() -> None:
     pid = mongodb.local_process(settings).read_pid()
     rows = []
     try:
-        db = MongoClient(settings.mongodb())[settings.mongodb_database]
+        db = MongoClient(settings.mongodb())[settings.database()]
         ensure_layout(db)
         config = TriggerConfig(min_new_labelled=0, every_s=None, drift_share=0.25)
         loop = RetrainLoop(

@@ -133,7 +133,7 @@ def store_history(settings: Settings, shots: list[dict], made: list[int], versio
 
     client = MongoClient(settings.mongodb())
     try:
-        db = client[settings.mongodb_database]
+        db = client[settings.database()]
         ensure_layout(db)
         now = time.time()
         docs = [
@@ -363,7 +363,7 @@ def in_process(settings: Settings, shots_raw: list[dict], singles: int) -> dict[
     served = holder.served
     client = MongoClient(settings.mongodb())
     try:
-        histories = PlayerHistories(client[settings.mongodb_database], max_age_s=float("inf"))
+        histories = PlayerHistories(client[settings.database()], max_age_s=float("inf"))
         started = time.perf_counter()
         shots = [parse_shot(raw) for raw in shots_raw]
         out: dict[str, Any] = {

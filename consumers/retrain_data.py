@@ -112,7 +112,7 @@ def training_data(
         NotReady: the champion records no lineage and no ``data`` was given, or a source of its
             lineage cannot be read any more; the message says what to do.
     """
-    own = DataSource(STORE, settings.mongodb_database)
+    own = DataSource(STORE, settings.database())
     if settings.retrain_store_only:
         lineage = Lineage((own,))
     else:
@@ -133,7 +133,7 @@ def training_data(
         lineage = lineage.plus(own)
 
     def read_store(database: str) -> pd.DataFrame:
-        return labelled_frame(db if database == settings.mongodb_database else db.client[database])
+        return labelled_frame(db if database == settings.database() else db.client[database])
 
     frames, counts = [], {}
     for source in lineage.sources:

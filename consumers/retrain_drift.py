@@ -134,7 +134,7 @@ def run_drift_check(
     summary, inputs = check_drift(
         recent, reference, drift_share=drift_share, champion_version=version, at=at
     )
-    folder = reports_folder(settings.resolved_home())
+    folder = reports_folder(settings)
     save_check(folder, summary, inputs, keep=settings.drift_report_keep)
     return summary
 

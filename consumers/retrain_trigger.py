@@ -73,14 +73,14 @@ SHADOWING, WAITING = "shadowing", "waiting"
 
 def request_retrain(settings: Settings, reason: str = MANUAL) -> Path:
     """Ask a running loop to retrain at its next poll (a file it picks up and removes)."""
-    path = settings.resolved_home() / REQUEST_FILE
+    path = settings.deployment_home() / REQUEST_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(reason)
     return path
 
 
 def _take_request(settings: Settings) -> str | None:
-    path = settings.resolved_home() / REQUEST_FILE
+    path = settings.deployment_home() / REQUEST_FILE
     try:
         reason = path.read_text().strip() or MANUAL
         path.unlink()
@@ -313,7 +313,7 @@ class RetrainLoop:
                 "data": check.drift.as_dict() if check.drift else None,
             },
             "labelled_until": check.labelled_until,
-            "model": self.settings.model_name,
+            "model": self.settings.registered_model(),
         }
         window = recent_labelled(self.db, self.holdout)
         event["window"] = {"shots": len(window), **coverage(window)}

@@ -27,7 +27,7 @@ def sink_consumer(settings: Settings, group: str | None = None) -> Consumer:
     consumer = Consumer(
         {
             "bootstrap.servers": settings.kafka(),
-            "group.id": group or settings.sink_group,
+            "group.id": group or settings.sink_consumer_group(),
             "auto.offset.reset": "earliest",
             # Records of a stream transaction once it commits, never of one aborted
             # (PARIVISION_PROCESSING_GUARANTEE=exactly_once); librdkafka's default, stated.
@@ -61,7 +61,7 @@ def run_sink(
     ``metrics`` (the sink job's; by default the sink's own) get the write errors and the
     consumer lag."""
     metrics = metrics or getattr(sink, "metrics", None) or for_job(SINK)
-    group = settings.sink_group
+    group = settings.sink_consumer_group()
     consumer = sink_consumer(settings)
     total = 0
     last_flush = time.monotonic()

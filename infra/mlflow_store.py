@@ -85,22 +85,22 @@ def probe(uri: str, timeout: float = 5.0) -> str | None:
 
 
 def ensure_experiment(settings: Settings) -> str:
-    """The id of ``settings.experiment_name``, created if absent (locally: with our artifacts)."""
+    """The id of ``settings.experiment()``, created if absent (locally: with our artifacts)."""
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
     client = MlflowClient(tracking_uri=settings.mlflow())
-    experiment = client.get_experiment_by_name(settings.experiment_name)
+    experiment = client.get_experiment_by_name(settings.experiment())
     if experiment is not None:
         if experiment.lifecycle_stage == "deleted":
             client.restore_experiment(experiment.experiment_id)
         return str(experiment.experiment_id)
     root = local_artifact_root(settings)
-    location = (root / settings.experiment_name).as_uri() if root is not None else None
+    location = (root / settings.experiment()).as_uri() if root is not None else None
     try:
-        return str(client.create_experiment(settings.experiment_name, artifact_location=location))
+        return str(client.create_experiment(settings.experiment(), artifact_location=location))
     except MlflowException:  # created meanwhile by another process
-        experiment = client.get_experiment_by_name(settings.experiment_name)
+        experiment = client.get_experiment_by_name(settings.experiment())
         if experiment is None:
             raise
         return str(experiment.experiment_id)
@@ -119,5 +119,5 @@ def configure_mlflow(settings: Settings) -> str:
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     ensure_experiment(settings)
-    mlflow.set_experiment(settings.experiment_name)
+    mlflow.set_experiment(settings.experiment())
     return uri

@@ -3,7 +3,7 @@
 ``parivision up`` runs them on loopback when their packages are installed (and says which to
 install when they are not), with their configs rendered under ``{home}/prometheus`` and
 ``{home}/alertmanager`` from the committed ones: the same rules (``infra/prometheus/rules``, read
-in place), 127.0.0.1 targets on the ports from settings, and the webhook from
+in place), the targets the processes register (``infra/targets.py``), the webhook from
 ``PARIVISION_ALERTS_WEBHOOK_URL`` or else the local ``parivision alerts-webhook``.  Logs go to
 ``{home}/logs``, pids to ``{home}/run``, as for Kafka and MongoDB.
 
@@ -27,7 +27,8 @@ from pathlib import Path
 import yaml
 
 from infra.process import LocalProcess, ServiceError, pid_alive, port_free, who_listens
-from parivision.metrics import API, JOBS, metrics_port
+from infra.targets import targets_dir
+from parivision.metrics import API, JOBS
 from parivision.settings import Settings
 
 __all__ = [
@@ -35,7 +36,6 @@ __all__ = [
     "PROMETHEUS",
     "Monitor",
     "alertmanager_config",
-    "default_targets",
     "prometheus_config",
     "start_alertmanager",
     "start_prometheus",
@@ -54,16 +54,6 @@ READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
 
 
-def default_targets(settings: Settings) -> dict[str, list[str]]:
-    """Job -> ``host:port`` of each process kind on this machine; a port of 0 (off) is left out."""
-    targets = {}
-    for job in JOBS:
-        port = metrics_port(settings, job)
-        if port:
-            targets[job] = [f"127.0.0.1:{port}"]
-    return targets
-
-
 def _duration(seconds: float) -> str:
     """Prometheus's duration syntax: ``5s``, ``1500ms``."""
     ms = round(seconds * 1000)
@@ -77,17 +67,25 @@ def prometheus_config(
     scrape_interval_s: float = 5.0,
     evaluation_interval_s: float | None = None,
 ) -> dict:
-    """The local Prometheus config: one job per entry of ``targets`` (default: every process
-    kind on the ports from settings), the committed rules, the local Alertmanager.
+    """The local Prometheus config: one job per process kind, whose targets are what the
+    processes of every deployment in the home register (``infra/targets.py``; Prometheus
+    follows the files as they come and go), the committed rules, the local Alertmanager.
+    ``targets`` (job -> ``host:port`` list) scrapes those instead, labelled with the settings'
+    deployment.
 
     Rules are evaluated as often as targets are scraped unless ``evaluation_interval_s`` says
     otherwise, so an alert without ``for`` fires within two intervals of its metric.
     """
-    targets = default_targets(settings) if targets is None else targets
     interval = _duration(scrape_interval_s)
     jobs = []
-    for job, addresses in targets.items():
-        config: dict = {"job_name": job, "static_configs": [{"targets": list(addresses)}]}
+    for job in JOBS if targets is None else targets:
+        config: dict = {"job_name": job}
+        if targets is None:
+            found = targets_dir(settings) / job / "*.json"
+            config["file_sd_configs"] = [{"files": [str(found)], "refresh_interval": "5s"}]
+        else:
+            labels = {"deployment": settings.deployment_name()}
+            config["static_configs"] = [{"targets": list(targets[job]), "labels": labels}]
         if job == API:
             config["metrics_path"] = "/metrics"
         jobs.append(config)
@@ -295,8 +293,8 @@ def start_prometheus(
     scrape_interval_s: float = 5.0,
     evaluation_interval_s: float | None = None,
 ) -> int:
-    """Start the local Prometheus scraping ``targets`` (job -> ``host:port`` list; default: every
-    process kind on the ports from settings); return its pid once it is ready.
+    """Start the local Prometheus scraping ``targets`` (job -> ``host:port`` list; default: what
+    the home's processes register, :mod:`infra.targets`); return its pid once it is ready.
 
     Raises:
         ServiceError: not installed, its port is taken, or it did not become ready (with its log).

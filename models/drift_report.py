@@ -46,6 +46,7 @@ import pandas as pd
 from models.drift_stats import FeatureScore, columns_to_test, dataset_drift, quality
 from models.features import CATEGORICAL, FEATURE_NAMES
 from models.reference import Reference
+from parivision.settings import Settings
 
 REPORTS = "reports"
 LATEST_HTML, LATEST_JSON = "latest.html", "latest.json"
@@ -278,9 +279,12 @@ def shifted_shots(
     return out
 
 
-def reports_folder(home: Path) -> Path:
-    """Where the reports are kept: ``<home>/reports``."""
-    return Path(home) / REPORTS
+def reports_folder(where: Settings | Path) -> Path:
+    """Where a deployment's reports are kept (``Settings.deployment_dir``); given a bare home
+    folder, the default deployment's: ``<home>/reports``."""
+    if isinstance(where, Settings):
+        return where.deployment_dir(REPORTS)
+    return Path(where) / REPORTS
 
 
 def check_name(at: float) -> str:

@@ -277,7 +277,7 @@ def evaluate_registered(
         raise ModelUnavailableError(str(error)) from None
     champion = registry.load_version(settings, version)
     result = evaluate(champion, frame, since=since, data=data, warm=warm)
-    tags = registry.client(settings).get_model_version(settings.model_name, version).tags
+    tags = registry.client(settings).get_model_version(settings.registered_model(), version).tags
     result.candidate = tags.get("candidate", result.candidate)
     dates = frame["game_date"].to_numpy()
     if since is not None:

@@ -76,7 +76,7 @@ def champion_reference(settings: Settings, version: str) -> Reference | None:
     from models import registry
 
     client = registry.client(settings)
-    run_id = client.get_model_version(settings.model_name, str(version)).run_id
+    run_id = client.get_model_version(settings.registered_model(), str(version)).run_id
     found = _logged(client, run_id, REFERENCE_ARTIFACT)
     if found is None:
         return None  # registered before training logged its reference
@@ -165,7 +165,7 @@ def validation_set(settings: Settings, version: str) -> ValidationSet | None:
     from models import registry
 
     client = registry.client(settings)
-    run_id = client.get_model_version(settings.model_name, str(version)).run_id
+    run_id = client.get_model_version(settings.registered_model(), str(version)).run_id
     found = _logged(client, run_id, VALIDATION_ARTIFACT, VALIDATION_IDS_ARTIFACT)
     if found is None:
         return None

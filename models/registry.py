@@ -108,19 +108,19 @@ def resolve_version(settings: Settings, model: str) -> str:
     c = client(settings)
     if model.isdigit():
         try:
-            c.get_model_version(settings.model_name, str(model))
+            c.get_model_version(settings.registered_model(), str(model))
         except MlflowException:
             raise LookupError(
-                f"{settings.model_name!r} has no version {model} in {settings.mlflow()}: "
+                f"{settings.registered_model()!r} has no version {model} in {settings.mlflow()}: "
                 "`parivision train` registers one"
             ) from None
         return str(model)
     try:
-        return str(c.get_model_version_by_alias(settings.model_name, model).version)
+        return str(c.get_model_version_by_alias(settings.registered_model(), model).version)
     except MlflowException:
         exc = NoChampionError if model == settings.champion_alias else LookupError
         raise exc(
-            f"no version of {settings.model_name!r} has the alias {model!r} in "
+            f"no version of {settings.registered_model()!r} has the alias {model!r} in "
             f"{settings.mlflow()}: run `parivision train`, or pass a version number"
         ) from None
 
@@ -131,15 +131,15 @@ def stale_feature_set(settings: Settings, version: str) -> str | None:
     if feature_set in (None, FEATURE_SET):
         return None
     return (
-        f"model {settings.model_name} v{version} was trained on feature set {feature_set!r}, "
-        f"this code computes {FEATURE_SET!r}"
+        f"model {settings.registered_model()} v{version} was trained on feature set "
+        f"{feature_set!r}, this code computes {FEATURE_SET!r}"
     )
 
 
 def _recorded_feature_set(settings: Settings, version: str) -> str | None:
     """The ``feature_set`` tag of the run that logged ``version`` (None if it has none)."""
     c = client(settings)
-    mv = c.get_model_version(settings.model_name, str(version))
+    mv = c.get_model_version(settings.registered_model(), str(version))
     run = c.get_run(mv.run_id) if mv.run_id else None
     return run.data.tags.get("feature_set") if run else None
 
@@ -153,7 +153,7 @@ def load_version(settings: Settings, version: str) -> Champion:
             or not loadable, or its answers for a probe batch not probabilities in [0, 1].
         MlflowException: the registry did not answer (the version may be fine).
     """
-    name, version = settings.model_name, str(version)
+    name, version = settings.registered_model(), str(version)
     feature_set = _recorded_feature_set(settings, version)
     if feature_set not in (None, FEATURE_SET):
         reason = (
@@ -183,7 +183,7 @@ def _why_unloadable(settings: Settings, version: str, error: Exception) -> str:
     """What a failed load says about the artifact: missing, or there but not loadable."""
     where = ""
     with suppress(Exception):
-        uri = client(settings).get_model_version_download_uri(settings.model_name, version)
+        uri = client(settings).get_model_version_download_uri(settings.registered_model(), version)
         where = f" at {uri}"
     text = f"{type(error).__name__}: {error}"
     missing = isinstance(error, FileNotFoundError) or any(
@@ -222,7 +222,7 @@ def load_champion(settings: Settings) -> Champion:
     version = champion_version(settings)
     if version is None:
         raise NoChampionError(
-            f"no version of {settings.model_name!r} has the alias "
+            f"no version of {settings.registered_model()!r} has the alias "
             f"{settings.champion_alias!r} in {settings.mlflow()}: run `parivision train`"
         )
     try:
@@ -258,7 +258,7 @@ def earlier_champions(settings: Settings, version: str) -> list[str]:
     found = [alias_version(settings, PREVIOUS_CHAMPION_ALIAS)]
     replaced = [
         mv
-        for mv in client(settings).search_model_versions(f"name='{settings.model_name}'")
+        for mv in client(settings).search_model_versions(f"name='{settings.registered_model()}'")
         if mv.tags.get("replaced_at")
     ]
     replaced.sort(key=lambda mv: (mv.tags["replaced_at"], int(mv.version)), reverse=True)
@@ -269,7 +269,7 @@ def earlier_champions(settings: Settings, version: str) -> list[str]:
 
 def set_champion(settings: Settings, version: str) -> None:
     client(settings).set_registered_model_alias(
-        settings.model_name, settings.champion_alias, str(version)
+        settings.registered_model(), settings.champion_alias, str(version)
     )
 
 
@@ -286,7 +286,9 @@ def alias_version(settings: Settings, alias: str) -> str | None:
     from mlflow.exceptions import MlflowException
 
     try:
-        return str(client(settings).get_model_version_by_alias(settings.model_name, alias).version)
+        return str(
+            client(settings).get_model_version_by_alias(settings.registered_model(), alias).version
+        )
     except MlflowException as error:
         if error.error_code in _NOT_FOUND:
             return None
@@ -295,7 +297,7 @@ def alias_version(settings: Settings, alias: str) -> str | None:
 
 def set_alias(settings: Settings, alias: str, version: str) -> None:
     """Give ``alias`` to ``version`` (moving it from whichever version had it)."""
-    client(settings).set_registered_model_alias(settings.model_name, alias, str(version))
+    client(settings).set_registered_model_alias(settings.registered_model(), alias, str(version))
 
 
 def delete_alias(settings: Settings, alias: str) -> None:
@@ -303,7 +305,7 @@ def delete_alias(settings: Settings, alias: str) -> None:
     from mlflow.exceptions import MlflowException
 
     with suppress(MlflowException):
-        client(settings).delete_registered_model_alias(settings.model_name, alias)
+        client(settings).delete_registered_model_alias(settings.registered_model(), alias)
 
 
 def tag_version(settings: Settings, version: str, tags: dict[str, Any]) -> None:
@@ -313,18 +315,20 @@ def tag_version(settings: Settings, version: str, tags: dict[str, Any]) -> None:
     c = client(settings)
     gone = [key for key, value in tags.items() if value is None]
     # One read instead of a failed call per tag that was never set.
-    present = set(c.get_model_version(settings.model_name, str(version)).tags) if gone else set()
+    present = (
+        set(c.get_model_version(settings.registered_model(), str(version)).tags) if gone else set()
+    )
     for key, value in tags.items():
         if value is not None:
-            c.set_model_version_tag(settings.model_name, str(version), key, str(value))
+            c.set_model_version_tag(settings.registered_model(), str(version), key, str(value))
         elif key in present:
             with suppress(MlflowException):  # deleted meanwhile
-                c.delete_model_version_tag(settings.model_name, str(version), key)
+                c.delete_model_version_tag(settings.registered_model(), str(version), key)
 
 
 def version_tags(settings: Settings, version: str) -> dict[str, str]:
     """The tags of one version."""
-    return dict(client(settings).get_model_version(settings.model_name, str(version)).tags)
+    return dict(client(settings).get_model_version(settings.registered_model(), str(version)).tags)
 
 
 def reference_log_loss(settings: Settings, version: str) -> float | None:

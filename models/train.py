@@ -258,12 +258,12 @@ def train_and_register(
     """Fit the candidates on ``frame`` (time-sorted, with ``made``), register the best.
 
     Every candidate is logged as a nested MLflow run; the one with the lowest validation log loss
-    becomes a new version of ``settings.model_name``, tagged with its candidate name, feature set
-    and metrics.  ``make_champion`` None means: the new version becomes champion only when there
-    is none yet, or the champion was trained on another feature set (deciding between a champion
-    and a challenger belongs to promotion).  ``half_life_days`` weights the training shots by
-    recency (:func:`recency_weights`; None: ``settings.train_half_life_days``, 0: no
-    weighting); validation shots all count the same.
+    becomes a new version of ``settings.registered_model()``, tagged with its candidate name,
+    feature set and metrics.  ``make_champion`` None means: the new version becomes champion
+    only when there is none yet, or the champion was trained on another feature set (deciding
+    between a champion and a challenger belongs to promotion).  ``half_life_days`` weights the
+    training shots by recency (:func:`recency_weights`; None: ``settings.train_half_life_days``,
+    0: no weighting); validation shots all count the same.
 
     ``lineage`` says which sources and filters ``frame`` came from; it is recorded on the version
     (tag ``lineage``), so a retrain can learn the same shots again (:mod:`models.lineage`).  A
@@ -332,7 +332,9 @@ def train_and_register(
         mlflow.log_metrics(metrics)
         mlflow.set_tags({"candidate": best.name, "recalibration": recalibration.reason})
         with mlflow.start_run(run_id=best.run_id, nested=True):
-            info = log_shot_model(best.model, x_valid, registered_model_name=settings.model_name)
+            info = log_shot_model(
+                best.model, x_valid, registered_model_name=settings.registered_model()
+            )
             # What drift checks compare recent shots with while this version is champion.
             log_reference(x_train, y_train)
             # What a challenger of this version must not be worse on.
@@ -355,9 +357,9 @@ def train_and_register(
         tags[LINEAGE_TAG] = lineage.to_json()
     client = registry.client(settings)
     for key, value in tags.items():
-        client.set_model_version_tag(settings.model_name, version, key, value)
+        client.set_model_version_tag(settings.registered_model(), version, key, value)
     client.update_model_version(
-        settings.model_name,
+        settings.registered_model(),
         version,
         description=(
             f"{best.label}, the lowest validation log loss of "

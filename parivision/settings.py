@@ -11,11 +11,14 @@ is used as it is; a service whose address is empty is started locally by ``infra
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DEPLOYMENT = "default"
 
 
 class Settings(BaseSettings):
@@ -46,19 +49,31 @@ class Settings(BaseSettings):
     kafka_cache: Path | None = None
     mongodb_port: int = 27027
 
-    mongodb_database: str = "parivision"
+    # A deployment is a name: its topics (unless topic_prefix says otherwise), registered model,
+    # database, consumer groups, reports and logs folders and the `deployment` label Prometheus
+    # puts on its metrics all come from it, so several deployments share one machine and one
+    # home without touching each other.  Unset: from topic_prefix ("a." -> "a"), or "default"
+    # when that is empty too; the default deployment keeps the plain names.
+    deployment: str = Field(default="", pattern=r"^([A-Za-z0-9][A-Za-z0-9_-]{0,47})?$")
 
-    # Topics: one prefix lets tests and parallel deployments keep their own set.
-    topic_prefix: str = ""
+    # Unset: the deployment's own ("parivision", "parivision-<deployment>").
+    mongodb_database: str | None = None
+
+    # Topics: one prefix lets tests and parallel deployments keep their own set.  Unset: empty
+    # for the default deployment, "<deployment>." for a named one.
+    topic_prefix: str | None = None
     partitions: int = 4
     # Copies of every topic PariVision creates, Faust's changelogs included; 0: the cluster's
     # default.replication.factor, capped by its number of brokers (1 on one local broker).
     kafka_replication_factor: int = Field(default=0, ge=0)
 
-    # Model registry.
-    model_name: str = "parivision-shot"
+    # Model registry.  Unset: the deployment's own entry ("parivision-shot",
+    # "parivision-shot-<deployment>"); set the same name in two deployments to share a champion
+    # on purpose (`parivision status` says so).
+    model_name: str | None = None
     champion_alias: str = "champion"
-    experiment_name: str = "parivision"
+    # Unset: the deployment's own MLflow experiment ("parivision", "parivision-<deployment>").
+    experiment_name: str | None = None
 
     # Stream behaviour.
     app_id: str = "parivision-stream"
@@ -101,7 +116,8 @@ class Settings(BaseSettings):
     # A prediction waits up to this long for its outcome, so both are stored in one insert
     # (0: store each prediction at once, and set its outcome later with an update).
     sink_label_wait_s: float = 2.5
-    sink_group: str = "parivision-sink"
+    # Unset: the deployment's own ("parivision-sink", "parivision-sink-<deployment>").
+    sink_group: str | None = None
 
     # Training (`parivision train`, the retrain loop): a shot this many days older than the
     # newest training shot counts half as much (0: all count the same).
@@ -225,10 +241,74 @@ class Settings(BaseSettings):
     def mlflow(self) -> str:
         return self.mlflow_tracking_uri or self.local_mlflow_tracking_uri()
 
+    # The names a deployment owns.
+    def deployment_name(self) -> str:
+        """This deployment's name: ``deployment``, else the topic prefix's, else "default".
+
+        >>> Settings(_env_file=None, topic_prefix="west.").deployment_name()
+        'west'
+        >>> Settings(_env_file=None).deployment_name()
+        'default'
+        """
+        if self.deployment:
+            return self.deployment
+        derived = re.sub(r"[^A-Za-z0-9_-]+", "-", self.topic_prefix or "").strip("-_")
+        return derived[:48] or DEFAULT_DEPLOYMENT
+
+    def is_default_deployment(self) -> bool:
+        return self.deployment_name() == DEFAULT_DEPLOYMENT
+
+    def _own(self, name: str) -> str:
+        return name if self.is_default_deployment() else f"{name}-{self.deployment_name()}"
+
+    def prefix(self) -> str:
+        """The topic prefix: ``topic_prefix`` when set, else "" or "<deployment>."."""
+        if self.topic_prefix is not None:
+            return self.topic_prefix
+        return "" if not self.deployment else f"{self.deployment}."
+
     def topic(self, name: str) -> str:
-        return f"{self.topic_prefix}{name}"
+        return f"{self.prefix()}{name}"
+
+    def registered_model(self) -> str:
+        """The model's name in the registry: ``model_name`` when set, else the deployment's.
+
+        >>> Settings(_env_file=None, deployment="west").registered_model()
+        'parivision-shot-west'
+        """
+        return self.model_name or self._own("parivision-shot")
+
+    def shares_registered_model(self) -> bool:
+        """The registered model was named on purpose, not this deployment's own."""
+        return bool(self.model_name) and self.model_name != self._own("parivision-shot")
+
+    def experiment(self) -> str:
+        """The MLflow experiment its training runs are logged in."""
+        return self.experiment_name or self._own("parivision")
+
+    def database(self) -> str:
+        """The MongoDB database: ``mongodb_database`` when set, else the deployment's."""
+        return self.mongodb_database or self._own("parivision")
+
+    def consumer_group(self, name: str) -> str:
+        """The deployment's own Kafka consumer group of ``name`` ("parivision-api-live", ...)."""
+        return self._own(name)
+
+    def sink_consumer_group(self) -> str:
+        return self.sink_group or self.consumer_group("parivision-sink")
 
     def stream_group(self) -> str:
         """The Faust app id (its consumer group and the prefix of its changelog topics): a
         deployment with its own topics gets its own tables too."""
-        return f"{self.topic_prefix}{self.app_id}"
+        return f"{self.prefix()}{self.app_id}"
+
+    def deployment_home(self) -> Path:
+        """The deployment's own part of the home: the home itself for the default deployment,
+        home/deployments/<name> for the others (the services' state stays in the home)."""
+        if self.is_default_deployment():
+            return self.resolved_home()
+        return self.resolved_home() / "deployments" / self.deployment_name()
+
+    def deployment_dir(self, kind: str) -> Path:
+        """The deployment's own folder of ``kind`` (reports, logs, ...)."""
+        return self.deployment_home() / kind

@@ -142,7 +142,7 @@ def end_offsets(settings: Settings, topic: str) -> int:
     consumer = Consumer(
         {
             "bootstrap.servers": settings.kafka(),
-            "group.id": "parivision-offsets",
+            "group.id": settings.consumer_group("parivision-offsets"),
             "enable.auto.commit": False,
         }
     )

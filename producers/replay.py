@@ -369,6 +369,6 @@ def replay(
             )
         delivery.check(waiting=len(producer))
     except DeliveryError as error:
-        record = settings.resolved_home() / "logs" / f"replay-{stats.replay_id}-undelivered.txt"
+        record = settings.deployment_dir("logs") / f"replay-{stats.replay_id}-undelivered.txt"
         raise _give_up(producer, delivery, error, record) from None
     return stats

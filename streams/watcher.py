@@ -108,7 +108,7 @@ class ChampionWatcher:
             await consumer.stop()
 
     async def on_event(self, value: bytes | None) -> None:
-        event = parse_event(value, self.settings.model_name)
+        event = parse_event(value, self.settings.registered_model())
         if event is None:
             return
         # Every decision may move the champion or the shadow alias; the aliases say which.
@@ -133,7 +133,7 @@ class ChampionWatcher:
         The shadow is never served: a version that cannot be loaded is logged and not
         shadowed, and the champion scores on as before.
         """
-        name, scorer = self.settings.model_name, self.scorer
+        name, scorer = self.settings.registered_model(), self.scorer
         try:
             version = await asyncio.to_thread(registry.alias_version, self.settings, SHADOW_ALIAS)
         except Exception as error:  # the registry is down: the next event or check asks again
@@ -176,7 +176,7 @@ class ChampionWatcher:
         A version refused before is not loaded again unless ``retry_refused``.
         """
         current = self.scorer.champion.version
-        name = self.settings.model_name
+        name = self.settings.registered_model()
         try:
             version = await asyncio.to_thread(registry.champion_version, self.settings)
         except Exception as error:  # the registry is down: the next event or check asks again
@@ -237,7 +237,7 @@ class ChampionWatcher:
         await describe_champion(self.settings, champion, self.metrics)
         log.info(
             "champion of %s swapped from v%s to v%s (%s) after %d shots scored",
-            self.settings.model_name,
+            self.settings.registered_model(),
             previous.version,
             champion.version,
             why,

@@ -65,7 +65,7 @@ def create_app(
         tz_aware=False,
         connect=False,
     )
-    db = mongo[settings.mongodb_database]
+    db = mongo[settings.database()]
     holder = ModelHolder(settings)
     warm = None
     if settings.form_history:  # players' form starts where the champion's training left it
@@ -120,7 +120,7 @@ def create_app(
     @app.exception_handler(PyMongoError)
     async def database_down(request: Request, error: PyMongoError) -> Response:
         return json_response(
-            {"detail": f"database {settings.mongodb_database!r} unavailable: {error}"[:500]},
+            {"detail": f"database {settings.database()!r} unavailable: {error}"[:500]},
             status_code=503,
         )
 

@@ -48,7 +48,7 @@ def _database(db) -> str:
 
 def _registry(settings: Settings) -> str:
     version = registry.champion_version(settings)
-    return f"{settings.model_name} champion v{version}" if version else "no champion yet"
+    return f"{settings.registered_model()} champion v{version}" if version else "no champion yet"
 
 
 def router(settings: Settings, db, holder: ModelHolder, feed: Feed | None, hub: Hub) -> APIRouter:

@@ -342,7 +342,7 @@ class Feed(threading.Thread):
             {
                 "bootstrap.servers": self.settings.kafka(),
                 # librdkafka wants a group id even for assign(); nothing joins or commits it.
-                "group.id": "parivision-api-live",
+                "group.id": self.settings.consumer_group("parivision-api-live"),
                 # Records of a stream transaction once it commits, never of one aborted
                 # (PARIVISION_PROCESSING_GUARANTEE=exactly_once); librdkafka's default, stated.
                 "isolation.level": "read_committed",

@@ -85,7 +85,7 @@ def _shadow(settings: Settings, db) -> dict[str, Any] | None:
     try:
         return progress(settings, db)
     except PyMongoError as error:  # the registry's answer stands without the evidence
-        return {"error": f"MongoDB ({settings.mongodb_database!r}) did not answer: {error}"}
+        return {"error": f"MongoDB ({settings.database()!r}) did not answer: {error}"}
 
 
 def router(settings: Settings, db=None) -> APIRouter:
@@ -93,12 +93,14 @@ def router(settings: Settings, db=None) -> APIRouter:
 
     def versions() -> list[dict[str, Any]]:
         client = registry.client(settings)
-        found = client.search_model_versions(f"name='{settings.model_name}'")
+        found = client.search_model_versions(f"name='{settings.registered_model()}'")
         if not found:
             return []
         # Searched versions carry no aliases (MLflow 3): the registered model has them all.
         aliases: dict[str, list[str]] = {}
-        for alias, version in client.get_registered_model(settings.model_name).aliases.items():
+        for alias, version in client.get_registered_model(
+            settings.registered_model()
+        ).aliases.items():
             aliases.setdefault(str(version), []).append(alias)
         described = [describe_version(v, aliases.get(str(v.version), [])) for v in found]
         return sorted(described, key=lambda d: int(d["version"]), reverse=True)
@@ -107,7 +109,7 @@ def router(settings: Settings, db=None) -> APIRouter:
     def models() -> Response:
         return json_response(
             {
-                "name": settings.model_name,
+                "name": settings.registered_model(),
                 "champion_alias": settings.champion_alias,
                 "shadow": _shadow(settings, db) if db is not None else None,
                 "versions": versions(),
@@ -124,7 +126,9 @@ def router(settings: Settings, db=None) -> APIRouter:
             if settings.champion_alias in described["aliases"]:
                 return json_response({**described, "promoted": _promoted(described)})
         raise HTTPException(
-            404, detail=f"no version of {settings.model_name!r} is champion: run `parivision train`"
+            404,
+            detail=f"no version of {settings.registered_model()!r} is champion: "
+            "run `parivision train`",
         )
 
     return api

@@ -20,7 +20,7 @@ from parivision.settings import Settings
 
 
 def _missing(settings: Settings) -> HTTPException:
-    folder = reports_folder(settings.resolved_home())
+    folder = reports_folder(settings)
     return HTTPException(
         404,
         detail=f"no drift report in {folder} yet: run `parivision drift`, or let "
@@ -45,7 +45,7 @@ def router(settings: Settings) -> APIRouter:
     def drift_html() -> Response:
         # A sync route: drawing a report runs in the server's thread pool, not its event loop.
         try:
-            path = latest_report(reports_folder(settings.resolved_home()))
+            path = latest_report(reports_folder(settings))
         except ValueError as error:
             raise HTTPException(500, detail=f"cannot draw the drift report: {error}") from error
         if path is None:
@@ -59,7 +59,7 @@ def router(settings: Settings) -> APIRouter:
         responses={404: {"model": Problem, "description": "No drift check has run yet"}},
     )
     def drift_json() -> Response:
-        summary = latest_summary(reports_folder(settings.resolved_home()))
+        summary = latest_summary(reports_folder(settings))
         if summary is None:
             raise _missing(settings)
         return json_response(summary)

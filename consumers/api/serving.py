@@ -74,13 +74,13 @@ class ModelHolder:
                 if version is None:
                     champion, info = None, {}
                     self.error = (
-                        f"no version of {self.settings.model_name!r} has the alias "
+                        f"no version of {self.settings.registered_model()!r} has the alias "
                         f"{self.settings.champion_alias!r}: run `parivision train`"
                     )
                 elif champion is None or champion.version != version:
                     champion = registry.load_version(self.settings, version)
                     info = self._describe(version)
-                    log.info("serving %s v%s", self.settings.model_name, version)
+                    log.info("serving %s v%s", self.settings.registered_model(), version)
                     self.error = None
                 else:
                     self.error = None
@@ -93,7 +93,7 @@ class ModelHolder:
     def _describe(self, version: str) -> dict[str, Any]:
         tags = registry.version_tags(self.settings, version)
         return {
-            "name": self.settings.model_name,
+            "name": self.settings.registered_model(),
             "version": version,
             "feature_set": tags.get("feature_set", FEATURE_SET),
             "candidate": tags.get("candidate"),

@@ -99,7 +99,7 @@ def challenge(
     challenger = registry.resolve_version(settings, str(challenger_version))
     before = registry.champion_version(settings)
     base = {
-        "model": settings.model_name,
+        "model": settings.registered_model(),
         "previous_version": before,
         "challenger_version": challenger,
         "margin": margin,
@@ -132,7 +132,7 @@ def challenge(
         verdict = Verdict(
             False,
             f"only {data.rows} usable labelled shots in MongoDB "
-            f"({settings.mongodb_database!r}) with "
+            f"({settings.database()!r}) with "
             f"{len(np.unique(data.outcomes))} outcome(s); at least {min_labelled} with both "
             "made and missed are needed to compare: replay shots through the stream and sink "
             "until their outcomes arrive, then run promote again",

@@ -159,7 +159,7 @@ class ShadowJudge:
         watch = current.role == shadows.WATCH
         return Decision(
             event,
-            model=self.settings.model_name,
+            model=self.settings.registered_model(),
             version=champion,
             previous_version=current.version if watch else champion,
             challenger_version=None if watch else current.version,

@@ -47,7 +47,7 @@ def promote(
     before = registry.champion_version(settings)
     decision = Decision(
         PROMOTED,
-        model=settings.model_name,
+        model=settings.registered_model(),
         version=version,
         previous_version=before,
         challenger_version=version,
@@ -120,13 +120,13 @@ def rollback(
         if previous is not None:
             registry.delete_alias(settings, registry.PREVIOUS_CHAMPION_ALIAS)
         raise PromotionError(
-            f"{settings.model_name!r} has no previous champion to roll back to (only the last "
-            f"promotion can be undone, once); the champion is "
+            f"{settings.registered_model()!r} has no previous champion to roll back to (only the "
+            f"last promotion can be undone, once); the champion is "
             f"{'v' + current if current else 'not set'}: `parivision promote VERSION` names one"
         )
     decision = Decision(
         ROLLED_BACK,
-        model=settings.model_name,
+        model=settings.registered_model(),
         version=previous,
         previous_version=current,
         challenger_version=None,

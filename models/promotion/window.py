@@ -173,9 +173,9 @@ def read_window(settings: Settings, db, window: int) -> Window:
         if db is not None:
             return labelled_window(db, window)
         with _database(settings) as mongo:
-            return labelled_window(mongo[settings.mongodb_database], window)
+            return labelled_window(mongo[settings.database()], window)
     except PyMongoError as error:
         raise PromotionError(
-            f"cannot read labelled shots from MongoDB (database {settings.mongodb_database!r}): "
+            f"cannot read labelled shots from MongoDB (database {settings.database()!r}): "
             f"{error}; start it with `parivision up` or set PARIVISION_MONGODB_URI"
         ) from error

@@ -89,6 +89,18 @@ def expose(settings: Settings, metrics) -> None:
         fail(str(error))
     if port:
         console.print(f"{metrics.job} metrics on http://{settings.metrics_host}:{port}/metrics")
+        announce(settings, metrics.job, port)
+
+
+def announce(settings: Settings, job: str, port: int, host: str | None = None) -> None:
+    """Tell the home's Prometheus where this process serves its metrics (``infra/targets.py``);
+    the file goes when the process exits."""
+    from infra.targets import register
+
+    try:
+        register(settings, job, port, host)
+    except OSError as error:  # metrics still served; only discovery is lost
+        console.print(f"[yellow]warning:[/] Prometheus will not find the {job} metrics: {error}")
 
 
 def log_to_console(level: str = "INFO") -> None:

@@ -25,6 +25,7 @@ from rich.table import Table
 from models import registry
 from parivision import schemas
 from parivision.cli.children import child_env, stop_all
+from parivision.cli.common import announce
 from parivision.cli.watching import CpuSampler, ScoredCounter, StoredCounts, percentiles
 from parivision.settings import Settings
 from parivision.store import RETRAIN_EVENTS
@@ -51,7 +52,7 @@ def retrain_settings(settings: Settings) -> Settings:
 
 def challenges_since(settings: Settings, since: float) -> list[dict[str, Any]]:
     """The retrain loop's challenges started after ``since``: why, and what was decided."""
-    db = MongoClient(settings.mongodb(), serverSelectionTimeoutMS=5000)[settings.mongodb_database]
+    db = MongoClient(settings.mongodb(), serverSelectionTimeoutMS=5000)[settings.database()]
     out = []
     for event in db[RETRAIN_EVENTS].find({"at": {"$gte": since}}, {"_id": 0}).sort("at", 1):
         decision = event.get("decision") or {}
@@ -91,7 +92,7 @@ def _child_env(settings: Settings, endpoints) -> dict[str, str]:
 
 
 def start_process(settings: Settings, endpoints, command: str, log_name: str) -> subprocess.Popen:
-    logs = settings.resolved_home() / "logs"
+    logs = settings.deployment_dir("logs")
     logs.mkdir(parents=True, exist_ok=True)
     log = open(logs / log_name, "ab")  # noqa: SIM115 - lives as long as the child
     return subprocess.Popen(
@@ -191,7 +192,7 @@ def live_messages_seen(base: str, *, want: int, timeout: float = 15.0) -> int:
 def _check_alive(settings: Settings, processes: dict[str, subprocess.Popen]) -> None:
     for name, process in processes.items():
         if process.poll() is not None:
-            log = settings.resolved_home() / "logs" / f"demo-{name}.log"
+            log = settings.deployment_dir("logs") / f"demo-{name}.log"
             raise DemoError(
                 f"the {name} process exited with code {process.returncode}; "
                 f"last lines of {log}:\n{_tail(log)}"
@@ -220,7 +221,7 @@ def ensure_champion(settings: Settings, data: str | None, console: Console) -> s
             console=console,
         )
         console.print(
-            f"champion: {settings.model_name} v{trained.version} "
+            f"champion: {settings.registered_model()} v{trained.version} "
             f"(validation log loss {trained.metrics['log_loss']:.4f}, "
             f"AUC {trained.metrics['roc_auc']:.3f})"
         )
@@ -271,7 +272,7 @@ def run_demo(
             retrain, endpoints, "retrain-loop", "demo-retrain.log"
         )
         wait_for_group(settings, settings.stream_group(), processes)
-        wait_for_group(settings, settings.sink_group, processes)
+        wait_for_group(settings, settings.sink_consumer_group(), processes)
         wait_for_api(settings, page, processes)
         dlq_before = end_offsets(settings, settings.topic(schemas.DLQ))
         counter = ScoredCounter(settings, replay_id)
@@ -282,7 +283,8 @@ def run_demo(
         started = time.perf_counter()
         replay_metrics = for_job(REPLAY)
         with contextlib.suppress(OSError):  # a busy port costs the replay's metrics, not the demo
-            replay_metrics.serve(settings.metrics_host, settings.replay_metrics_port)
+            if replay_metrics.serve(settings.metrics_host, settings.replay_metrics_port):
+                announce(settings, REPLAY, settings.replay_metrics_port)
         stats = replay(
             settings,
             open_source(data, limit=limit, since=since, until=until),

@@ -116,7 +116,7 @@ def stream_command(
         champion = load_champion(settings)
     except (NoChampionError, ValueError) as error:
         fail(str(error))
-    console.print(f"scoring with {settings.model_name} v{champion.version}")
+    console.print(f"scoring with {settings.registered_model()} v{champion.version}")
     if workers > settings.partitions:
         console.print(
             f"[yellow]{workers} workers for {settings.partitions} partitions: "
@@ -138,7 +138,7 @@ def _start_workers(settings: Settings, n: int, *, learner: str | None, loglevel:
     import subprocess
 
     children = []
-    logs = settings.resolved_home() / "logs"
+    logs = settings.deployment_dir("logs")
     logs.mkdir(parents=True, exist_ok=True)
     for i in range(1, n + 1):
         # The same settings; local services this process started are found running and reused.
@@ -180,8 +180,8 @@ def sink_command() -> None:
     ensure_topics(settings)
     sink = MongoSink(
         connect(settings.mongodb()),
-        settings.mongodb_database,
-        topic_prefix=settings.topic_prefix,
+        settings.database(),
+        topic_prefix=settings.prefix(),
         metrics=serve_metrics(settings, "sink"),
         label_wait_s=settings.sink_label_wait_s,
     )
@@ -189,7 +189,7 @@ def sink_command() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     written = run_sink(
-        settings, sink, stop=stop, describe_target=f"MongoDB ({settings.mongodb_database})"
+        settings, sink, stop=stop, describe_target=f"MongoDB ({settings.database()})"
     )
     console.print(f"sink stopped after writing {written} records")
 

@@ -28,7 +28,7 @@ def _retrain_loop(settings: Settings, **overrides):
 
     from consumers.retrain_trigger import loop_from_settings
 
-    db = MongoClient(settings.mongodb(), serverSelectionTimeoutMS=10_000)[settings.mongodb_database]
+    db = MongoClient(settings.mongodb(), serverSelectionTimeoutMS=10_000)[settings.database()]
     overrides["candidates"] = overrides.pop("candidate")
     return loop_from_settings(settings, db, console=console, **overrides)
 
@@ -101,7 +101,7 @@ def retrain_loop_command(
         retrains = loop.run(stop, poll or settings.retrain_poll_s)
     except PyMongoError as error:
         fail(
-            f"cannot read MongoDB ({settings.mongodb_database!r}): {error}; start it with "
+            f"cannot read MongoDB ({settings.database()!r}): {error}; start it with "
             "`parivision up` or set PARIVISION_MONGODB_URI"
         )
     typer.echo(json.dumps({"retrains": retrains}))
@@ -131,14 +131,12 @@ def drift_command(
     start_services(settings)
     window = window or settings.retrain_window
     try:
-        db = MongoClient(settings.mongodb(), serverSelectionTimeoutMS=10_000)[
-            settings.mongodb_database
-        ]
+        db = MongoClient(settings.mongodb(), serverSelectionTimeoutMS=10_000)[settings.database()]
         status = drift_status(settings, db, window, drift_share=drift_share)
         if status["report"]:
             draw_report(Path(status["report"]))  # asked for: the loop leaves its checks undrawn
     except PyMongoError as error:
-        fail(f"cannot read MongoDB ({settings.mongodb_database!r}): {error}")
+        fail(f"cannot read MongoDB ({settings.database()!r}): {error}")
     except (MlflowException, ValueError) as error:
         fail(f"cannot check drift: {error}")
     out = Console()

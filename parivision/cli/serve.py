@@ -10,6 +10,8 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI, HTTPException
 
 from consumers.api import create_app
+from parivision.cli.common import announce
+from parivision.metrics import API
 from parivision.settings import Settings
 
 
@@ -50,6 +52,7 @@ def run_api(settings: Settings, *, host: str | None = None, port: int | None = N
     # retries (minutes): /health and the champion's reload both wait on it.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    announce(settings, API, port or settings.api_port, host or settings.api_host)
     uvicorn.run(
         build_app(settings),
         host=host or settings.api_host,

@@ -62,6 +62,7 @@ def down_command() -> None:
     any pipeline process of this home still running (one a crashed `demo` left behind)."""
     from infra.process import terminate
     from infra.services import down
+    from infra.targets import prune
     from parivision.cli.children import leftovers
 
     settings = load_settings()
@@ -73,6 +74,9 @@ def down_command() -> None:
         terminate(pid, timeout=35.0)  # the stream worker's own stop deadline, and a little
     stopped = [f"pipeline process {pid}" for pid in left] + down(settings)
     typer.echo("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+    gone = prune(settings)  # what a process killed outright left for Prometheus
+    if gone:
+        typer.echo(f"cleared {len(gone)} metrics target(s) of processes that are gone")
 
 
 @app.command("status")
@@ -88,8 +92,37 @@ def status_command() -> None:
         typer.echo(
             f"{service.name:8} {service.mode:8} {service.state}{pid}  {service.address}{detail}"
         )
+    _deployment(settings)
     if any(s.name.startswith("kafka") and s.state in ("running", "reachable") for s in services):
         _topic_copies(settings)
+
+
+def _deployment(settings) -> None:
+    """The names this deployment owns, whether it shares its registered model on purpose, and
+    the metrics targets Prometheus finds in the home, by deployment."""
+    from infra.targets import list_targets
+
+    name = settings.deployment_name()
+    typer.echo(
+        f"deployment {name}: topics {settings.topic('*')}, database {settings.database()}, "
+        f"groups {settings.stream_group()} and {settings.sink_consumer_group()}, "
+        f"folder {settings.deployment_home()}"
+    )
+    model = settings.registered_model()
+    if settings.shares_registered_model():
+        typer.echo(
+            f"  model {model}: SHARED on purpose (PARIVISION_MODEL_NAME): every deployment that "
+            "names it serves the same champion, and a promotion in one swaps it in all"
+        )
+    else:
+        typer.echo(f"  model {model}: this deployment's own")
+    by_deployment: dict[str, list[str]] = {}
+    for job, target in list_targets(settings):
+        label = target.get("labels", {}).get("deployment", "?")
+        by_deployment.setdefault(label, []).extend(f"{job}@{t}" for t in target["targets"])
+    for label, targets in sorted(by_deployment.items()):
+        mine = " (this one)" if label == name else ""
+        typer.echo(f"  metrics of {label}{mine}: {', '.join(targets)}")
 
 
 def _topic_copies(settings) -> None:

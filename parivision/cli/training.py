@@ -132,8 +132,8 @@ def train_command(
         typer.echo(f"{result.candidate} {kept}: {result.recalibration.reason}")
     role = "champion" if result.champion else "challenger (no alias)"
     typer.echo(
-        f"registered {settings.model_name} v{result.version} ({result.candidate}) as {role}: "
-        + json.dumps({k: round(v, 4) for k, v in result.metrics.items()})
+        f"registered {settings.registered_model()} v{result.version} ({result.candidate}) "
+        f"as {role}: " + json.dumps({k: round(v, 4) for k, v in result.metrics.items()})
     )
 
 

@@ -90,7 +90,7 @@ class StoredCounts:
     def __init__(self, settings: Settings, replay_id: str, since: float) -> None:
         self.sink_metrics = f"http://{settings.metrics_host}:{settings.sink_metrics_port}/metrics"
         self.client = MongoClient(settings.mongodb(), serverSelectionTimeoutMS=5000)
-        self.db = self.client[settings.mongodb_database]
+        self.db = self.client[settings.database()]
         self.replay_id, self.since = replay_id, since
         self.counts = dict.fromkeys(self.LAYERS, 0)
         self.took = 0.0

@@ -165,7 +165,7 @@ def _session_champion_untouched(request):
 
 
 def copy_champion(settings: Settings, version: str, copies: int = 1) -> list[str]:
-    """The session's champion copied ``copies`` times as versions of ``settings.model_name``,
+    """The session's champion copied ``copies`` times as versions of the test's model,
     the first made champion: a model of the test's own, so that what the test promotes,
     shadows or rolls back moves nobody else's champion.  A copy shares the source's run (its
     feature set, validation window) and tags, and costs no training."""
@@ -175,7 +175,7 @@ def copy_champion(settings: Settings, version: str, copies: int = 1) -> list[str
     made = [
         str(
             client.copy_model_version(
-                f"models:/{SESSION_MODEL}/{version}", settings.model_name
+                f"models:/{SESSION_MODEL}/{version}", settings.registered_model()
             ).version
         )
         for _ in range(copies)
@@ -266,7 +266,7 @@ def pipeline(services, champion_version):
         if stream:
             wait_for_group(settings, settings.stream_group(), processes)
         if sink:
-            wait_for_group(settings, settings.sink_group, processes)
+            wait_for_group(settings, settings.sink_consumer_group(), processes)
         try:
             yield processes
         finally:

@@ -50,7 +50,7 @@ def train_league_champion(settings, services, nba_csv) -> str:
         "lightgbm",
         "--champion",
     )
-    assert last.startswith(f"registered {settings.model_name} v") and "as champion" in last
+    assert last.startswith(f"registered {settings.registered_model()} v") and "as champion" in last
     return registry.champion_version(settings)
 
 

@@ -97,7 +97,7 @@ def store(services, champion_version, games_csv) -> Iterator[Store]:
     first, rows = _boundary_rows(games_csv)
     items = list(islice(CsvSource(games_csv), first, first + 2 * HALF))
     assert [i.shot["shot_id"] for i in items] == [row_to_shot(r)[0]["shot_id"] for r in rows]
-    db = MongoClient(settings.mongodb())[settings.mongodb_database]
+    db = MongoClient(settings.mongodb())[settings.database()]
 
     ensure_topics(settings)
     processes = {
@@ -106,7 +106,7 @@ def store(services, champion_version, games_csv) -> Iterator[Store]:
     }
     try:
         wait_for_group(settings, settings.stream_group(), processes)
-        wait_for_group(settings, settings.sink_group, processes)
+        wait_for_group(settings, settings.sink_consumer_group(), processes)
         with TestClient(build_app(settings), raise_server_exceptions=False) as client:
             wait_until(
                 lambda: client.get("/health").json()["live"]["following"] or "not yet",
@@ -972,10 +972,10 @@ def test_the_live_socket_greets_and_acknowledges_filters(store):
 
 def test_models_lists_every_version_with_its_candidate_and_metrics(store, champion_version):
     models = store.client.get("/models").json()
-    assert models["name"] == store.settings.model_name
+    assert models["name"] == store.settings.registered_model()
     assert models["champion_alias"] == "champion"
     found = registry.client(store.settings).search_model_versions(
-        f"name='{store.settings.model_name}'"
+        f"name='{store.settings.registered_model()}'"
     )
     listed = [v["version"] for v in models["versions"]]
     assert listed == sorted((str(v.version) for v in found), key=int, reverse=True)
@@ -1020,7 +1020,7 @@ def _register_worse(settings: Settings, frame) -> str:
     with mlflow.start_run(run_name="worse-on-purpose"):
         mlflow.set_tags({"feature_set": FEATURE_SET})
         info = log_shot_model(
-            ShotModel("lightgbm", booster), x, registered_model_name=settings.model_name
+            ShotModel("lightgbm", booster), x, registered_model_name=settings.registered_model()
         )
     version = str(info.registered_model_version)
     registry.tag_version(settings, version, {"candidate": "lightgbm", "feature_set": FEATURE_SET})
@@ -1252,7 +1252,7 @@ def test_models_shows_the_shadow_with_both_live_log_losses_from_the_store(store,
         # Labelled since it began, but scored before it, or by another champion: not evidence.
         early = {**docs[0], "_id": "early", "shot_id": "early", "scored_at": start - 10}
         other = {**docs[1], "_id": "other", "shot_id": "other", "model_version": "999"}
-        db = MongoClient(settings.mongodb())[settings.mongodb_database]
+        db = MongoClient(settings.mongodb())[settings.database()]
         db[SHOTS].insert_many([*docs, early, other])
 
         shadow = api.get("/models").json()["shadow"]

@@ -145,7 +145,7 @@ def _replayed(settings_factory, pipeline, games_csv, tmp_path) -> Settings:
         api_key="properties-key",
         virtualbets_csv=shared_file("virtualbets_sample_1000.csv"),
     )
-    db = MongoClient(settings.mongodb())[settings.mongodb_database]
+    db = MongoClient(settings.mongodb())[settings.database()]
     items = list(islice(CsvSource(games_csv), SHOTS))
     with pipeline(settings):
         replay(settings, Shots(items), pacer=MaxPacer(), show_progress=False)

@@ -138,12 +138,14 @@ def _register(settings, frame, *, original: bool = False, raw_scores: bool = Fal
     configure_mlflow(settings)
     with mlflow.start_run(run_name="bad-models-test"):
         mlflow.set_tags({"feature_set": model.feature_set})
-        info = log_shot_model(model, x, registered_model_name=settings.model_name)
+        info = log_shot_model(model, x, registered_model_name=settings.registered_model())
     return str(info.registered_model_version)
 
 
 def _artifact(settings, version) -> Path:
-    uri = registry.client(settings).get_model_version_download_uri(settings.model_name, version)
+    uri = registry.client(settings).get_model_version_download_uri(
+        settings.registered_model(), version
+    )
     if not uri.startswith("file://"):
         pytest.skip(f"the artifacts are not local files ({uri}): nothing to delete or damage")
     return Path(uri.removeprefix("file://"))
@@ -175,7 +177,7 @@ def _give_alias(settings, version, *, publish: bool = True) -> None:
 def _publish(settings, version, before) -> None:
     decision = Decision(
         PROMOTED,
-        model=settings.model_name,
+        model=settings.registered_model(),
         version=version,
         previous_version=before,
         challenger_version=version,
@@ -198,7 +200,9 @@ def _running(settings, services, **logs):
     started = list(processes.values())
     try:
         for command in logs:
-            group = settings.stream_group() if command == "stream" else settings.sink_group
+            group = (
+                settings.stream_group() if command == "stream" else settings.sink_consumer_group()
+            )
             wait_for_group(settings, group, processes)
         yield processes
     finally:
@@ -280,7 +284,7 @@ def test_bad_champions_are_refused_and_every_shot_is_scored_by_the_good_one(
     phases = {
         name: items[i * PHASE : (i + 1) * PHASE] for i, name in enumerate(["before", *bad, "swap"])
     }
-    db = MongoClient(settings.mongodb())[settings.mongodb_database]
+    db = MongoClient(settings.mongodb())[settings.database()]
     worker_log = f"bad-models-{settings.app_id}.log"
     sink_log = f"bad-models-sink-{settings.app_id}.log"
     scored = ScoredLog(settings)
@@ -292,7 +296,7 @@ def test_bad_champions_are_refused_and_every_shot_is_scored_by_the_good_one(
             # The alias moves while the phase's shots are being scored.
             if name in bad:
                 _give_alias(settings, bad[name])
-                needle = f"refused v{bad[name]} as the champion of {settings.model_name}"
+                needle = f"refused v{bad[name]} as the champion of {settings.registered_model()}"
                 wait_until(lambda n=needle: n in _log(settings, worker_log), 120, needle)
             elif name == "swap":
                 _give_alias(settings, better)
@@ -359,7 +363,7 @@ def test_a_worker_started_on_a_broken_champion_scores_with_the_one_it_replaced(
     _damage_artifact(settings, broken)
 
     shots = list(islice(CsvSource(games_csv), 20_000, 20_600))
-    db = MongoClient(settings.mongodb())[settings.mongodb_database]
+    db = MongoClient(settings.mongodb())[settings.database()]
     first_log, second_log = (
         f"bad-start-1-{settings.app_id}.log",
         f"bad-start-2-{settings.app_id}.log",
@@ -381,10 +385,10 @@ def test_a_worker_started_on_a_broken_champion_scores_with_the_one_it_replaced(
         stop_process(processes["stream"])
         assert Counter(d["model_version"] for d in db.predictions.find()) == {good: len(shots)}
         text = _log(settings, first_log)
-        assert f"{settings.model_name} v{broken} cannot be served: its artifact at" in text
+        assert f"{settings.registered_model()} v{broken} cannot be served: its artifact at" in text
         assert f"scoring with v{good} instead, the newest earlier champion" in text
-        assert f"scoring with {settings.model_name} v{good}" in text
-        assert f"refused v{broken} as the champion of {settings.model_name} (start)" in text
+        assert f"scoring with {settings.registered_model()} v{good}" in text
+        assert f"refused v{broken} as the champion of {settings.registered_model()} (start)" in text
         assert (metrics.get("ok"), metrics.get("error")) == (1, 1), metrics
 
         # No earlier champion to fall back to: the worker exits, naming the version and why.
@@ -394,7 +398,9 @@ def test_a_worker_started_on_a_broken_champion_scores_with_the_one_it_replaced(
         second = processes["second"] = start_process(settings, endpoints, "stream", second_log)
         assert second.wait(120) != 0
     text = " ".join(_log(settings, second_log).split())  # the command's console wraps lines
-    assert f"model {settings.model_name} v{broken} cannot be served: its artifact at" in text
+    assert (
+        f"model {settings.registered_model()} v{broken} cannot be served: its artifact at" in text
+    )
     assert "`parivision rollback`" in text
 
 
@@ -414,7 +420,7 @@ def test_a_worker_restarted_in_the_middle_of_a_promotion_scores_every_shot_once(
     registry.set_champion(settings, old)
     shots = list(islice(CsvSource(games_csv), 10_000, 10_000 + RESTART_SHOTS))
     ids = _ids(shots)
-    db = MongoClient(settings.mongodb())[settings.mongodb_database]
+    db = MongoClient(settings.mongodb())[settings.database()]
     first_log, second_log = f"{how}-1-{settings.app_id}.log", f"{how}-2-{settings.app_id}.log"
     sink_log = f"{how}-sink-{settings.app_id}.log"
     scored = ScoredLog(settings)
@@ -459,7 +465,7 @@ def test_a_worker_restarted_in_the_middle_of_a_promotion_scores_every_shot_once(
     assert set(counts) <= ({1, 2} if how == "kill" else {1}), counts
     assert all(stored[i] in {r["model_version"] for r in copies[i]} for i in ids)
     # The restarted worker started on the new champion, and never scored with the old one.
-    assert f"scoring with {settings.model_name} v{new}" in _log(settings, second_log)
+    assert f"scoring with {settings.registered_model()} v{new}" in _log(settings, second_log)
     late = [r for i in ids for r in copies[i] if r["scored_at"] >= restarted_at]
     assert late and {r["model_version"] for r in late} == {new}
     print(f"{how}: versions stored {dict(by_version)}, copies per shot on the topic {counts}")

@@ -99,7 +99,7 @@ def test_a_broker_restart_mid_replay_loses_nothing_and_needs_no_restarts(
     endpoints = dataclasses.replace(endpoints, kafka=address)
     settings = settings_factory(kafka_bootstrap=address, processing_guarantee=guarantee)
     ensure_topics(settings)
-    db = MongoClient(settings.mongodb())[settings.mongodb_database]
+    db = MongoClient(settings.mongodb())[settings.database()]
     logs = settings.resolved_home() / "logs"
     stream_log = f"broker-{how}-stream-{settings.app_id}.log"
     sink_log = f"broker-{how}-sink-{settings.app_id}.log"
@@ -133,7 +133,7 @@ def test_a_broker_restart_mid_replay_loses_nothing_and_needs_no_restarts(
     processes["sink"] = start_process(settings, endpoints, "sink", sink_log)
     try:
         wait_for_group(settings, settings.stream_group(), processes)
-        wait_for_group(settings, settings.sink_group, processes)
+        wait_for_group(settings, settings.sink_consumer_group(), processes)
         sender = BackgroundReplay(settings, CsvSource(games_csv), rate=RATE, limit=SHOTS)
 
         # A quarter of the way in, with the whole pipeline flowing: the broker goes away.

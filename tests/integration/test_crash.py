@@ -113,7 +113,7 @@ def test_a_worker_killed_mid_replay_loses_nothing_and_gives_up_on_nothing(
         online_learners="logreg", online_checkpoint_every=500, online_checkpoint_s=2.0
     )
     ensure_topics(settings)
-    db = MongoClient(settings.mongodb())[settings.mongodb_database]
+    db = MongoClient(settings.mongodb())[settings.database()]
     logs = settings.resolved_home() / "logs"
     first_log, second_log = f"crash-1-{settings.app_id}.log", f"crash-2-{settings.app_id}.log"
 
@@ -157,7 +157,7 @@ def test_a_worker_killed_between_its_records_and_its_commit(
     shots = 2000
     settings = settings_factory(online_learners="logreg", processing_guarantee=guarantee)
     ensure_topics(settings)
-    db = MongoClient(settings.mongodb())[settings.mongodb_database]
+    db = MongoClient(settings.mongodb())[settings.database()]
     names = [f"window-{n}-{settings.app_id}.log" for n in (1, 2)]
     with pipeline(settings, stream=False):
         monkeypatch.setenv("PARIVISION_CRASH_AT", "records-delivered:10")
@@ -200,7 +200,7 @@ def test_when_one_of_two_workers_dies_the_survivor_takes_its_partitions_and_lose
         online_learners="logreg", online_checkpoint_every=500, online_checkpoint_s=2.0
     )
     ensure_topics(settings)
-    db = MongoClient(settings.mongodb())[settings.mongodb_database]
+    db = MongoClient(settings.mongodb())[settings.database()]
     logs = settings.resolved_home() / "logs"
     names = [f"pair-{n}-{settings.app_id}.log" for n in (1, 2)]
 

@@ -114,7 +114,7 @@ def test_a_demo_without_a_champion_trains_a_lightgbm_one_on_its_data_and_scores_
     endpoints, _ = services
     settings = settings_factory(model_name=f"demo-first-{uuid.uuid4().hex[:6]}")
     client = registry.client(settings)
-    assert not client.search_model_versions(f"name='{settings.model_name}'")
+    assert not client.search_model_versions(f"name='{settings.registered_model()}'")
     result = subprocess.run(
         [
             sys.executable,
@@ -144,10 +144,10 @@ def test_a_demo_without_a_champion_trains_a_lightgbm_one_on_its_data_and_scores_
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["produced"] == summary["scored"] == summary["stored"] == 300
 
-    (trained,) = client.search_model_versions(f"name='{settings.model_name}'")
+    (trained,) = client.search_model_versions(f"name='{settings.registered_model()}'")
     version = str(trained.version)
     assert registry.champion_version(settings) == version == summary["model_version"]
-    assert printed(f"champion: {settings.model_name} v{version} (validation log loss")
+    assert printed(f"champion: {settings.registered_model()} v{version} (validation log loss")
     tags = registry.version_tags(settings, version)
     assert tags["candidate"] == "lightgbm" and tags["data"] == games_csv.name
     # Trained on the whole file (not the replay's 300), read here with pandas.

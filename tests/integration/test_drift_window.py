@@ -38,7 +38,7 @@ def _shot(n: int, scored_at: float) -> dict:
 def test_the_drift_window_is_the_newest_stored_shots_read_as_a_range(services, tmp_path):
     settings = make_settings(services, home=tmp_path)
     client = MongoClient(settings.mongodb())
-    db = client[settings.mongodb_database]
+    db = client[settings.database()]
     try:
         loop = RetrainLoop(
             settings,
@@ -73,5 +73,5 @@ def test_the_drift_window_is_the_newest_stored_shots_read_as_a_range(services, t
         # After a retrain at a later time, too few of the polled shots count: no shortcut.
         assert loop._window_start(1000.0 + 600) is None
     finally:
-        client.drop_database(settings.mongodb_database)
+        client.drop_database(settings.database())
         client.close()

@@ -105,7 +105,7 @@ def test_a_broker_killed_mid_replay_loses_nothing_and_scores_nothing_twice(
     for name in (attempts, settings.topic(schemas.SCORED), settings.topic(schemas.OUTCOMES)):
         assert _min_insync(bootstrap, name) == 2, name
 
-    db = MongoClient(settings.mongodb())[settings.mongodb_database]
+    db = MongoClient(settings.mongodb())[settings.database()]
     processes = {
         "sink": start_process(settings, on_cluster, "sink", f"failover-sink-{settings.app_id}.log"),
         "stream": start_process(
@@ -116,7 +116,7 @@ def test_a_broker_killed_mid_replay_loses_nothing_and_scores_nothing_twice(
     victim_pid = None
     try:
         wait_for_group(settings, settings.stream_group(), processes)
-        wait_for_group(settings, settings.sink_group, processes)
+        wait_for_group(settings, settings.sink_consumer_group(), processes)
         # The worker made its changelogs, with as many copies as the topics.
         copies = {topic.name: topic.replicas for topic in describe(settings)}
         changelogs = [name for name in copies if name.startswith(settings.stream_group())]
@@ -209,7 +209,7 @@ def test_status_shows_each_topics_copies_and_warns_where_one_broker_would_lose_d
         "PARIVISION_KAFKA_BROKERS": "3",
         "PARIVISION_KAFKA_PORT": str(cluster.kafka_port),
         "PARIVISION_KAFKA_CONTROLLER_PORT": str(cluster.kafka_controller_port),
-        "PARIVISION_TOPIC_PREFIX": settings.topic_prefix,
+        "PARIVISION_TOPIC_PREFIX": settings.prefix(),
         "PARIVISION_MONGODB_URI": endpoints.mongodb,
         "PARIVISION_MLFLOW_TRACKING_URI": endpoints.mlflow,
     }

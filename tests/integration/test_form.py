@@ -25,7 +25,7 @@ def test_the_stream_stores_the_features_batch_training_computes_for_the_same_sho
     the same player's next attempt: the silver ``shots`` collection still holds, for every
     shot, exactly the feature values training computes from the file, player form included."""
     settings = settings_factory()
-    db = MongoClient(settings.mongodb())[settings.mongodb_database]
+    db = MongoClient(settings.mongodb())[settings.database()]
     with pipeline(settings):
         stats = replay(
             settings, CsvSource(games_csv), pacer=MaxPacer(), limit=SHOTS, show_progress=False
@@ -62,7 +62,7 @@ def test_a_warm_started_stream_stores_the_form_batch_computes_after_the_history(
     raw.iloc[:HALF].to_csv(history, index=False)
     raw.iloc[HALF:].to_csv(later, index=False)
     settings = settings_factory(form_history=str(history))
-    db = MongoClient(settings.mongodb())[settings.mongodb_database]
+    db = MongoClient(settings.mongodb())[settings.database()]
     with pipeline(settings):
         stats = replay(settings, CsvSource(later), pacer=MaxPacer(), show_progress=False)
         assert stats.produced == HALF

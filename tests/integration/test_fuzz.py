@@ -343,7 +343,7 @@ def test_ten_thousand_bad_messages_are_dead_lettered_and_every_good_shot_is_scor
             parse(message.value)
         assert (refused.value.code == "virtualbets_layout") == (message.kind == "virtualbets")
 
-    db = MongoClient(settings.mongodb())[settings.mongodb_database]
+    db = MongoClient(settings.mongodb())[settings.database()]
     labelled = {"outcome": {"$exists": True}}
     dlq = settings.topic(schemas.DLQ)
     with pipeline(settings) as processes:

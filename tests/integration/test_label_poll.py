@@ -54,9 +54,9 @@ def _records(n: int, joined_at: float) -> tuple[dict, dict]:
 def store(services, tmp_path):
     settings = make_settings(services, home=tmp_path)
     client = MongoClient(settings.mongodb())
-    sink = MongoSink(client, settings.mongodb_database)
-    yield sink, client[settings.mongodb_database]
-    client.drop_database(settings.mongodb_database)
+    sink = MongoSink(client, settings.database())
+    yield sink, client[settings.database()]
+    client.drop_database(settings.database())
     client.close()
 
 

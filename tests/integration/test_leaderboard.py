@@ -85,10 +85,10 @@ def seeded(services):
     from tests.integration.conftest import make_settings
 
     settings = make_settings(services)
-    db = MongoClient(settings.mongodb())[settings.mongodb_database]
+    db = MongoClient(settings.mongodb())[settings.database()]
     db.shots.insert_many([{"_id": doc["shot_id"], **doc} for doc in _docs()])
     yield settings, db
-    db.client.drop_database(settings.mongodb_database)
+    db.client.drop_database(settings.database())
 
 
 @pytest.fixture(scope="module")

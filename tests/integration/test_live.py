@@ -76,7 +76,7 @@ def test_a_client_filtered_to_one_team_receives_exactly_that_teams_shots(
     settings_factory, pipeline, api, games_csv
 ):
     settings = settings_factory(outcome_delay_s=0.2)
-    db = MongoClient(settings.mongodb())[settings.mongodb_database]
+    db = MongoClient(settings.mongodb())[settings.database()]
     first = next(iter(CsvSource(games_csv))).shot
     team = first["team_name"]
     with pipeline(settings), api(settings) as base:
@@ -179,7 +179,7 @@ def test_a_client_that_never_reads_does_not_delay_the_others(
     import httpx
 
     settings = settings_factory(outcome_delay_s=0.2, live_queue=600, live_max_missed=1500)
-    db = MongoClient(settings.mongodb())[settings.mongodb_database]
+    db = MongoClient(settings.mongodb())[settings.database()]
     lags: dict[str, list[float]] = {}
     # Loopback buffers take a few MB for a client that reads nothing before the server's sends
     # block: the second replay is long enough to get past them.

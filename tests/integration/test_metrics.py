@@ -100,7 +100,7 @@ def run(services, champion_version, games_csv, tmp_path_factory):
             processes[command] = start_process(settings, endpoints, command, log)
         start_prometheus(settings, targets, scrape_interval_s=1.0)
         wait_for_group(settings, settings.stream_group(), processes)
-        wait_for_group(settings, settings.sink_group, processes)
+        wait_for_group(settings, settings.sink_consumer_group(), processes)
         base = f"http://127.0.0.1:{settings.api_port}"
         wait_until(lambda: _answers(f"{base}/health"), 120, "the API to answer")
         dlq_before = end_offsets(settings, settings.topic(schemas.DLQ))
@@ -129,7 +129,7 @@ def run(services, champion_version, games_csv, tmp_path_factory):
         for path in ("/health", "/models", "/shots?limit=5", "/no-such-route"):
             httpx.get(f"{base}{path}", timeout=30)
 
-        db = MongoClient(settings.mongodb())[settings.mongodb_database]
+        db = MongoClient(settings.mongodb())[settings.database()]
         wait_for_progress(
             lambda: db.predictions.count_documents({"outcome": {"$exists": True}}),
             SHOTS,

@@ -54,7 +54,7 @@ def database(services, tmp_path):
 def committed(settings) -> int:
     """The sink group's committed offsets, summed over the partitions it has committed."""
     admin = AdminClient({"bootstrap.servers": settings.kafka()})
-    group = settings.sink_group
+    group = settings.sink_consumer_group()
     answer = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])
     return sum(max(tp.offset, 0) for tp in answer[group].result(10).topic_partitions)
 
@@ -88,7 +88,7 @@ def test_a_mongodb_outage_mid_replay_loses_nothing_and_health_says_so(
     endpoints = dataclasses.replace(endpoints, mongodb=uri)
     settings = settings_factory(mongodb_uri=uri, sink_metrics_port=free_port())
     ensure_topics(settings)
-    db = MongoClient(uri, serverSelectionTimeoutMS=5000)[settings.mongodb_database]
+    db = MongoClient(uri, serverSelectionTimeoutMS=5000)[settings.database()]
     logs = settings.resolved_home() / "logs"
     log_names = {
         name: f"mongo-outage-{name}-{settings.app_id}.log" for name in ("stream", "sink", "serve")
@@ -129,7 +129,7 @@ def test_a_mongodb_outage_mid_replay_loses_nothing_and_health_says_so(
         processes[name] = start_process(settings, endpoints, name, log_names[name])
     try:
         wait_for_group(settings, settings.stream_group(), processes)
-        wait_for_group(settings, settings.sink_group, processes)
+        wait_for_group(settings, settings.sink_consumer_group(), processes)
         wait_until(healthy, 120, "the API to report every service healthy", interval=0.5)
         sender = BackgroundReplay(settings, CsvSource(games_csv), rate=RATE, limit=SHOTS)
 

@@ -49,7 +49,7 @@ def test_teams_and_players_are_found_by_name_and_typos_get_the_nearest(
     settings_factory, pipeline, api, games_csv
 ):
     settings = settings_factory(outcome_delay_s=0.2)
-    db = MongoClient(settings.mongodb())[settings.mongodb_database]
+    db = MongoClient(settings.mongodb())[settings.database()]
     first = next(iter(CsvSource(games_csv))).shot
     team_id, team_name = first["team_id"], first["team_name"]
     nickname = team_name.split()[-1].lower()  # "Portland Trail Blazers" -> "blazers"

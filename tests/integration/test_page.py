@@ -174,7 +174,7 @@ def test_live_page_draws_each_shot_as_scored_marks_its_outcome_and_prices_a_clic
     settings = settings_factory(model_name=f"page-{uuid.uuid4().hex[:6]}")
     served, shadowing = copy_champion(settings, champion_version, copies=2)
     shadow.begin(settings, shadowing, shadow.CHALLENGER, served)
-    db = MongoClient(settings.mongodb())[settings.mongodb_database]
+    db = MongoClient(settings.mongodb())[settings.database()]
     with (
         pipeline(settings),
         api(settings) as base_url,

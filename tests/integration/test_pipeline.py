@@ -22,7 +22,7 @@ SHOTS = 5_000
 
 
 def _db(settings):
-    return MongoClient(settings.mongodb())[settings.mongodb_database]
+    return MongoClient(settings.mongodb())[settings.database()]
 
 
 def test_five_thousand_real_shots_are_stored_once_even_when_replayed_twice(

@@ -126,7 +126,7 @@ def _register_worse(settings, frame) -> str:
     with mlflow.start_run(run_name="worse-on-purpose"):
         mlflow.set_tags({"feature_set": FEATURE_SET})
         info = log_shot_model(
-            ShotModel("lightgbm", booster), x, registered_model_name=settings.model_name
+            ShotModel("lightgbm", booster), x, registered_model_name=settings.registered_model()
         )
     return str(info.registered_model_version)
 
@@ -169,7 +169,7 @@ def _cli(settings, services, *args):
 
 def _swapped_in_logs(settings, logs, old, new):
     """Whether every worker logged the swap (the pipeline's worker and ours share no log)."""
-    needle = f"champion of {settings.model_name} swapped from v{old} to v{new}"
+    needle = f"champion of {settings.registered_model()} swapped from v{old} to v{new}"
     return all(log.exists() and needle in log.read_text(errors="replace") for log in logs)
 
 
@@ -205,7 +205,7 @@ def test_a_worse_challenger_is_refused_a_better_one_swapped_in_live_then_rolled_
         name: items[lo - start : hi - start]
         for name, (lo, hi) in (("a", PHASE_A), ("b", PHASE_B), ("c", PHASE_C))
     }
-    db = MongoClient(settings.mongodb())[settings.mongodb_database]
+    db = MongoClient(settings.mongodb())[settings.database()]
 
     def labelled_in_store(replay_id):
         return db.predictions.count_documents(
@@ -214,7 +214,7 @@ def test_a_worse_challenger_is_refused_a_better_one_swapped_in_live_then_rolled_
 
     endpoints, _ = services
     logs = settings.resolved_home() / "logs"
-    second_log = f"promotion-{settings.topic_prefix.strip('.')}.log"
+    second_log = f"promotion-{settings.prefix().strip('.')}.log"
     worker_logs = [logs / "demo-stream.log", logs / second_log]
     with pipeline(settings):
         # A second worker in the group: every worker must swap, not only one of them.

@@ -69,7 +69,7 @@ def test_one_player_s_shots_never_replace_a_league_champion_with_a_worse_one(
         retrain_drift_every=10_000,
     )
     champion = train_league_champion(settings, services, nba_csv)
-    db = MongoClient(settings.mongodb())[settings.mongodb_database]
+    db = MongoClient(settings.mongodb())[settings.database()]
     items = list(islice(CsvSource(nba_csv), ONE_PLAYER))
     assert len({item.shot["player_id"] for item in items}) == 1
 
@@ -101,7 +101,9 @@ def test_one_player_s_shots_never_replace_a_league_champion_with_a_worse_one(
     window = events[0]["window"]
     assert (window["shots"], window["players"], window["teams"]) == (2000, 1, 1)
     assert registry.champion_version(settings) == champion
-    versions = registry.client(settings).search_model_versions(f"name='{settings.model_name}'")
+    versions = registry.client(settings).search_model_versions(
+        f"name='{settings.registered_model()}'"
+    )
     assert [str(v.version) for v in versions] == [champion]
 
     # Had the window covered the league (the check turned off), the challenger learns what the
@@ -114,7 +116,7 @@ def test_one_player_s_shots_never_replace_a_league_champion_with_a_worse_one(
     assert event["status"] in ("refused", "shadowing"), event
     sources = event["counts"]["sources"]
     assert sources[f"nba_shots.csv since {LEAGUE[0]} until {LEAGUE[1]}"] > 30_000
-    assert sources[f"mongodb:{settings.mongodb_database}"] == ONE_PLAYER
+    assert sources[f"mongodb:{settings.database()}"] == ONE_PLAYER
     challenger = event["training"]["version"]
     tags = registry.version_tags(settings, challenger)
     assert json.loads(tags["lineage"])["sources"][0]["location"] == str(nba_csv.resolve())
@@ -151,7 +153,9 @@ def _inverted_copy(settings, version: str) -> str:
     with mlflow.start_run(run_name="inverted-on-purpose"):
         mlflow.set_tags({"feature_set": FEATURE_SET})
         info = log_shot_model(
-            model, np.zeros((5, len(FEATURE_NAMES))), registered_model_name=settings.model_name
+            model,
+            np.zeros((5, len(FEATURE_NAMES))),
+            registered_model_name=settings.registered_model(),
         )
     return str(info.registered_model_version)
 
@@ -197,7 +201,7 @@ def test_a_bad_champion_promoted_by_force_is_rolled_back_within_n_labelled_shots
     )
     good = train_league_champion(settings, services, nba_csv)
     bad = _inverted_copy(settings, good)
-    db = MongoClient(settings.mongodb())[settings.mongodb_database]
+    db = MongoClient(settings.mongodb())[settings.database()]
     endpoints, _ = services
     logs = settings.resolved_home() / "logs"
     items = list(islice(CsvSource(games_csv), 3300))  # December 2018, in game order
@@ -219,7 +223,7 @@ def test_a_bad_champion_promoted_by_force_is_rolled_back_within_n_labelled_shots
             stream_log = logs / "demo-stream.log"
             wait_until(
                 lambda: (
-                    f"v{good} of {settings.model_name} scores in shadow"
+                    f"v{good} of {settings.registered_model()} scores in shadow"
                     in (stream_log.read_text(errors="replace"))
                 ),
                 60,

@@ -54,7 +54,7 @@ def loop_on_a_full_store(services, shots_frame, tmp_path):
     settings = make_settings(services, home=tmp_path)
     commands = Commands()
     client = MongoClient(settings.mongodb(), event_listeners=[commands])
-    db = client[settings.mongodb_database]
+    db = client[settings.database()]
     ensure_layout(db)
     _store(db, shots_frame.iloc[200_000 : 200_000 + STORED], start=0)
     sample = shots_frame.iloc[190_000:192_000]
@@ -63,7 +63,7 @@ def loop_on_a_full_store(services, shots_frame, tmp_path):
     config = TriggerConfig(min_new_labelled=0, every_s=None, drift_share=0.25, cooldown_s=60)
     loop = RetrainLoop(settings, db, config, window=WINDOW, champion=lambda: champion)
     yield loop, db, commands, shots_frame
-    client.drop_database(settings.mongodb_database)
+    client.drop_database(settings.database())
     client.close()
 
 

@@ -73,13 +73,15 @@ def _cut_short(settings, version: str, shots_frame) -> str:
     params = {"objective": "binary", "num_leaves": 2, "verbosity": -1, "num_threads": 1}
     model = ShotModel("lightgbm", lgb.train(params, data, 1))
     client = registry.client(settings)
-    source = client.get_model_version(settings.model_name, version)
+    source = client.get_model_version(settings.registered_model(), version)
     configure_mlflow(settings)
     with mlflow.start_run(run_id=source.run_id):
-        info = log_shot_model(model, features[:5], registered_model_name=settings.model_name)
+        info = log_shot_model(
+            model, features[:5], registered_model_name=settings.registered_model()
+        )
     short = str(info.registered_model_version)
     for key, value in source.tags.items():
-        client.set_model_version_tag(settings.model_name, short, key, value)
+        client.set_model_version_tag(settings.registered_model(), short, key, value)
     registry.set_champion(settings, short)
     return short
 
@@ -103,7 +105,7 @@ def test_asked_to_retrain_the_loop_promotes_a_clearly_better_challenger_and_the_
     good = train_league_champion(settings, services, nba_csv)
     short = _cut_short(settings, good, shots_frame)
     assert registry.champion_version(settings) == short
-    db = MongoClient(settings.mongodb())[settings.mongodb_database]
+    db = MongoClient(settings.mongodb())[settings.database()]
     endpoints, _ = services
     stream_log = settings.resolved_home() / "logs" / "demo-stream.log"
     items = list(islice(CsvSource(games_csv), 5300))  # December 2018, in game order
@@ -137,7 +139,7 @@ def test_asked_to_retrain_the_loop_promotes_a_clearly_better_challenger_and_the_
             assert registry.champion_version(settings) == short
             wait_until(
                 lambda: (
-                    f"v{challenger} of {settings.model_name} scores in shadow"
+                    f"v{challenger} of {settings.registered_model()} scores in shadow"
                     in stream_log.read_text(errors="replace")
                 ),
                 60,

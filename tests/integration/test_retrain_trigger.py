@@ -111,8 +111,8 @@ def test_shifted_shots_are_a_data_drift_the_retrain_loop_answers(
     items = list(islice(CsvSource(nba_csv), REAL[0], LATER[1]))
     real, moved = items[:SHOTS], shifted(items[SHOTS:])
     assert len(real) == len(moved) == SHOTS
-    db = MongoClient(settings.mongodb())[settings.mongodb_database]
-    reports = reports_folder(settings.resolved_home())
+    db = MongoClient(settings.mongodb())[settings.database()]
+    reports = reports_folder(settings)
 
     def labelled() -> int:
         return db.predictions.count_documents({"outcome": {"$exists": True}})
@@ -186,7 +186,7 @@ def test_shifted_shots_are_a_data_drift_the_retrain_loop_answers(
     # (challenged on exactly those) and the champion's validation window (the reference set).
     sources = counts["sources"]
     assert sources[f"nba_shots.csv since {LEAGUE[0]} until {LEAGUE[1]}"] == len(league)
-    assert sources[f"mongodb:{settings.mongodb_database}"] == 2 * SHOTS
+    assert sources[f"mongodb:{settings.database()}"] == 2 * SHOTS
     validation = int(registry.version_tags(settings, champion)["valid_rows"])
     assert sources["left_out"] == 1500 + validation
     assert counts["training_rows"] == len(league) + 2 * SHOTS - 1500 - validation

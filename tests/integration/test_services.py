@@ -112,7 +112,7 @@ def test_mlflow_store_keeps_a_run_and_its_artifacts_under_home(stack):
     stored = MlflowClient(tracking_uri=endpoints.mlflow).get_run(run.info.run_id)
     assert stored.data.metrics["log_loss"] == pytest.approx(0.612)
     experiment = MlflowClient(tracking_uri=endpoints.mlflow).get_experiment(run.info.experiment_id)
-    assert experiment.name == settings.experiment_name
+    assert experiment.name == settings.experiment()
     artifacts = settings.mlflow_artifact_root()
     assert list(artifacts.rglob("note.txt")), f"no artifact under {artifacts}"
 

@@ -66,7 +66,9 @@ def _send(settings, records: list[dict]) -> None:
 def _committed(settings) -> int:
     """How many records of shots.scored the sink's group has committed (-1: none yet)."""
     topic = settings.topic(schemas.SCORED)
-    consumer = Consumer({"bootstrap.servers": settings.kafka(), "group.id": settings.sink_group})
+    consumer = Consumer(
+        {"bootstrap.servers": settings.kafka(), "group.id": settings.sink_consumer_group()}
+    )
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         offsets = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
@@ -80,12 +82,12 @@ def test_a_sink_killed_while_it_holds_predictions_stores_them_after_a_restart(se
     endpoints, _ = services
     settings = make_settings(services, sink_label_wait_s=3600.0)
     ensure_topics(settings)
-    db = MongoClient(endpoints.mongodb)[settings.mongodb_database]
+    db = MongoClient(endpoints.mongodb)[settings.database()]
     first_half = range(SHOTS // 2)
 
     sink = start_process(settings, endpoints, "sink", "hold-sink.log")
     try:
-        wait_for_group(settings, settings.sink_group, {"sink": sink})
+        wait_for_group(settings, settings.sink_consumer_group(), {"sink": sink})
         # Every shot scored; the first half's outcomes in.
         _send(settings, [_scored(n) for n in range(SHOTS)] + [_label(n) for n in first_half])
         wait_for_progress(

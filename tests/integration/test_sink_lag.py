@@ -50,7 +50,7 @@ def test_the_sinks_lag_is_what_was_produced_less_what_it_read(services):
                     read_by_partition[message.partition()] = (
                         read_by_partition.get(message.partition(), 0) + 1
                     )
-        export_lag(metrics, consumer, settings.sink_group)
+        export_lag(metrics, consumer, settings.sink_consumer_group())
         after = lag_by_partition(metrics)
     finally:
         consumer.close()

@@ -169,7 +169,7 @@ def test_down_stops_the_pipeline_processes_of_its_home_and_only_those(
         for name, settings in (("mine", mine), ("other", other)):
             ensure_topics(settings)
             sinks[name] = start_process(settings, endpoints, "sink", f"{name}-sink.log")
-            wait_for_group(settings, settings.sink_group, {name: sinks[name]})
+            wait_for_group(settings, settings.sink_consumer_group(), {name: sinks[name]})
         assert leftovers(mine.resolved_home()) == [sinks["mine"].pid]
 
         down = subprocess.run(

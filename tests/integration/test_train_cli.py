@@ -44,7 +44,7 @@ def _train(settings, services, nba_csv, window, *options) -> str:
         str(window[1]),
         *options,
     )
-    prefix = f"registered {settings.model_name} v"
+    prefix = f"registered {settings.registered_model()} v"
     assert last.startswith(prefix), last
     return last[len(prefix) :].split(" ", 1)[0]
 
@@ -114,7 +114,9 @@ def test_train_registers_a_tagged_champion_of_the_slice_asked_for_and_a_challeng
     )
     assert challenger != version
     assert registry.champion_version(settings) == version
-    registered = registry.client(settings).get_model_version(settings.model_name, challenger)
+    registered = registry.client(settings).get_model_version(
+        settings.registered_model(), challenger
+    )
     assert registered.aliases == []
     tags = registry.version_tags(settings, challenger)
     rows = int(tags["train_rows"]) + int(tags["valid_rows"])
@@ -174,7 +176,7 @@ def test_half_life_days_weights_each_training_shot_by_half_per_half_life_of_age(
     assert "half_life_days" not in json.loads(tags[flat]["lineage"])
     client = registry.client(settings)
     for version, recorded in ((weighted, str(float(HALF_LIFE_DAYS))), (flat, "none")):
-        run_id = client.get_model_version(settings.model_name, version).run_id
+        run_id = client.get_model_version(settings.registered_model(), version).run_id
         parent = client.get_run(run_id).data.tags["mlflow.parentRunId"]
         assert client.get_run(parent).data.params["half_life_days"] == recorded
 

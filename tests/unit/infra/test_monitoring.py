@@ -6,14 +6,15 @@ Nothing here starts a process; tests/integration/test_monitoring_launch.py runs 
 from __future__ import annotations
 
 import io
-import shutil
 
 import pytest
 from rich.console import Console
 
 from infra import services
-from infra.monitoring import default_targets
+from infra.monitoring import prometheus_config
 from infra.services import Endpoints, status
+from infra.targets import targets_dir
+from parivision.metrics import JOBS
 from parivision.settings import Settings
 
 
@@ -81,12 +82,24 @@ def test_a_port_of_zero_turns_it_off(local_settings):
     }
 
 
-@pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus is not installed")
-def test_prometheus_scrapes_every_process_whose_port_is_on(local_settings):
-    settings = local_settings(sink_metrics_port=0, api_port=18080)
-    assert default_targets(settings) == {
-        "stream": ["127.0.0.1:9101"],
-        "api": ["127.0.0.1:18080"],
-        "replay": ["127.0.0.1:9103"],
-        "retrainer": ["127.0.0.1:9104"],
-    }
+def test_prometheus_finds_each_job_s_targets_in_the_files_the_processes_write(local_settings):
+    settings = local_settings()
+    config = prometheus_config(settings)
+
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert sorted(jobs) == sorted(JOBS)
+    for name, job in jobs.items():
+        (found,) = job["file_sd_configs"]
+        assert found["files"] == [str(targets_dir(settings) / name / "*.json")]
+        assert "static_configs" not in job
+    assert jobs["api"]["metrics_path"] == "/metrics"
+
+
+def test_targets_given_by_hand_carry_the_deployment(local_settings):
+    settings = local_settings(deployment="west")
+    config = prometheus_config(settings, {"stream": ["127.0.0.1:40123"]})
+
+    (job,) = config["scrape_configs"]
+    assert job["static_configs"] == [
+        {"targets": ["127.0.0.1:40123"], "labels": {"deployment": "west"}}
+    ]

@@ -103,7 +103,7 @@ def register(settings, booster, tag: str, feature_set: str = FEATURE_SET) -> str
         info = log_shot_model(
             ShotModel("lightgbm", booster),
             np.zeros((5, len(FEATURE_NAMES))),
-            registered_model_name=settings.model_name,
+            registered_model_name=settings.registered_model(),
         )
     return str(info.registered_model_version)
 

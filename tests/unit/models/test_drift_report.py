@@ -155,12 +155,14 @@ def test_the_training_reference_goes_to_mlflow_and_comes_back(registry_settings,
     shots = shots_frame.iloc[slice(*REFERENCE)]
     matrix = build_features(shots)
     client = MlflowClient(tracking_uri=settings.mlflow(), registry_uri=settings.mlflow())
-    client.create_registered_model(settings.model_name)
+    client.create_registered_model(settings.registered_model())
     for logged in (False, True):
         with mlflow.start_run() as run:
             if logged:
                 assert log_reference(matrix, shots["made"].to_numpy(), rows=500) == 500
-        client.create_model_version(settings.model_name, run.info.artifact_uri, run.info.run_id)
+        client.create_model_version(
+            settings.registered_model(), run.info.artifact_uri, run.info.run_id
+        )
     assert champion_reference(settings, "1") is None  # trained before references were logged
     found = champion_reference(settings, "2")
     assert found.kind == CHAMPION and found.version == "2"

@@ -260,7 +260,7 @@ def test_the_cli_notes_the_shots_dated_in_the_version_s_training_and_validation_
     with mlflow.start_run():
         mlflow.set_tags({"feature_set": FEATURE_SET})
         info = log_shot_model(
-            small_model, fit_and_check[2], registered_model_name=settings.model_name
+            small_model, fit_and_check[2], registered_model_name=settings.registered_model()
         )
     version = str(info.registered_model_version)
     window = {
@@ -270,7 +270,7 @@ def test_the_cli_notes_the_shots_dated_in_the_version_s_training_and_validation_
         "valid_to": "20190304",
     }
     for key, value in window.items():
-        client(settings).set_model_version_tag(settings.model_name, version, key, value)
+        client(settings).set_model_version_tag(settings.registered_model(), version, key, value)
     set_champion(settings, version)
 
     env = {"PARIVISION_MLFLOW_TRACKING_URI": settings.mlflow()}

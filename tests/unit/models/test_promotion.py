@@ -313,7 +313,9 @@ def test_a_champion_whose_artifact_is_lost_gives_way_to_a_challenger(store):
     from pathlib import Path
 
     settings, db, events, publish, (fair, _, better) = store
-    uri = registry.client(settings).get_model_version_download_uri(settings.model_name, fair)
+    uri = registry.client(settings).get_model_version_download_uri(
+        settings.registered_model(), fair
+    )
     if not uri.startswith("file://"):
         pytest.skip(f"the artifacts are not local files ({uri})")
     shutil.rmtree(Path(uri.removeprefix("file://")))

@@ -32,7 +32,10 @@ def legacy_version(tmp_path_factory, fit_and_check):
     with mlflow.start_run():
         mlflow.set_tags({"feature_set": FEATURE_SET})
         info = mlflow.lightgbm.log_model(
-            booster, name="model", registered_model_name=settings.model_name, pip_requirements=[]
+            booster,
+            name="model",
+            registered_model_name=settings.registered_model(),
+            pip_requirements=[],
         )
     return settings, str(info.registered_model_version), booster, x_check
 
@@ -48,7 +51,7 @@ def test_a_version_is_named_by_number_or_alias(legacy_version):
     assert registry.resolve_version(settings, version) == version
     assert registry.resolve_version(settings, f"v{version}") == version
     client = registry.client(settings)
-    client.set_registered_model_alias(settings.model_name, "best", version)
+    client.set_registered_model_alias(settings.registered_model(), "best", version)
     assert registry.resolve_version(settings, "best") == version
 
 
@@ -90,12 +93,14 @@ def _register(settings, model, *, feature_set=FEATURE_SET, example=None) -> str:
     example = np.zeros((5, len(model.feature_names))) if example is None else example
     with mlflow.start_run():
         mlflow.set_tags({"feature_set": feature_set})
-        info = log_shot_model(model, example, registered_model_name=settings.model_name)
+        info = log_shot_model(model, example, registered_model_name=settings.registered_model())
     return str(info.registered_model_version)
 
 
 def _artifact(settings, version) -> Path:
-    uri = registry.client(settings).get_model_version_download_uri(settings.model_name, version)
+    uri = registry.client(settings).get_model_version_download_uri(
+        settings.registered_model(), version
+    )
     assert uri.startswith("file://"), uri
     return Path(uri.removeprefix("file://"))
 

@@ -73,7 +73,7 @@ def test_registered_version_carries_tags_metrics_and_three_pictures(trained):
 
     settings, _, result = trained
     client = MlflowClient(tracking_uri=settings.mlflow(), registry_uri=settings.mlflow())
-    version = client.get_model_version(settings.model_name, result.version)
+    version = client.get_model_version(settings.registered_model(), result.version)
     assert version.tags["candidate"] == result.candidate
     assert version.tags["feature_set"] == FEATURE_SET
     assert float(version.tags["log_loss"]) == pytest.approx(result.metrics["log_loss"], abs=1e-6)

@@ -60,11 +60,11 @@ def test_before_any_check_the_answer_is_a_404_naming_parivision_drift(client, se
     assert answer.status_code == 404
     detail = answer.json()["detail"]
     assert "`parivision drift`" in detail
-    assert str(reports_folder(settings.resolved_home())) in detail
+    assert str(reports_folder(settings)) in detail
 
 
 def test_the_latest_report_and_its_summary_are_served(client, settings):
-    folder = reports_folder(settings.resolved_home())
+    folder = reports_folder(settings)
     save_report(folder, _summary(1.7e9, 0.1), "<html>first</html>")
     path = save_report(folder, _summary(1.7e9 + 60, 0.33), "<html>second</html>")
     html = client.get("/reports/drift")
@@ -83,7 +83,7 @@ def test_a_check_saved_undrawn_is_drawn_when_asked_for(client, settings, shots_f
     )
     reference = Reference(features.iloc[:1200], CHAMPION, "the first 1,200 real shots")
     summary, inputs = check_drift(features.iloc[1200:], reference, at=1.7e9)
-    save_check(reports_folder(settings.resolved_home()), summary, inputs)
+    save_check(reports_folder(settings), summary, inputs)
     assert not Path(summary.report).exists()  # the retrain loop draws no report
     html = client.get("/reports/drift")
     assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")

@@ -45,7 +45,7 @@ class Registry:
 
     def load_version(self, settings, version):
         self.loaded.append(version)
-        return Champion(settings.model_name, version, model=None)
+        return Champion(settings.registered_model(), version, model=None)
 
 
 def test_with_no_champion_the_error_says_to_train(settings, monkeypatch):
