@@ -71,6 +71,84 @@ def settings_in(home: Path, **overrides) -> Settings:
     return Settings(_env_file=None, home=home, alerts_webhook_url=None, **overrides)
 
 
+def annotation_queries(text: str) -> list[str]:
+    """The PromQL an annotation template runs: ``query "..."``, and ``printf "..." ... | query``
+    (a query with the alert's own labels, such as its deployment, filled in)."""
+    return re.findall(r'\bquery\s+"((?:[^"\\]|\\.)*)"', text) + re.findall(
+        r'\bprintf\s+"((?:[^"\\]|\\.)*)"[^}|]*\|\s*query\b', text
+    )
+
+
+# --- one deployment never merges with another -----------------------------------------------------
+
+# PromQL's aggregation operators (Prometheus 2.42); each groups by what its `by` keeps.
+AGGREGATIONS = (
+    "sum", "min", "max", "avg", "group", "stddev", "stdvar", "count", "count_values",
+    "bottomk", "topk", "quantile",
+)  # fmt: skip
+# Functions whose result has no deployment label whatever their argument has.
+LABEL_DROPPING = ("scalar", "vector", "absent", "absent_over_time")
+CLAUSE = re.compile(r"\b(by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)")
+
+
+def deployment_merges(expr: str) -> list[str]:
+    """Where a PromQL expression merges or matches series of different deployments: an
+    aggregation that does not keep ``deployment`` (no ``by``, a ``by`` without it, a ``without``
+    with it), a vector match ``on (...)`` without it or ``ignoring (...)`` it, and a function
+    whose result has no labels.  Empty when every part stays within one deployment.
+
+    Example:
+        >>> deployment_merges("sum by (deployment, le) (rate(x[1m])) unless on (deployment) y")
+        []
+        >>> deployment_merges("max(x) - max by (group) (y) and on () z")
+        ['max(...) not by (deployment)', 'max by (group)', 'on ()']
+    """
+    expr = re.sub(r'"(?:\\.|[^"\\])*"|`[^`]*`|\'(?:\\.|[^\'\\])*\'', '""', expr)
+    expr = re.sub(r"\{[^}]*\}", "", expr)  # matchers, deployment="a" included
+    clauses = list(CLAUSE.finditer(expr))
+    # Label names in a clause are not operators (`by (group)` is no `group` aggregation).
+    in_clause: set[int] = set()
+    for clause in clauses:
+        in_clause.update(range(clause.start(2), clause.end(2)))
+
+    merges = []
+    operators = "|".join(AGGREGATIONS)
+    for match in re.finditer(rf"(?<![\w:])({operators})\s*(?=\(|by\b|without\b)", expr):
+        if match.start() in in_clause:
+            continue
+        # `sum by (...) (...)`, or `sum (...) by (...)` with the clause after the argument.
+        grouping = CLAUSE.match(expr, match.end()) or CLAUSE.match(
+            expr, _after_parentheses(expr, match.end())
+        )
+        if grouping is None or grouping[1] not in ("by", "without"):
+            merges.append(f"{match[1]}(...) not by (deployment)")
+        elif not _keeps_deployment(grouping):
+            merges.append(f"{match[1]} {grouping[1]} ({grouping[2]})")
+    for clause in clauses:
+        if clause[1] in ("on", "ignoring") and not _keeps_deployment(clause):
+            merges.append(f"{clause[1]} ({clause[2]})")
+    for match in re.finditer(rf"(?<![\w:])({'|'.join(LABEL_DROPPING)})\s*\(", expr):
+        merges.append(f"{match[1]}(...)")
+    return merges
+
+
+def _keeps_deployment(clause: re.Match) -> bool:
+    """`by`/`on` name deployment; `without`/`ignoring` do not."""
+    named = "deployment" in {label.strip() for label in clause[2].split(",")}
+    return named == (clause[1] in ("by", "on"))
+
+
+def _after_parentheses(expr: str, start: int) -> int:
+    """The index of what follows the parenthesised group at ``start``, spaces skipped."""
+    depth = 0
+    for index in range(start, len(expr)):
+        depth += {"(": 1, ")": -1}.get(expr[index], 0)
+        if depth == 0:
+            rest = expr[index + 1 :]
+            return len(expr) - len(rest.lstrip())
+    return len(expr)
+
+
 # --- what the rules say ---------------------------------------------------------------------------
 
 
@@ -108,11 +186,77 @@ def test_rules_name_only_exported_series_up_and_recording_rules():
         assert not unknown, f"{name} reads {sorted(unknown)}: not in parivision/metrics.py"
         # Queries in annotation templates too, and metric names the text tells people to look at.
         for text in rule.get("annotations", {}).values():
-            for query in re.findall(r'query\s+"((?:[^"\\]|\\.)*)"', text):
+            for query in annotation_queries(text):
                 assert not series_names(query) - allowed, f"{name}: annotation query {query}"
             mentioned = set(re.findall(r"parivision[_:][a-zA-Z0-9_:]*", text))
             unknown = mentioned - allowed - {spec.name for spec in SPECS}
             assert not unknown, f"{name}'s annotations name {sorted(unknown)}"
+
+
+def test_no_rule_merges_or_matches_series_of_different_deployments():
+    # One Prometheus may scrape several deployments: an alert that sums over them lets one
+    # deployment raise or hide another's, and its labels cannot say which deployment to fix.
+    for rule in rules():
+        name = rule.get("alert") or rule["record"]
+        assert not deployment_merges(rule["expr"]), f"{name}: {deployment_merges(rule['expr'])}"
+        for text in rule.get("annotations", {}).values():
+            for query in annotation_queries(text):
+                assert not deployment_merges(query), f"{name}'s annotation query {query}"
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "sum(rate(parivision_shots_scored_total[2m])) > 0",
+        "sum by (group) (parivision_consumer_lag) > 1000",
+        'max(parivision_live_window_shots{model="champion", deployment="a"}) >= 500',
+        "count(up) by (job)",
+        "sum without (deployment, instance) (x)",
+        "histogram_quantile(0.99, sum by (le) (rate(h_bucket[1m])))",
+        "lag > 0 unless on () sum by (deployment) (rate(s[2m])) > 0",
+        "a and on (group) b",
+        "a / ignoring (deployment) b",
+        "topk(1, x)",
+        "a or vector(0)",
+        "absent(up)",
+        # One bad part among good ones is enough.
+        "sum by (deployment) (a) and on (deployment) max(b)",
+    ],
+)
+def test_an_expression_that_merges_deployments_is_caught(expr):
+    assert deployment_merges(expr)
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "sum by (deployment) (rate(x[1m]))",
+        "sum(rate(x[1m])) by (deployment, job)",
+        "histogram_quantile(0.5, sum by (deployment, le) (rate(h_bucket[1m])))",
+        "sum without (instance) (x)",
+        "a unless on (group, deployment) b",
+        "a / ignoring (instance) group_left (job) b",
+        "deriv(sum by (deployment, group) (lag)[10m:30s]) > 0",
+        'max_over_time(x{model="sum(y)"}[5m]) and parivision:max',
+        'up{job=~"stream|sink"} == 0',
+    ],
+)
+def test_an_expression_that_keeps_deployments_apart_passes(expr):
+    assert deployment_merges(expr) == []
+
+
+def test_every_promtool_test_series_and_expected_alert_names_its_deployment():
+    # As Prometheus scrapes them: every series has the target label, and every alert keeps it.
+    for path in RULE_TESTS:
+        for case in yaml.safe_load(path.read_text())["tests"]:
+            for series in case["input_series"]:
+                assert 'deployment="' in series["series"], f"{path.name}: {series['series']}"
+            for check in case.get("alert_rule_test", []):
+                for alert in check.get("exp_alerts", []):
+                    assert alert["exp_labels"].get("deployment"), f"{path.name}: {check}"
+            for check in case.get("promql_expr_test", []):
+                for sample in check.get("exp_samples", []):
+                    assert 'deployment="' in sample["labels"], f"{path.name}: {check['expr']}"
 
 
 def test_every_alert_is_shown_firing_and_quiet_by_a_promtool_test():
@@ -169,14 +313,17 @@ def test_the_compose_config_scrapes_every_job_and_sends_to_alertmanager():
         "replay": ["producer:9103"],
         "retrainer": ["retrainer:9104"],
     }
+    # The compose stack is one deployment: its series carry the label every rule keeps.
+    labels = [s.get("labels") for job in config["scrape_configs"] for s in job["static_configs"]]
+    assert labels == [{"deployment": "default"}] * len(labels)
     assert config["rule_files"] == ["rules/*.yml"]
     assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == [
         "alertmanager:9093"
     ]
 
 
-def test_the_local_config_loads_the_same_rules_and_scrapes_loopback(tmp_path):
-    settings = settings_in(tmp_path / "home", stream_metrics_port=19101, replay_metrics_port=0)
+def test_the_local_config_loads_the_same_rules_and_finds_the_processes_targets(tmp_path):
+    settings = settings_in(tmp_path / "home")
     path = monitoring.write_prometheus_config(settings)
 
     result = run(tool("promtool"), "check", "config", path)
@@ -184,15 +331,14 @@ def test_the_local_config_loads_the_same_rules_and_scrapes_loopback(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(RULES)} rule files found" in result.stdout + result.stderr
     config = yaml.safe_load(path.read_text())
-    targets = {
-        job["job_name"]: job["static_configs"][0]["targets"] for job in config["scrape_configs"]
+    found = {
+        job["job_name"]: job["file_sd_configs"][0]["files"] for job in config["scrape_configs"]
     }
-    assert targets == {
-        "stream": ["127.0.0.1:19101"],
-        "sink": ["127.0.0.1:9102"],
-        "api": ["127.0.0.1:8080"],
-        "retrainer": ["127.0.0.1:9104"],
-    }  # the replay's port is 0: off, not scraped
+    home = settings.resolved_home()
+    assert found == {
+        job: [str(home / "prometheus" / "targets" / job / "*.json")]
+        for job in ("stream", "sink", "api", "replay", "retrainer")
+    }  # what each process writes when it serves its metrics (infra/targets.py)
     alertmanagers = config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
     assert alertmanagers == [f"127.0.0.1:{settings.alertmanager_port}"]
 
