@@ -1,12 +1,20 @@
 """Building blocks of PariVision's Grafana dashboards, over grafana-foundation-sdk's builders.
 
 Every panel and query names the Prometheus data source by the uid that
-``provisioning/datasources/prometheus.yml`` gives it, so the dashboards need no variable and
-work as soon as Grafana has loaded them.
+``provisioning/datasources/prometheus.yml`` gives it, so the dashboards work as soon as Grafana
+has loaded them.
+
+One Prometheus may scrape several deployments, each series labelled with its ``deployment`` and
+``instance`` (host:port).  Every dashboard has a variable for each, and every query filters on
+them through :func:`series` (what a process exports: deployment and instance) or
+:func:`recorded` (a recording rule, one series per deployment: deployment only), and aggregates
+:func:`per_deployment`, so two deployments selected are two lines, each named.
 
 Example:
-    >>> print(quantile(0.99, "request_seconds", "route"))
-    histogram_quantile(0.99, sum by (le, route) (rate(request_seconds_bucket[$__rate_interval])))
+    >>> print(series("parivision_shots_held", 'job="stream"'))
+    parivision_shots_held{deployment=~"$deployment", instance=~"$instance", job="stream"}
+    >>> print(per_deployment("sum", recorded("parivision:consumer_lag:sum"), "group"))
+    sum by (deployment, group) (parivision:consumer_lag:sum{deployment=~"$deployment"})
 """
 
 from __future__ import annotations
@@ -27,6 +35,17 @@ TAG = "parivision"  # every dashboard has it; their links menu lists the dashboa
 # Grafana fills these in per query (dashboards.all_queries() gives them fixed values).
 RATE = "$__rate_interval"
 RANGE = "$__range"
+
+# The dashboards' variables, in the order Grafana shows them; the instances offered are those of
+# the deployments selected.  "All" is the regex .* rather than every value listed, so a query
+# stays short and series scraped without a deployment label still show.
+VARIABLES = {
+    "deployment": ("Deployment", "label_values(up, deployment)"),
+    "instance": ("Instance", 'label_values(up{deployment=~"$deployment"}, instance)'),
+}
+ALL = ".*"
+DEPLOYMENT = 'deployment=~"$deployment"'
+PROCESS = f'{DEPLOYMENT}, instance=~"$instance"'
 
 Panel = cogbuilder.Builder[models.Panel]
 Section = tuple[str, Sequence[Panel]]
@@ -136,16 +155,79 @@ def labels_table(title: str, description: str, expr: str, *, span: int = 12) -> 
     return _with_targets(panel, [target])
 
 
+def series(metric: str, matchers: str = "") -> str:
+    """A series processes export, of the selected deployments and instances (and ``matchers``)."""
+    return f"{metric}{{{', '.join(m for m in (PROCESS, matchers) if m)}}}"
+
+
+def recorded(rule: str) -> str:
+    """A recording rule's series, of the selected deployments.
+
+    The rules aggregate over processes, so their series have no instance: filtering on it would
+    hide them as soon as one instance is picked.
+    """
+    return f"{rule}{{{DEPLOYMENT}}}"
+
+
+def rate(counter: str, matchers: str = "") -> str:
+    """Per-second rate of a counter's selected series over Grafana's rate interval."""
+    return f"rate({series(counter, matchers)}[{RATE}])"
+
+
+def increase(counter: str, window: str = RANGE, matchers: str = "") -> str:
+    """What a counter's selected series counted over ``window`` (the dashboard's range)."""
+    return f"increase({series(counter, matchers)}[{window}])"
+
+
+def per_deployment(aggregation: str, expr: str, labels: str = "") -> str:
+    """``expr`` aggregated over processes: one series per deployment (and per ``labels``)."""
+    by = ", ".join(label for label in ("deployment", labels) if label)
+    return f"{aggregation} by ({by}) ({expr})"
+
+
 def quantile(q: float, histogram: str, by: str = "") -> str:
-    """The ``q`` quantile of a histogram over the last rate interval, per ``by`` labels."""
+    """The ``q`` quantile of a histogram over the last rate interval, per deployment and ``by``."""
     labels = f"le, {by}" if by else "le"
-    return f"histogram_quantile({q}, sum by ({labels}) (rate({histogram}_bucket[{RATE}])))"
+    return f"histogram_quantile({q}, {per_deployment('sum', rate(f'{histogram}_bucket'), labels)})"
+
+
+def zero_when_none(expr: str, *labels: str) -> str:
+    """``expr``, and 0 for each selected deployment it has no series for.
+
+    A counter with labels has no series before its first increment, so a panel of it says
+    "No data" where nothing happened.  Each selected deployment with a target up and no series
+    of ``expr`` gets a 0 of its own, named by its deployment (and ``labels``, which read "none").
+    ``or on () vector(0)`` would give one 0 without a deployment, and none at all for a quiet
+    deployment beside one that has series; Grafana's ``noValue`` writes "0" but draws no line.
+    """
+    zero = f"0 * group by (deployment) (up{{{PROCESS}}})"
+    for label in labels:
+        zero = f'label_replace({zero}, "{label}", "none", "", "")'
+    return f"{expr} or on (deployment) {zero}"
 
 
 def _with_targets(panel, targets: Sequence[prometheus.Dataquery]):
     for i, target in enumerate(targets):
         panel.with_target(target.ref_id(chr(ord("A") + i)).datasource(DATASOURCE))
     return panel
+
+
+def variable(name: str) -> dashboard.QueryVariable:
+    """One of :data:`VARIABLES`: several values or All (the default), from Prometheus's targets."""
+    label, values = VARIABLES[name]
+    return (
+        dashboard.QueryVariable(name)
+        .id(name)  # the builder's default id is the same for every variable
+        .label(label)
+        .datasource(DATASOURCE)
+        .query(values)
+        .multi(True)
+        .include_all(True)
+        .all_value(ALL)
+        .current(models.VariableOption(selected=True, text=["All"], value=["$__all"]))
+        .refresh(models.VariableRefresh.ON_TIME_RANGE_CHANGED)  # a deployment started since
+        .sort(models.VariableSort.ALPHABETICAL_ASC)
+    )
 
 
 def assemble(
@@ -155,7 +237,10 @@ def assemble(
     sections: Sequence[Section],
     annotations: Sequence[tuple[str, str, str]] = (),
 ) -> dashboard.Dashboard:
-    """One dashboard: a row per section; ``annotations`` are (name, colour, expr) markers."""
+    """One dashboard: a row per section; ``annotations`` are (name, colour, expr) markers.
+
+    The links menu keeps the time range and the variables: the deployments picked stay picked.
+    """
     board = (
         dashboard.Dashboard(title)
         .uid(uid)
@@ -172,8 +257,11 @@ def assemble(
             .tags([TAG])
             .as_dropdown(True)
             .keep_time(True)
+            .include_vars(True)
         )
     )
+    for name in VARIABLES:
+        board.with_variable(variable(name))
     for name, colour, expr in annotations:
         board.annotation(
             dashboard.AnnotationQuery()

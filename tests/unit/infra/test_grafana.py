@@ -2,12 +2,18 @@
 
 A dashboard that queries a metric no process exports stays empty without an error, so each
 expression is checked against the catalogue in parivision/metrics.py and the recording rules.
+One Prometheus may scrape several deployments: every query filters on the dashboard's
+``deployment`` and ``instance`` variables and keeps one line per deployment, which the real
+promtool evaluates on synthetic series (skipped without it, except in CI).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -16,7 +22,7 @@ import yaml
 
 from infra.grafana import dashboards
 from infra.promql import recording_rules, series_names
-from parivision.metrics import exported_names
+from parivision.metrics import SPEC_BY_KEY, exported_names
 
 ROOT = Path(__file__).resolve().parents[3]
 GRAFANA = ROOT / "infra" / "grafana"
@@ -33,6 +39,59 @@ def boards() -> dict[str, dict]:
 
 def panels_of(board: dict) -> list[dict]:
     return [p for p in dashboards._panels(board["panels"]) if p["type"] != "row"]
+
+
+def exprs_of(title: str) -> list[str]:
+    """The expressions of the panel so titled (on any dashboard), as Prometheus gets them."""
+    found = [expr for _, panel, expr in dashboards.all_queries() if panel == title]
+    assert found, f"no panel is titled {title!r}"
+    return found
+
+
+def promtool() -> str:
+    """promtool's path; skip without it, but fail in CI, which installs it (.ci/run)."""
+    path = shutil.which("promtool")
+    if path is None:
+        message = "`promtool` is not installed (sudo apt-get install prometheus)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def run_promtool(*argv: str | Path) -> None:
+    result = subprocess.run(
+        [promtool(), *map(str, argv)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def assert_evaluates(
+    tmp_path: Path, series: dict[str, str], expected: dict[str, dict[str, float]]
+) -> None:
+    """``promtool test rules``: at 5m, each expression of ``expected`` gives exactly its
+    samples (labels -> value) on the input ``series`` (series -> values, one every 15s)."""
+    spec = {
+        "rule_files": [],
+        "evaluation_interval": "15s",
+        "tests": [
+            {
+                "interval": "15s",
+                "input_series": [{"series": s, "values": v} for s, v in series.items()],
+                "promql_expr_test": [
+                    {
+                        "expr": expr,
+                        "eval_time": "5m",
+                        "exp_samples": [{"labels": k, "value": v} for k, v in samples.items()],
+                    }
+                    for expr, samples in expected.items()
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "panels_test.yml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    run_promtool("test", "rules", path)
 
 
 def test_the_committed_dashboards_are_the_generated_ones(capsys):
@@ -68,6 +127,143 @@ def test_every_query_names_only_exported_series_up_or_recording_rules():
 def test_every_recording_rule_is_shown_on_a_dashboard():
     used = set().union(*(series_names(e) for *_, e in dashboards.all_queries(resolve=False)))
     assert recording_rules() <= used, f"no panel shows {sorted(recording_rules() - used)}"
+
+
+def test_every_dashboard_lets_one_pick_deployments_and_their_instances(boards):
+    provisioned = yaml.safe_load(DATASOURCES.read_text())["datasources"][0]["uid"]
+    for name, board in boards.items():
+        variables = {v["name"]: v for v in board["templating"]["list"]}
+        assert list(variables) == ["deployment", "instance"], name
+        for variable in variables.values():
+            where = f"{name} / ${variable['name']}"
+            assert variable["type"] == "query" and variable["datasource"]["uid"] == provisioned
+            assert variable["multi"] and variable["includeAll"], where
+            assert variable["current"]["value"] == ["$__all"], f"{where} is not All by default"
+            # All must match every value, and a series without the label (an older scrape).
+            assert re.fullmatch(variable["allValue"], ""), where
+            assert re.fullmatch(variable["allValue"], "stream:9101"), where
+        deployments = variables["deployment"]["query"]
+        assert re.fullmatch(r"label_values\(up, deployment\)", deployments), name
+        instances = variables["instance"]["query"]
+        assert instances == 'label_values(up{deployment=~"$deployment"}, instance)', name
+        assert board["links"][0]["includeVars"], f"{name}'s links drop the deployments picked"
+
+
+def selectors(expr: str) -> list[tuple[str, str | None]]:
+    """Each series an expression selects, with its matchers (None when it has none)."""
+    found = []
+    for name in series_names(expr):
+        for match in re.finditer(rf"(?<![\w:]){re.escape(name)}(?![\w:])(\{{[^}}]*\}})?", expr):
+            found.append((name, match[1]))
+    return found
+
+
+def test_every_query_shows_only_the_deployments_and_instances_picked():
+    rules = recording_rules()
+    for board, panel, expr in dashboards.all_queries(resolve=False):
+        where = f"{board} / {panel}"
+        for name, matchers in selectors(expr):
+            assert matchers and 'deployment=~"$deployment"' in matchers, f"{where}: {name}"
+            if name in rules:  # one series per deployment, no instance: filtering would hide it
+                assert "instance" not in matchers, f"{where}: {name}{matchers}"
+            else:
+                assert 'instance=~"$instance"' in matchers, f"{where}: {name}{matchers}"
+
+
+def test_each_selected_deployment_is_a_line_of_its_own_named_in_the_legend(boards):
+    aggregation = re.compile(r"\b(sum|avg|min|max|count|group)\s*(?:by\s*\(([^)]*)\))?\s*\(")
+    for board, panel, expr in dashboards.all_queries(resolve=False):
+        for match in aggregation.finditer(expr):
+            labels = [label.strip() for label in (match[2] or "").split(",")]
+            assert "deployment" in labels, f"{board} / {panel} sums deployments: {expr}"
+    for name, board in boards.items():
+        for panel in panels_of(board):
+            for target in panel["targets"]:
+                if target.get("format") == "table":  # a column per label, deployment included
+                    continue
+                legend = target.get("legendFormat", "")
+                assert "{{deployment}}" in legend, f"{name} / {panel['title']}: {legend!r}"
+
+
+def test_every_expression_is_promql_promtool_parses(tmp_path):
+    queries = dashboards.all_queries()
+    rules = [{"record": f"panel:expr_{i}", "expr": expr} for i, (*_, expr) in enumerate(queries)]
+    path = tmp_path / "panels.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "panels", "rules": rules}]}))
+    run_promtool("check", "rules", path)
+
+
+UP = {
+    'up{deployment="a", instance="a-stream:9101", job="stream"}': "1x20",
+    'up{deployment="b", instance="b-stream:9101", job="stream"}': "1x20",
+}
+DEAD_LETTER_PANELS = (
+    "Dead letters per second, by stage and reason",
+    "Dead letters per second, all (5m)",
+)
+
+
+def test_dead_letter_panels_show_0_for_each_deployment_that_dead_lettered_nothing(tmp_path):
+    by_reason, total = (exprs_of(title)[0] for title in DEAD_LETTER_PANELS)
+    assert_evaluates(
+        tmp_path,
+        UP,
+        {
+            by_reason: {'{deployment="a", stage="none"}': 0, '{deployment="b", stage="none"}': 0},
+            total: {'{deployment="a"}': 0, '{deployment="b"}': 0},
+        },
+    )
+
+
+def test_dead_letter_panels_show_the_rate_beside_the_0_of_a_quiet_deployment(tmp_path):
+    by_reason, total = (exprs_of(title)[0] for title in DEAD_LETTER_PANELS)
+    # Deployment a dead-letters one record a second; b, nothing.
+    dead = (
+        'parivision_dead_letters_total{deployment="a", instance="a-stream:9101", job="stream", '
+        'stage="stream", reason="bad_json"}'
+    )
+    series = UP | {dead: "0+15x20", 'parivision:dead_letters:rate5m{deployment="a"}': "1x20"}
+    assert_evaluates(
+        tmp_path,
+        series,
+        {
+            by_reason: {
+                '{deployment="a", stage="stream", reason="bad_json"}': 1,
+                '{deployment="b", stage="none"}': 0,
+            },
+            total: {'{deployment="a"}': 1, '{deployment="b"}': 0},
+        },
+    )
+
+
+def test_the_5xx_ratio_is_per_deployment_and_0_without_server_errors(tmp_path):
+    (ratio,) = exprs_of("API 5xx ratio")
+    requests = (
+        'parivision_api_requests_total{{deployment="{}", instance="{}-api:8080", status="{}"}}'
+    )
+    series = {
+        requests.format("a", "a", "200"): "0+15x20",  # 1/s, all fine
+        requests.format("b", "b", "200"): "0+45x20",  # 3/s, and 1/s server errors
+        requests.format("b", "b", "503"): "0+15x20",
+    }
+    assert_evaluates(tmp_path, series, {ratio: {'{deployment="a"}': 0, '{deployment="b"}': 0.25}})
+
+
+@pytest.mark.parametrize(
+    ("dashboard", "title", "key", "job"),
+    [
+        ("live-pipeline", "Predictions served by the API per second", "predictions", "api"),
+        ("model-quality", "Shots labelled per second", "labelled", "stream"),
+    ],
+)
+def test_api_predictions_and_labelled_shots_have_a_rate_panel(boards, dashboard, title, key, job):
+    (counter,) = SPEC_BY_KEY[key].exported_names()
+    assert counter in exported_names(job)
+    (panel,) = [p for p in panels_of(boards[f"{dashboard}.json"]) if p["title"] == title]
+    assert panel["fieldConfig"]["defaults"]["unit"] == "ops"
+    (target,) = panel["targets"]
+    assert series_names(target["expr"]) == {counter}
+    assert f"rate({counter}{{" in target["expr"], target["expr"]
 
 
 def test_all_queries_resolve_grafana_variables_for_plain_prometheus():
