@@ -33,3 +33,27 @@ def test_up_refuses_brokers_for_an_external_kafka_before_touching_any_service(mo
 def test_up_takes_one_to_nine_brokers(brokers):
     result = CliRunner().invoke(app, ["up", "--brokers", brokers])
     assert result.exit_code == 2 and "--brokers" in result.output
+
+
+def test_status_names_what_the_deployment_owns_and_every_deployment_s_metrics(tmp_path):
+    from infra.targets import register
+    from parivision.settings import Settings
+
+    home = tmp_path / "home"
+    for name, port in (("west", 9201), ("east", 9301)):
+        register(Settings(_env_file=None, home=home, deployment=name), "stream", port)
+    env = {
+        "PARIVISION_HOME": str(home),
+        "PARIVISION_DEPLOYMENT": "west",
+        "PARIVISION_PROMETHEUS_PORT": "0",
+        "PARIVISION_ALERTMANAGER_PORT": "0",
+    }
+
+    out = CliRunner().invoke(app, ["status"], env=env).output
+
+    assert "deployment west: topics west.*, database parivision-west" in out
+    assert "model parivision-shot-west: this deployment's own" in out
+    assert "metrics of west (this one): stream@127.0.0.1:9201" in out
+    assert "metrics of east: stream@127.0.0.1:9301" in out
+    shared = CliRunner().invoke(app, ["status"], env={**env, "PARIVISION_MODEL_NAME": "one"})
+    assert "model one: SHARED on purpose" in shared.output
