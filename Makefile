@@ -3,13 +3,26 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test test-busy unit integration lint up down bench clean
+.PHONY: setup demo test test-busy unit integration lint up down bench clean lock
 
-$(BIN)/.installed: pyproject.toml
+# Every package at the version in requirements.lock (the extras dev, embedded-mongo and docs
+# included), then the project itself; pip check fails if the lock misses a requirement.
+$(BIN)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip check
 	touch $@
+
+# Refresh the lock after changing a requirement in pyproject.toml: pins already in the lock are
+# kept; `make lock UPGRADE=--upgrade` moves every package to the newest release its range allows.
+LOCK_EXTRAS := --extra dev --extra embedded-mongo --extra docs
+lock:
+	$(BIN)/pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_EXTRAS) $(UPGRADE) --python-version 3.11 \
+		--python-platform x86_64-unknown-linux-gnu --annotation-style line \
+		--custom-compile-command "make lock" -o requirements.lock
 
 setup: $(BIN)/.installed
 

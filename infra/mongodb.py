@@ -61,8 +61,8 @@ def _server_executable(address: str) -> str:
         raise ServiceError(
             SERVICE,
             address,
-            "`secantusd-py` is not installed",
-            "pip install 'secantusdb>=0.7.0b3,<0.8' into this environment, or set "
+            "`secantusd-py` (the embedded MongoDB server, an extra) is not installed",
+            "pip install 'parivision[embedded-mongo]' (or `make setup`), or set "
             "PARIVISION_MONGODB_URI to a MongoDB server you already run",
         )
     return found

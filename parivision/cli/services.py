@@ -73,10 +73,10 @@ def down_command() -> None:
     for pid in left:
         terminate(pid, timeout=35.0)  # the stream worker's own stop deadline, and a little
     stopped = [f"pipeline process {pid}" for pid in left] + down(settings)
-    typer.echo("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
     gone = prune(settings)  # what a process killed outright left for Prometheus
     if gone:
         typer.echo(f"cleared {len(gone)} metrics target(s) of processes that are gone")
+    typer.echo("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
 
 
 @app.command("status")
