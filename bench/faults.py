@@ -129,7 +129,7 @@ def run_scenario(
         }
     )
     ensure_topics(settings)
-    logs = settings.resolved_home() / "logs"
+    logs = settings.deployment_dir("logs")
     db = MongoClient(settings.mongodb())[settings.database()]
     stream_logs = [f"faults-{scenario}-stream-1.log"]
     sink = start_process(settings, endpoints, "sink", f"faults-{scenario}-sink.log")

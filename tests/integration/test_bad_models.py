@@ -211,7 +211,7 @@ def _running(settings, services, **logs):
 
 
 def _log(settings, name) -> str:
-    path = settings.resolved_home() / "logs" / name
+    path = settings.deployment_dir("logs") / name
     return path.read_text(errors="replace") if path.exists() else ""
 
 

@@ -353,7 +353,7 @@ def test_ten_thousand_bad_messages_are_dead_lettered_and_every_good_shot_is_scor
 
             def check():
                 for name, process in processes.items():
-                    log = settings.resolved_home() / "logs" / f"demo-{name}.log"
+                    log = settings.deployment_dir("logs") / f"demo-{name}.log"
                     assert process.poll() is None, f"the {name} process died; see {log}"
                 return count()
 

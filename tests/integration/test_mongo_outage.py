@@ -89,7 +89,7 @@ def test_a_mongodb_outage_mid_replay_loses_nothing_and_health_says_so(
     settings = settings_factory(mongodb_uri=uri, sink_metrics_port=free_port())
     ensure_topics(settings)
     db = MongoClient(uri, serverSelectionTimeoutMS=5000)[settings.database()]
-    logs = settings.resolved_home() / "logs"
+    logs = settings.deployment_dir("logs")
     log_names = {
         name: f"mongo-outage-{name}-{settings.app_id}.log" for name in ("stream", "sink", "serve")
     }

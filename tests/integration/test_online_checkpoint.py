@@ -82,5 +82,5 @@ def test_learners_are_saved_at_stop_and_restored_by_the_next_worker(
     assert all(r["p_online"] != 0.5 for r in scored)
     assert all(r["p_online_by_learner"]["arf"] != 0.5 for r in scored)
     assert _learned(path) == {"logreg": 2 * SHOTS, "arf": 2 * SHOTS}
-    log = (settings.resolved_home() / "logs" / "demo-stream.log").read_text(errors="replace")
+    log = (settings.deployment_dir("logs") / "demo-stream.log").read_text(errors="replace")
     assert f"online learners restored from {path}: logreg ({SHOTS} shots learned)" in log

@@ -213,7 +213,7 @@ def test_a_worse_challenger_is_refused_a_better_one_swapped_in_live_then_rolled_
         )
 
     endpoints, _ = services
-    logs = settings.resolved_home() / "logs"
+    logs = settings.deployment_dir("logs")
     second_log = f"promotion-{settings.prefix().strip('.')}.log"
     worker_logs = [logs / "demo-stream.log", logs / second_log]
     with pipeline(settings):

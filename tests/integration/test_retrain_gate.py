@@ -203,7 +203,7 @@ def test_a_bad_champion_promoted_by_force_is_rolled_back_within_n_labelled_shots
     bad = _inverted_copy(settings, good)
     db = MongoClient(settings.mongodb())[settings.database()]
     endpoints, _ = services
-    logs = settings.resolved_home() / "logs"
+    logs = settings.deployment_dir("logs")
     items = list(islice(CsvSource(games_csv), 3300))  # December 2018, in game order
     first, after = items[:3000], items[3000:]
 

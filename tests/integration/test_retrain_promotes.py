@@ -107,7 +107,7 @@ def test_asked_to_retrain_the_loop_promotes_a_clearly_better_challenger_and_the_
     assert registry.champion_version(settings) == short
     db = MongoClient(settings.mongodb())[settings.database()]
     endpoints, _ = services
-    stream_log = settings.resolved_home() / "logs" / "demo-stream.log"
+    stream_log = settings.deployment_dir("logs") / "demo-stream.log"
     items = list(islice(CsvSource(games_csv), 5300))  # December 2018, in game order
     before, during, after = items[:3000], items[3000:5000], items[5000:]
 

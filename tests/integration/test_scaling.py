@@ -29,7 +29,7 @@ def _one_command_two_workers(settings, endpoints):
 
     from parivision.cli.demo import _child_env
 
-    log = open(settings.resolved_home() / "logs" / "scale-workers.log", "ab")  # noqa: SIM115
+    log = open(settings.deployment_dir("logs") / "scale-workers.log", "ab")  # noqa: SIM115
     return subprocess.Popen(
         [sys.executable, "-m", "parivision", "stream", "--workers", "2"],
         env=_child_env(settings, endpoints),
@@ -54,7 +54,7 @@ def test_two_workers_split_the_partitions_and_score_every_shot_exactly_once(
     endpoints, _ = services
     settings = settings_factory()
     ensure_topics(settings)
-    (settings.resolved_home() / "logs").mkdir(parents=True, exist_ok=True)
+    (settings.deployment_dir("logs")).mkdir(parents=True, exist_ok=True)
     if how == "two processes":
         workers = [start_process(settings, endpoints, "stream", f"scale-{i}.log") for i in (1, 2)]
     else:
@@ -100,7 +100,7 @@ def test_two_workers_started_on_a_backlog_lose_nothing_to_the_rebalance(
     endpoints, _ = services
     settings = settings_factory()
     ensure_topics(settings)
-    (settings.resolved_home() / "logs").mkdir(parents=True, exist_ok=True)
+    (settings.deployment_dir("logs")).mkdir(parents=True, exist_ok=True)
     shots = 20_000
     stats = replay(
         settings, CsvSource(games_csv), pacer=MaxPacer(), limit=shots, show_progress=False

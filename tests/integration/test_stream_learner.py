@@ -67,7 +67,7 @@ class ScoredRecords:
 def _start_stream(settings, services, learner: str | None) -> subprocess.Popen:
     """``parivision stream [--learner NAME]`` as a user runs it, logging under the test's home."""
     endpoints, _ = services
-    logs = settings.resolved_home() / "logs"
+    logs = settings.deployment_dir("logs")
     logs.mkdir(parents=True, exist_ok=True)
     log = open(logs / f"learner-stream-{settings.app_id}.log", "ab")  # noqa: SIM115
     return subprocess.Popen(
