@@ -24,7 +24,9 @@ from pymongo.errors import PyMongoError
 
 from consumers.api import admin, health, predict, queries, registry_routes, reports, whatif
 from consumers.api.history import PlayerHistories
-from consumers.api.live import Feed, Hub, on_loop, recent, serve_client
+from consumers.api.live_feed import Feed, on_loop
+from consumers.api.live_hub import Hub, recent
+from consumers.api.live_socket import serve_client
 from consumers.api.metrics import RequestMetrics, api_metrics
 from consumers.api.metrics import router as api_metrics_router
 from consumers.api.names import PlayerDirectory, UnknownName
