@@ -17,17 +17,19 @@ from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Query, Request, WebSocket
 from fastapi.responses import FileResponse, Response
-from fastapi.staticfiles import StaticFiles
 from mlflow.exceptions import MlflowException
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
 from consumers.api import admin, health, predict, queries, registry_routes, reports, whatif
 from consumers.api.history import PlayerHistories
-from consumers.api.live import Feed, Hub, on_loop, recent, serve_client
+from consumers.api.live_feed import Feed, on_loop
+from consumers.api.live_hub import Hub, recent
+from consumers.api.live_socket import serve_client
 from consumers.api.metrics import RequestMetrics, api_metrics
 from consumers.api.metrics import router as api_metrics_router
 from consumers.api.names import PlayerDirectory, UnknownName
+from consumers.api.page_files import REVALIDATE, PageFiles
 from consumers.api.predict import json_response
 from consumers.api.responses import UNAVAILABLE, UNKNOWN_NAME
 from consumers.api.serving import ModelHolder
@@ -170,13 +172,13 @@ def create_app(
         await serve_client(websocket, hub, players)
 
     if STATIC.is_dir():
-        app.mount("/static", StaticFiles(directory=STATIC), name="static")
+        app.mount("/static", PageFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)
     def page() -> Response:
         index = STATIC / "index.html"
         if not index.is_file():
             return json_response({"detail": "the live page is not installed"}, status_code=404)
-        return FileResponse(index)
+        return FileResponse(index, headers=REVALIDATE)
 
     return app

@@ -23,7 +23,8 @@ from confluent_kafka.admin import AdminClient
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from consumers.api.live import Feed, Hub
+from consumers.api.live_feed import Feed
+from consumers.api.live_hub import Hub
 from consumers.api.predict import json_response
 from consumers.api.serving import ModelHolder
 from models import registry

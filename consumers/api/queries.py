@@ -15,7 +15,7 @@ from fastapi.responses import Response
 
 from consumers.api import leaderboard
 from consumers.api.history import PlayerHistories, game_order
-from consumers.api.live import SCORED_FIELDS
+from consumers.api.live_feed import SCORED_FIELDS
 from consumers.api.names import PlayerDirectory, clip, resolve_team
 from consumers.api.predict import json_response
 from consumers.api.responses import NOT_STORED, UNAVAILABLE, UNKNOWN_NAME, unprocessable

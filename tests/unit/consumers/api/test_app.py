@@ -11,7 +11,7 @@ from pymongo.errors import ServerSelectionTimeoutError
 
 from consumers.api import app as app_module
 from consumers.api import create_app
-from consumers.api.live import feed_message
+from consumers.api.live_feed import feed_message
 from consumers.api.names import UnknownName
 from parivision.settings import Settings
 from tests.unit.consumers.api.conftest import FakeDb

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from pymongo.errors import ServerSelectionTimeoutError
 
 from consumers.api import health
-from consumers.api.live import Hub
+from consumers.api.live_hub import Hub
 from consumers.api.serving import ModelHolder, Served
 from models import registry
 from parivision.settings import Settings
