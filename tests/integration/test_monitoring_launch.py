@@ -192,7 +192,9 @@ def test_drift_fires_in_prometheus_within_seconds_and_reaches_the_webhook(stack)
     )
     (record,) = stack.received("PariVisionDataDrift")
     assert record["severity"] == "warning"
-    assert record["summary"] == "Data drift: 60% of the features drifted"
+    # The deployment is the label Prometheus put on the scraped retrainer (infra/monitoring.py).
+    deployment = stack.settings.deployment_name()
+    assert record["summary"] == f"Data drift in {deployment}: 60% of the features drifted"
     assert fired_after < 30
 
 
