@@ -58,7 +58,7 @@ import serve
 import stream_throughput
 from rich.console import Console
 
-from parivision.cli.demo import _child_env, start_process, stop_process
+from parivision.cli.processes import _child_env, start_process, stop_process
 from parivision.settings import Settings
 
 console = Console(stderr=True)

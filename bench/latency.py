@@ -33,7 +33,7 @@ from compare import percentiles_ms
 from confluent_kafka import Consumer
 
 from parivision import schemas
-from parivision.cli.demo import start_process, stop_process, wait_for_group
+from parivision.cli.processes import start_process, stop_process, wait_for_group
 from parivision.cli.watching import CpuSampler, StoredCounts
 from parivision.settings import Settings
 

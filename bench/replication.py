@@ -69,7 +69,7 @@ from infra.kafka import running_nodes
 from infra.process import port_free
 from infra.services import up
 from parivision import schemas
-from parivision.cli.demo import start_process, stop_process, wait_for_group
+from parivision.cli.processes import start_process, stop_process, wait_for_group
 from parivision.cli.watching import cpu_seconds
 from parivision.settings import Settings
 from parivision.sources.csv_source import CsvSource

@@ -56,7 +56,7 @@ from threadpoolctl import threadpool_limits
 
 from infra import mongodb
 from infra.services import down, up
-from parivision.cli.demo import start_process, stop_process
+from parivision.cli.processes import start_process, stop_process
 from parivision.cli.watching import cpu_seconds
 from parivision.rows import row_to_shot
 from parivision.settings import Settings
@@ -506,7 +506,7 @@ def main() -> None:
 
         t0 = time.perf_counter()
         url = f"http://127.0.0.1:{settings.api_port}"
-        if args.omp_threads:  # the child's environment is this one's (parivision.cli.demo)
+        if args.omp_threads:  # the child's environment is this one's (parivision.cli.processes)
             os.environ["OMP_NUM_THREADS"] = str(args.omp_threads)
         api = start_process(settings, endpoints, "serve", "bench-serve.log")
         singles = [orjson.dumps(r) for r in pool_raw]
