@@ -60,8 +60,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import serve
 import stream_throughput
+import throwaway
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -71,6 +71,7 @@ from infra.services import up
 from parivision import schemas
 from parivision.cli.processes import start_process, stop_process, wait_for_group
 from parivision.cli.watching import cpu_seconds
+from parivision.rows import row_to_shot
 from parivision.settings import Settings
 from parivision.sources.csv_source import CsvSource
 from parivision.topics import describe, ensure_topics
@@ -423,7 +424,7 @@ def report(args, rounds: list[dict[str, dict]], header: str) -> None:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=serve.DATA)
+    parser.add_argument("--data", type=Path, default=throwaway.DATA)
     parser.add_argument("--train-rows", type=int, default=60_000)
     parser.add_argument("--shots", type=int, default=20_000, help="the backlog, in game order")
     parser.add_argument("--repeats", type=int, default=1, help="rounds, each in another order")
@@ -459,7 +460,7 @@ def main() -> None:
         kafka_brokers=BROKERS,
         kafka_port=port,
         kafka_controller_port=controller,
-        mongodb_port=serve.free_port(),
+        mongodb_port=throwaway.free_port(),
         mongodb_database="replication",
         stream_metrics_port=0,
         sink_metrics_port=0,
@@ -469,15 +470,15 @@ def main() -> None:
     rounds: list[dict[str, dict]] = []
     rows = configurations(not args.no_transactions)
     try:
-        train_raw, pool = serve.read_windows(args.data, args.train_rows, args.shots + paced_n)
+        train_raw, pool = throwaway.read_windows(args.data, args.train_rows, args.shots + paced_n)
         backlog, paced = home / "backlog.csv", home / "paced.csv"
         pd.DataFrame(pool[: args.shots]).to_csv(backlog, index=False)
         pd.DataFrame(pool[args.shots :] or pool[:1]).to_csv(paced, index=False)
         console.print(f"[bold]a local cluster of {BROKERS} brokers[/] (ports {port}, {controller})")
         endpoints = up(settings, console)
-        history = [serve.row_to_shot(r) for r in train_raw]
+        history = [row_to_shot(r) for r in train_raw]
         console.print(f"[bold]training the champion[/] on {len(history):,} shots")
-        serve.train_champion(settings, [s for s, _ in history], [m for _, m in history])
+        throwaway.train_champion(settings, [s for s, _ in history], [m for _, m in history])
         if args.warm_up:  # the brokers' JIT and caches, so that the first row pays no more
             warm = argparse.Namespace(**{**vars(args), "shots": args.warm_up, "paced_seconds": 0})
             # Exactly once, its first transaction makes __transaction_state: not in a timed row.
@@ -491,7 +492,7 @@ def main() -> None:
                 measured[key(rf, guarantee)] = row | {"run": run}
             rounds.append(measured)
     finally:
-        serve.clean_up(settings, home, keep=args.keep_home)
+        throwaway.clean_up(settings, home, keep=args.keep_home)
         for pid in ours_left(home):  # only what this run started: its home is in the argv
             console.print(f"[red]pid {pid} outlived the clean-up: killing it[/]")
             with contextlib.suppress(OSError):
