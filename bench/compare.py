@@ -49,16 +49,18 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import api_load
 import faust_ceiling
 import httpx
 import numpy as np
 import orjson
 import pandas as pd
-import serve
 import stream_throughput
+import throwaway
 from rich.console import Console
 
-from parivision.cli.demo import _child_env, start_process, stop_process
+from parivision.cli.processes import _child_env, start_process, stop_process
+from parivision.rows import row_to_shot
 from parivision.settings import Settings
 
 console = Console(stderr=True)
@@ -169,7 +171,7 @@ def api_rows(settings, endpoints, pool: list[dict], args) -> dict[str, dict]:
     singles = [orjson.dumps(r) for r in pool]
     log = settings.resolved_home() / "logs" / "compare-api.log"
     try:
-        serve.wait_ready(url, singles[0], api, log, 180)
+        api_load.wait_ready(url, singles[0], api, log, 180)
         batches = [
             orjson.dumps({"shots": pool[i : i + args.batch]})
             for i in range(0, len(pool) - args.batch + 1, args.batch)
@@ -180,7 +182,7 @@ def api_rows(settings, endpoints, pool: list[dict], args) -> dict[str, dict]:
             client.post(
                 "/predict/batch",
                 content=orjson.dumps({"shots": one_each}),
-                headers=serve.HEADERS,
+                headers=api_load.HEADERS,
             ).raise_for_status()
             rows = {}
             for name, path, bodies, size in (
@@ -188,7 +190,7 @@ def api_rows(settings, endpoints, pool: list[dict], args) -> dict[str, dict]:
                 (f"POST /predict/batch ({args.batch:,} a request)", "/predict/batch", batches, 0),
             ):
                 size = size or args.batch
-                latencies, wall, errors = serve.run_serial(client, path, bodies, size, 600)
+                latencies, wall, errors = api_load.run_serial(client, path, bodies, size, 600)
                 if errors:
                     raise SystemExit(f"{name}: {errors} requests failed (see {log})")
                 p50, p99 = percentiles_ms(latencies)
@@ -242,7 +244,7 @@ def end_to_end(settings, endpoints, data: Path, args) -> dict[str, Any]:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=serve.DATA)
+    parser.add_argument("--data", type=Path, default=throwaway.DATA)
     parser.add_argument("--train-rows", type=int, default=60_000)
     parser.add_argument("--history-rows", type=int, default=20_000)
     parser.add_argument("--shots", type=int, default=20_000, help="shots measured, in game order")
@@ -271,10 +273,10 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="parivision-bench-compare-"))
     settings = Settings(
         home=home,
-        kafka_port=serve.free_port(),
-        kafka_controller_port=serve.free_port(),
-        mongodb_port=serve.free_port(),
-        api_port=serve.free_port(),
+        kafka_port=throwaway.free_port(),
+        kafka_controller_port=throwaway.free_port(),
+        mongodb_port=throwaway.free_port(),
+        api_port=throwaway.free_port(),
         mongodb_database="compare",
         stream_metrics_port=0,
         sink_metrics_port=0,
@@ -282,13 +284,13 @@ def main() -> None:
     )
     rows: dict[str, dict] = {}
     try:
-        history_raw, pool = serve.read_windows(args.data, args.train_rows, args.shots)
-        history = [serve.row_to_shot(r) for r in history_raw]
+        history_raw, pool = throwaway.read_windows(args.data, args.train_rows, args.shots)
+        history = [row_to_shot(r) for r in history_raw]
         shots, made = [s for s, _ in history], [m for _, m in history]
         endpoints = up(settings, console)
-        version = serve.train_champion(settings, shots, made)
+        version = throwaway.train_champion(settings, shots, made)
         keep = min(args.history_rows, len(shots))
-        serve.store_history(settings, shots[-keep:], made[-keep:], version)
+        throwaway.store_history(settings, shots[-keep:], made[-keep:], version)
         data = home / "shots.csv"
         pd.DataFrame(pool).to_csv(data, index=False)
 
@@ -341,7 +343,7 @@ def main() -> None:
             e2e = end_to_end(settings, endpoints, data, args)
             rows[f"end-to-end demo at {args.rate:,.0f} shots/s (produce -> stored)"] = e2e
     finally:
-        serve.clean_up(settings, home, keep=args.keep_home)
+        throwaway.clean_up(settings, home, keep=args.keep_home)
     report(args, rows)
 
 

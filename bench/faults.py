@@ -40,7 +40,8 @@ from rich.console import Console
 from infra import kafka, mongodb
 from infra.services import down, up
 from parivision import schemas
-from parivision.cli.demo import ensure_champion, start_process, stop_process, wait_for_group
+from parivision.cli.demo import ensure_champion
+from parivision.cli.processes import start_process, stop_process, wait_for_group
 from parivision.settings import Settings
 from parivision.sources.csv_source import CsvSource
 from parivision.topics import end_offsets, ensure_topics

@@ -28,13 +28,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import serve
+import throwaway
 from compare import percentiles_ms
 from confluent_kafka import Consumer
 
 from parivision import schemas
-from parivision.cli.demo import start_process, stop_process, wait_for_group
+from parivision.cli.processes import start_process, stop_process, wait_for_group
 from parivision.cli.watching import CpuSampler, StoredCounts
+from parivision.rows import row_to_shot
 from parivision.settings import Settings
 
 SCORED_P99_MS, STORED_P99_MS = 50.0, 500.0
@@ -171,7 +172,7 @@ def at_rate(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=serve.DATA)
+    parser.add_argument("--data", type=Path, default=throwaway.DATA)
     parser.add_argument("--rates", type=float, nargs="+", default=[100, 250, 500, 1000])
     parser.add_argument("--seconds", type=float, default=15.0, help="replay length at each rate")
     parser.add_argument(
@@ -199,9 +200,9 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="parivision-bench-latency-"))
     settings = Settings(
         home=home,
-        kafka_port=serve.free_port(),
-        kafka_controller_port=serve.free_port(),
-        mongodb_port=serve.free_port(),
+        kafka_port=throwaway.free_port(),
+        kafka_controller_port=throwaway.free_port(),
+        mongodb_port=throwaway.free_port(),
         stream_metrics_port=0,
         sink_metrics_port=0,
         replay_metrics_port=0,
@@ -209,16 +210,16 @@ def main() -> None:
     most = int(max(args.rates) * args.seconds)
     rows = []
     try:
-        history_raw, pool = serve.read_windows(args.data, args.train_rows, args.warm_up + most)
-        history = [serve.row_to_shot(r) for r in history_raw]
-        endpoints = up(settings, serve.console)
-        serve.train_champion(settings, [s for s, _ in history], [m for _, m in history])
+        history_raw, pool = throwaway.read_windows(args.data, args.train_rows, args.warm_up + most)
+        history = [row_to_shot(r) for r in history_raw]
+        endpoints = up(settings, throwaway.console)
+        throwaway.train_champion(settings, [s for s, _ in history], [m for _, m in history])
         data, warm_up = home / "shots.csv", home / "warm_up.csv"
         pd.DataFrame(pool[: args.warm_up]).to_csv(warm_up, index=False)
         pd.DataFrame(pool[args.warm_up :]).to_csv(data, index=False)
         # One run thrown away first: a fresh broker's JVM compiles its hot paths under the first
         # load, and made the first rate measured look like more CPU and a longer tail.
-        serve.console.print("[bold]warming the broker (not measured)[/]")
+        throwaway.console.print("[bold]warming the broker (not measured)[/]")
         at_rate(
             settings,
             endpoints,
@@ -231,7 +232,9 @@ def main() -> None:
         )
         for within in args.batch_within:
             for rate in args.rates:
-                serve.console.print(f"[bold]{rate:,.0f} shots/s, batches within {within:g} s[/]")
+                throwaway.console.print(
+                    f"[bold]{rate:,.0f} shots/s, batches within {within:g} s[/]"
+                )
                 shots = int(rate * args.seconds)
                 rows.append(
                     at_rate(
@@ -239,7 +242,7 @@ def main() -> None:
                     )
                 )
     finally:
-        serve.clean_up(settings, home, keep=args.keep_home)
+        throwaway.clean_up(settings, home, keep=args.keep_home)
 
     fmt = lambda v: "" if v is None else f"{v:,.1f}"  # noqa: E731
     print(f"\nreplay -> stream -> sink, {args.seconds:g} s of real shots at each rate\n")

@@ -33,13 +33,9 @@ SIGTERM; ``--keep-home`` keeps the logs and data.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
-import pickle
-import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -47,371 +43,30 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import orjson
-import pandas as pd
+from api_load import HEADERS, Meters, Tally, run_concurrent, run_serial, turn, wait_ready
 from rich.console import Console
 from rich.table import Table
+from score_in_process import in_process
 from threadpoolctl import threadpool_limits
+from throwaway import (
+    DATA,
+    clean_up,
+    console,
+    free_port,
+    read_windows,
+    save_learners,
+    store_history,
+    train_champion,
+)
 
 from infra import mongodb
-from infra.services import down, up
-from parivision.cli.demo import start_process, stop_process
-from parivision.cli.watching import cpu_seconds
+from infra.services import up
+from parivision.cli.processes import start_process, stop_process
 from parivision.rows import row_to_shot
 from parivision.settings import Settings
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nba_shots.csv"
 TARGET_RATIO = 20.0  # what the issue asks of the batch path over one request per shot
-HEADERS = {"content-type": "application/json"}
-console = Console(stderr=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def clean_up(settings: Settings, home: Path, *, keep: bool) -> None:
-    """Stop the throw-away services and remove their home (or say where it was kept)."""
-    try:
-        down(settings)
-    except Exception as error:  # noqa: BLE001 - report and keep cleaning up
-        console.print(f"[red]could not stop the local services: {error}[/]")
-    if keep:
-        console.print(f"kept {home}")
-    else:
-        shutil.rmtree(home, ignore_errors=True)
-
-
-# ---------------------------------------------------------------------------------------- setup
-
-
-def read_windows(path: Path, train_rows: int, pool_rows: int) -> tuple[list[dict], list[dict]]:
-    """The file's rows in game order as string records: the training window, then the load pool
-    (the ``pool_rows`` most recent rows; the ``train_rows`` before them train and are history)."""
-    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-    keys = [
-        pd.to_numeric(raw[c], errors="coerce").fillna(0).to_numpy()
-        for c in ("Game Event ID", "Game ID", "Game Date")
-    ]
-    raw = raw.iloc[np.lexsort(keys)]  # lexsort: last key first; stable, as load_shots sorts
-    if len(raw) < train_rows + pool_rows:
-        raise SystemExit(f"{path} has {len(raw):,} rows; --train-rows + --pool need more")
-    window = raw.iloc[-(train_rows + pool_rows) :].to_dict("records")
-    return window[:train_rows], window[train_rows:]
-
-
-def train_champion(settings: Settings, shots: list[dict], made: list[int]) -> str:
-    from models.train import train_and_register
-
-    frame = pd.DataFrame(shots).assign(made=made)
-    result = train_and_register(
-        settings,
-        frame,
-        data_name="nba_shots.csv (bench)",
-        candidates=["lightgbm"],
-        make_champion=True,
-        console=console,
-    )
-    console.print(
-        f"champion v{result.version}: validation log loss {result.metrics['log_loss']:.4f}, "
-        f"AUC {result.metrics['roc_auc']:.3f}"
-    )
-    return result.version
-
-
-def store_history(settings: Settings, shots: list[dict], made: list[int], version: str) -> int:
-    """Labelled shots as the sink leaves them (one document a shot: attempt, prediction and
-    label)."""
-    from pymongo import MongoClient
-
-    from consumers.mongo_sink import upsert_many
-    from consumers.store_layout import ensure_layout
-    from parivision.store import SHOTS
-
-    client = MongoClient(settings.mongodb())
-    try:
-        db = client[settings.database()]
-        ensure_layout(db)
-        now = time.time()
-        docs = [
-            {
-                "_id": shot["shot_id"],
-                **shot,
-                "raw": shot,
-                "shot_value": 3 if shot["shot_type"].startswith("3") else 2,
-                "replay_id": "bench-history",
-                "model_version": version,
-                "scored_at": now,
-                "labelled": True,
-                "outcome": outcome,
-                "labelled_at": now,
-                "stored_at": now,
-            }
-            for shot, outcome in zip(shots, made, strict=True)
-        ]
-        written = 0
-        for start in range(0, len(docs), 5000):
-            written += sum(upsert_many(db[SHOTS], docs[start : start + 5000]))
-        return written
-    finally:
-        client.close()
-
-
-def save_learners(settings: Settings, shots: list[dict], made: list[int], n: int) -> list[str]:
-    """Fit the online learners on the last ``n`` training shots (features with their form, as the
-    stream computes them) and write them where the stream checkpoints them."""
-    from models.features import build_features, feature_dict
-    from models.online import (
-        CHECKPOINT_FORMAT,
-        LiveMetrics,
-        checkpoint_path,
-        learner_features,
-        make_learner,
-    )
-    from streams.scoring import save_checkpoint
-
-    names = [name.strip() for name in settings.online_learners.split(",") if name.strip()]
-    if not names or n <= 0:
-        return []
-    matrix = build_features(pd.DataFrame(shots).assign(made=made))[-n:]
-    learners = {name: make_learner(name) for name in names}
-    for row, outcome in zip(matrix, made[-n:], strict=True):
-        features = learner_features(feature_dict(row))
-        for model in learners.values():
-            # No champion here: a learner on top of it starts as the champion instead.
-            if not getattr(model, "uses_champion", False):
-                model.learn_one(features, bool(outcome))
-    state = {
-        "format": CHECKPOINT_FORMAT,
-        "saved_at": time.time(),
-        "learners": {
-            name: {"model": model, "metrics": LiveMetrics(), "learned": len(matrix)}
-            for name, model in learners.items()
-        },
-    }
-    save_checkpoint(
-        pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL), checkpoint_path(settings)
-    )
-    return names
-
-
-def wait_ready(url: str, body: bytes, process: subprocess.Popen, log: Path, timeout: float) -> dict:
-    """Until ``POST /predict`` answers 200 (503 while the champion loads)."""
-    deadline, last = time.monotonic() + timeout, "no answer"
-    with httpx.Client(base_url=url, timeout=10) as client:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
-                raise SystemExit(
-                    f"`parivision serve` exited ({process.returncode}); {log}:\n{tail}"
-                )
-            try:
-                answer = client.post("/predict", content=body, headers=HEADERS)
-                if answer.status_code == 200:
-                    return answer.json()
-                last = f"{answer.status_code} {answer.text[:200]}"
-            except httpx.TransportError as error:
-                last = repr(error)
-            time.sleep(0.5)
-    raise SystemExit(f"the API at {url} was not ready within {timeout:.0f}s: {last}")
-
-
-# ------------------------------------------------------------------------------------ load modes
-
-
-class Meters:
-    """Counters read around each mode: CPU time of the API and of MongoDB, and MongoDB's query
-    count (the API queries it only to load player histories)."""
-
-    def __init__(self, api_pid: int, mongo_pid: int | None, mongo_uri: str) -> None:
-        from pymongo import MongoClient
-
-        self.api_pid, self.mongo_pid = api_pid, mongo_pid
-        self.client = MongoClient(mongo_uri)
-
-    def read(self) -> dict[str, float]:
-        status = self.client.admin.command("serverStatus")
-        return {
-            "api_cpu": cpu_seconds(self.api_pid),
-            "mongo_cpu": cpu_seconds(self.mongo_pid) if self.mongo_pid else 0.0,
-            "mongo_queries": status.get("opcounters", {}).get("query", 0),
-        }
-
-    def close(self) -> None:
-        self.client.close()
-
-
-class Tally:
-    """Latencies, wall time, shots and the :class:`Meters` deltas of one mode, over rounds."""
-
-    def __init__(self, shots_per_request: int) -> None:
-        self.shots_per_request = shots_per_request
-        self.latencies: list[float] = []
-        self.wall = 0.0
-        self.errors = 0
-        self.meters: dict[str, float] = {}
-        self.rounds: list[float] = []  # shots/s in each round
-
-    def add(self, latencies: list[float], wall: float, errors: int, meters: dict) -> None:
-        self.latencies += latencies
-        self.wall += wall
-        self.errors += errors
-        for key, value in meters.items():
-            self.meters[key] = self.meters.get(key, 0.0) + value
-        if wall > 0:
-            self.rounds.append(len(latencies) * self.shots_per_request / wall)
-
-    def summary(self) -> dict[str, Any]:
-        n = len(self.latencies)
-        shots = n * self.shots_per_request
-        ms = np.asarray(self.latencies) * 1000 if n else np.zeros(1)
-
-        def per_shot(key: str) -> float:
-            return round(1000 * self.meters.get(key, 0.0) / max(shots, 1), 3)
-
-        return {
-            "requests": n,
-            "shots": shots,
-            "seconds": round(self.wall, 2),
-            "requests_per_s": round(n / self.wall, 2) if self.wall else 0.0,
-            "shots_per_s": round(shots / self.wall, 1) if self.wall else 0.0,
-            "p50_ms": round(float(np.percentile(ms, 50)), 2),
-            "p99_ms": round(float(np.percentile(ms, 99)), 2),
-            "mean_ms": round(float(ms.mean()), 2),
-            "api_cpu_ms_per_shot": per_shot("api_cpu"),
-            "mongo_cpu_ms_per_shot": per_shot("mongo_cpu"),
-            "history_queries": int(self.meters.get("mongo_queries", 0)),
-            "shots_per_s_by_round": [round(r, 1) for r in self.rounds],
-            "errors": self.errors,
-        }
-
-
-def check(answer: httpx.Response, shots: int) -> bool:
-    if answer.status_code != 200:
-        console.print(f"[red]{answer.status_code}[/] {answer.text[:300]}")
-        return False
-    if shots > 1:
-        return len(orjson.loads(answer.content)["predictions"]) == shots
-    return 0.0 < orjson.loads(answer.content)["probability"] < 1.0
-
-
-def run_serial(client: httpx.Client, path: str, bodies: list[bytes], shots: int, budget: float):
-    """One client, one request at a time on a kept-alive connection, until done or out of time."""
-    latencies, errors = [], 0
-    started = time.perf_counter()
-    for body in bodies:
-        sent = time.perf_counter()
-        answer = client.post(path, content=body, headers=HEADERS)
-        latencies.append(time.perf_counter() - sent)
-        errors += not check(answer, shots)
-        if time.perf_counter() - started > budget:
-            break
-    return latencies, time.perf_counter() - started, errors
-
-
-async def _run_concurrent(url: str, bodies: list[bytes], workers: int, budget: float):
-    latencies: list[float] = []
-    errors = 0
-    todo = iter(bodies)
-    limits = httpx.Limits(max_connections=workers, max_keepalive_connections=workers)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
-        # Open every connection before the clock starts, as long-lived clients would have.
-        await asyncio.gather(*(client.get("/models/champion") for _ in range(workers)))
-        started = time.perf_counter()
-
-        async def worker() -> None:
-            nonlocal errors
-            for body in todo:
-                sent = time.perf_counter()
-                answer = await client.post("/predict", content=body, headers=HEADERS)
-                latencies.append(time.perf_counter() - sent)
-                errors += not check(answer, 1)
-                if time.perf_counter() - started > budget:
-                    return
-
-        await asyncio.gather(*(worker() for _ in range(workers)))
-        return latencies, time.perf_counter() - started, errors
-
-
-def run_concurrent(url: str, bodies: list[bytes], workers: int, budget: float):
-    return asyncio.run(_run_concurrent(url, bodies, workers, budget))
-
-
-# ------------------------------------------------------------------------------------ in process
-
-
-def in_process(settings: Settings, shots_raw: list[dict], singles: int) -> dict[str, Any]:
-    """``parse_shot``, the history load and ``score`` timed here, on the champion and learners
-    the API serves and histories from the same MongoDB: a request's cost without HTTP and JSON.
-
-    Scoring runs on a cache that never expires, so it is the scoring alone; the history load is
-    timed apart, from cold, for the players of these shots."""
-    from dataclasses import replace
-
-    from pymongo import MongoClient
-
-    from consumers.api.history import PlayerHistories
-    from consumers.api.predict import score
-    from consumers.api.serving import ModelHolder
-    from consumers.api.shots_in import parse_shot
-
-    holder = ModelHolder(settings)
-    holder.refresh()
-    served = holder.served
-    client = MongoClient(settings.mongodb())
-    try:
-        histories = PlayerHistories(client[settings.database()], max_age_s=float("inf"))
-        started = time.perf_counter()
-        shots = [parse_shot(raw) for raw in shots_raw]
-        out: dict[str, Any] = {
-            "parse_ms_per_shot": round(1000 * (time.perf_counter() - started) / len(shots), 4)
-        }
-        players = {s["player_id"] for s in shots}
-        started = time.perf_counter()
-        loaded = histories.get_many(players)
-        seconds = time.perf_counter() - started
-        docs = sum(len(h.shots) for h in loaded.values())
-        out |= {
-            "history_load_players": len(players),
-            "history_load_docs": docs,
-            "history_load_ms_per_player": round(1000 * seconds / len(players), 1),
-            "history_load_ms_per_doc": round(1000 * seconds / max(docs, 1), 3),
-        }
-        variants = (("", served), ("_no_learners", replace(served, learners={})))
-        # One shot at a time, the two variants alternating, medians: robust to a noisy machine.
-        times: dict[str, list[float]] = {label: [] for label, _ in variants}
-        for shot in shots[:singles]:
-            for label, what in variants:
-                started = time.perf_counter()
-                score(what, histories, [shot])
-                times[label].append(time.perf_counter() - started)
-        for label, _ in variants:
-            out[f"single{label}_p50_ms"] = round(1000 * float(np.median(times[label])), 3)
-        for label, what in variants:
-            started = time.perf_counter()
-            answers = score(what, histories, shots)
-            seconds = time.perf_counter() - started
-            out[f"batch_{len(shots)}{label}_shots_per_s"] = round(len(shots) / seconds, 1)
-        # No earlier stored shot of the player in this game: the in-game features are NaN,
-        # left out of what the River learners see, which makes the forest's predictions slow.
-        out["share_without_prev_in_game"] = round(
-            sum(a["form"]["prev_made_in_game"] is None for a in answers) / len(answers), 3
-        )
-        out["learners"] = list(served.learners)
-        return out
-    finally:
-        client.close()
-
-
-# ------------------------------------------------------------------------------------------ main
-
-
-def turn(items: list, r: int, n: int) -> list:
-    """Round ``r``'s ``n`` items: each round goes on where the one before stopped (wrapping)."""
-    return [items[(r * n + i) % len(items)] for i in range(n)]
 
 
 def interrupted(signum: int, frame: Any) -> None:
@@ -506,7 +161,7 @@ def main() -> None:
 
         t0 = time.perf_counter()
         url = f"http://127.0.0.1:{settings.api_port}"
-        if args.omp_threads:  # the child's environment is this one's (parivision.cli.demo)
+        if args.omp_threads:  # the child's environment is this one's (parivision.cli.processes)
             os.environ["OMP_NUM_THREADS"] = str(args.omp_threads)
         api = start_process(settings, endpoints, "serve", "bench-serve.log")
         singles = [orjson.dumps(r) for r in pool_raw]

@@ -22,7 +22,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from infra.services import up
 from parivision import schemas
-from parivision.cli.demo import start_process, stop_process, wait_for_group
+from parivision.cli.processes import start_process, stop_process, wait_for_group
 from parivision.settings import Settings
 from parivision.sources.csv_source import CsvSource
 from parivision.topics import ensure_topics

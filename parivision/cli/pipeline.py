@@ -275,7 +275,8 @@ def demo_command(
     ] = 600,
 ) -> None:
     """Everything at once: services, a champion if none, stream, sink, and a replay."""
-    from parivision.cli.demo import DemoError, run_demo
+    from parivision.cli.demo import run_demo
+    from parivision.cli.processes import DemoError
 
     check_dates(since, until)
     if (since or until) and not data:

@@ -63,7 +63,7 @@ def retrain_loop_command(
     """Retrain a challenger and challenge the champion on new labels, a schedule, or drift."""
     from pymongo.errors import PyMongoError
 
-    from consumers.retrain_trigger import request_retrain
+    from consumers.retrain_request import request_retrain
     from parivision.topics import ensure_topics
 
     settings = load_settings()
@@ -124,7 +124,7 @@ def drift_command(
     from pymongo.errors import PyMongoError
     from rich.table import Table
 
-    from consumers.retrain_trigger import drift_status
+    from consumers.retrain_drift import drift_status
     from models.drift_checks import draw_report
 
     settings = load_settings()

@@ -248,7 +248,7 @@ def pipeline(services, champion_version):
     """Start the stream worker and the sink as real processes for a test's settings."""
     from contextlib import contextmanager
 
-    from parivision.cli.demo import start_process, stop_process, wait_for_group
+    from parivision.cli.processes import start_process, stop_process, wait_for_group
     from parivision.topics import ensure_topics
 
     endpoints, _ = services
@@ -304,7 +304,7 @@ def api(services, champion_version):
 
     import httpx
 
-    from parivision.cli.demo import start_process, stop_process
+    from parivision.cli.processes import start_process, stop_process
     from parivision.topics import ensure_topics
 
     endpoints, _ = services

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from models import registry
 from parivision.cli import app
-from parivision.cli.demo import _child_env
+from parivision.cli.processes import _child_env
 from parivision.sources.base import Source
 
 LEAGUE = ("20181101", "20181130")  # what the champions learn: every team, a month

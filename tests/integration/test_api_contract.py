@@ -89,7 +89,7 @@ def _boundary_rows(games_csv: Path) -> tuple[int, list[dict[str, str]]]:
 
 @pytest.fixture(scope="module")
 def store(services, champion_version, games_csv) -> Iterator[Store]:
-    from parivision.cli.demo import start_process, stop_process, wait_for_group
+    from parivision.cli.processes import start_process, stop_process, wait_for_group
     from parivision.topics import ensure_topics
 
     endpoints, _ = services

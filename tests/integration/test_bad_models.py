@@ -37,7 +37,7 @@ from models.original import ORIGINAL_FEATURE_NAMES, original_features
 from models.promotion import PROMOTED, Decision, publish_event
 from models.shot_model import ShotModel, log_shot_model
 from parivision import schemas
-from parivision.cli.demo import start_process, stop_process, wait_for_group
+from parivision.cli.processes import start_process, stop_process, wait_for_group
 from parivision.sources.base import Source
 from parivision.sources.csv_source import CsvSource
 from parivision.topics import ensure_topics

@@ -25,7 +25,7 @@ from pymongo import MongoClient
 from infra import kafka
 from infra import process as local
 from parivision import schemas
-from parivision.cli.demo import start_process, stop_process, wait_for_group
+from parivision.cli.processes import start_process, stop_process, wait_for_group
 from parivision.sources.base import SourceShot
 from parivision.sources.csv_source import CsvSource
 from parivision.topics import end_offsets, ensure_topics

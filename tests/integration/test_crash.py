@@ -20,7 +20,7 @@ from pymongo import MongoClient
 from models.data import load_shots
 from models.features import build_features, feature_dict
 from parivision import schemas
-from parivision.cli.demo import start_process, stop_process, wait_for_group
+from parivision.cli.processes import start_process, stop_process, wait_for_group
 from parivision.sources.csv_source import CsvSource
 from parivision.topics import end_offsets, ensure_topics
 from tests.integration.conftest import (

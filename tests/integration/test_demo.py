@@ -11,7 +11,7 @@ import uuid
 import httpx
 import pytest
 
-from parivision.cli.demo import _child_env
+from parivision.cli.processes import _child_env
 from tests.integration.conftest import copy_champion, monitored_ports
 
 pytestmark = pytest.mark.integration

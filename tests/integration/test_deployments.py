@@ -24,7 +24,7 @@ from pymongo import MongoClient
 from infra.monitoring import start_prometheus, stop_prometheus
 from infra.targets import list_targets
 from models import registry
-from parivision.cli.demo import start_process, stop_process, wait_for_group
+from parivision.cli.processes import start_process, stop_process, wait_for_group
 from parivision.sources import open_source
 from parivision.topics import ensure_topics
 from producers.pacing import make_pacer

@@ -23,7 +23,7 @@ from pymongo import MongoClient
 
 from infra import kafka
 from parivision import schemas
-from parivision.cli.demo import start_process, stop_process, wait_for_group
+from parivision.cli.processes import start_process, stop_process, wait_for_group
 from parivision.settings import Settings
 from parivision.sources.csv_source import CsvSource
 from parivision.topics import describe, end_offsets, ensure_topics

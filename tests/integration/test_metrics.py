@@ -49,7 +49,7 @@ BAD["schema"] = [json.dumps({"shot_id": "x"}).encode(), b'{"player_id": "nan"}']
 @pytest.fixture(scope="module")
 def run(services, champion_version, games_csv, tmp_path_factory):
     from infra.monitoring import start_prometheus, stop_prometheus
-    from parivision.cli.demo import start_process, stop_process, wait_for_group
+    from parivision.cli.processes import start_process, stop_process, wait_for_group
     from parivision.metrics import for_job
     from parivision.sources import open_source
     from parivision.topics import ensure_topics

@@ -23,7 +23,7 @@ from pymongo import MongoClient
 
 from infra import mongodb
 from parivision import schemas
-from parivision.cli.demo import start_process, stop_process, wait_for_group
+from parivision.cli.processes import start_process, stop_process, wait_for_group
 from parivision.sources.csv_source import CsvSource
 from parivision.topics import end_offsets, ensure_topics
 from tests.integration.conftest import BackgroundReplay, free_port, wait_for_progress, wait_until

@@ -23,7 +23,7 @@ from models.features import CATEGORICAL, FEATURE_NAMES, FEATURE_SET, build_featu
 from models.promotion import PromotionError, challenge, rollback
 from parivision import schemas
 from parivision.cli import app
-from parivision.cli.demo import _child_env, start_process, stop_process
+from parivision.cli.processes import _child_env, start_process, stop_process
 from parivision.sources.base import Source
 from parivision.sources.csv_source import CsvSource
 from producers.pacing import MaxPacer, RatePacer

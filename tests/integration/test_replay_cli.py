@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from parivision import schemas
 from parivision.cli import app
-from parivision.cli.demo import _child_env
+from parivision.cli.processes import _child_env
 from parivision.topics import end_offsets
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ import pytest
 import producers.replay
 from models.data import load_shots
 from models.features import build_features, feature_dict
-from parivision.cli.demo import start_process, stop_process, wait_for_group
+from parivision.cli.processes import start_process, stop_process, wait_for_group
 from parivision.sources.csv_source import CsvSource
 from parivision.topics import ensure_topics
 from producers.outcomes import WallTimeOutcomes

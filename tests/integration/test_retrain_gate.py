@@ -26,7 +26,7 @@ from pymongo import MongoClient
 
 from models import registry
 from models.promotion.shadow import SHADOW_ALIAS
-from parivision.cli.demo import start_process, stop_process
+from parivision.cli.processes import start_process, stop_process
 from parivision.sources.csv_source import CsvSource
 from producers.pacing import MaxPacer
 from producers.replay import replay

@@ -21,7 +21,7 @@ from pymongo import MongoClient
 from sklearn.metrics import roc_auc_score
 
 from models import registry
-from parivision.cli.demo import start_process, stop_process
+from parivision.cli.processes import start_process, stop_process
 from parivision.sources.csv_source import CsvSource
 from producers.pacing import MaxPacer
 from producers.replay import replay

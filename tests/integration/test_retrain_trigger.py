@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from models import registry
 from models.drift_report import LATEST_HTML, reports_folder, shifted_shots
 from parivision.cli import app
-from parivision.cli.demo import _child_env, start_process, stop_process
+from parivision.cli.processes import _child_env, start_process, stop_process
 from parivision.sources.base import Source, SourceShot
 from parivision.sources.csv_source import CsvSource
 from producers.pacing import MaxPacer

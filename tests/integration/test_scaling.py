@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from parivision.cli.demo import start_process, stop_process
+from parivision.cli.processes import start_process, stop_process
 from parivision.sources.csv_source import CsvSource
 from parivision.topics import ensure_topics
 from producers.pacing import MaxPacer
@@ -27,7 +27,7 @@ def _one_command_two_workers(settings, endpoints):
     import subprocess
     import sys
 
-    from parivision.cli.demo import _child_env
+    from parivision.cli.processes import _child_env
 
     log = open(settings.deployment_dir("logs") / "scale-workers.log", "ab")  # noqa: SIM115
     return subprocess.Popen(

@@ -20,7 +20,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from pymongo import MongoClient
 
 from parivision import schemas
-from parivision.cli.demo import start_process, stop_process, wait_for_group
+from parivision.cli.processes import start_process, stop_process, wait_for_group
 from parivision.topics import ensure_topics
 from tests.integration.conftest import make_settings, wait_for_progress, wait_until
 

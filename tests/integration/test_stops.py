@@ -20,7 +20,7 @@ import pytest
 
 from infra.process import pid_alive
 from parivision.cli.children import leftovers
-from parivision.cli.demo import _child_env
+from parivision.cli.processes import _child_env
 from tests.integration.conftest import KAFKA_ERRORS, attempts_partitions_per_worker, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -158,7 +158,7 @@ def test_down_stops_the_pipeline_processes_of_its_home_and_only_those(
     for the first stops the first, leaves the second, and the shared services stay up."""
     from infra.kafka import probe as kafka_probe
     from infra.mongodb import probe as mongodb_probe
-    from parivision.cli.demo import start_process, stop_process, wait_for_group
+    from parivision.cli.processes import start_process, stop_process, wait_for_group
     from parivision.topics import ensure_topics
 
     endpoints, _ = services

@@ -18,7 +18,7 @@ from itertools import islice
 
 import pytest
 
-from parivision.cli.demo import _child_env, stop_process, wait_for_group
+from parivision.cli.processes import _child_env, stop_process, wait_for_group
 from parivision.sources.base import Source, SourceShot
 from parivision.sources.csv_source import CsvSource
 from parivision.topics import ensure_topics

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from consumers.retrain_data import NotReady, training_data
+from consumers.retrain_data import NotReady, errors_of, labelled_frame, training_data
 from models.data import shot_ids, training_frames
 from models.lineage import LINEAGE_TAG, Lineage, lineage_of
 from models.reference import validation_set
@@ -17,7 +17,7 @@ from models.registry import version_tags
 from models.train import train_and_register
 from parivision.settings import Settings
 from parivision.store import SHOTS
-from tests.unit.consumers.test_retrain_trigger import Database, _store
+from tests.unit.consumers.retrain_fakes import Database, _store
 
 UNTIL = 20181215
 
@@ -135,7 +135,7 @@ def test_a_retrain_weights_its_shots_with_the_half_life_the_champion_was_trained
 ):
     from consumers.retrain_trigger import RetrainLoop
     from models.drift import MANUAL, TriggerConfig
-    from tests.unit.consumers.test_retrain_trigger import Judge, Recorder
+    from tests.unit.consumers.retrain_fakes import Judge, Recorder
 
     settings, version, trained_with = weighted_champion
     db = Database()
@@ -172,3 +172,14 @@ def test_a_retrain_weights_its_shots_with_the_half_life_the_champion_was_trained
     # The challenger records it too, so its own retrain uses it again.
     assert (kwargs["lineage"].half_life_days or 0.0) == trained_with
     assert (Lineage.from_json(event["lineage"]).half_life_days or 0.0) == trained_with
+
+
+def test_labelled_frame_leaves_out_the_holdout_and_is_in_game_time_order(store):
+    frame = labelled_frame(store, holdout=200)
+    assert len(frame) == 1400
+    assert frame["game_date"].is_monotonic_increasing
+    assert set(frame["made"]) == {0, 1}
+
+
+def test_errors_follow_the_predictions():
+    assert errors_of([{"outcome": 1, "p_champion": 0.25}, {"outcome": 0}]) == [0.75]
