@@ -45,7 +45,7 @@ from parivision.dlq import dead_letter
 from parivision.metrics import STREAM, Metrics, for_job
 from parivision.settings import Settings
 from parivision.topics import replication_factor, topic_config
-from streams import committed, fetching, handoff, offsets, transactions
+from streams import committed, fetching, handoff, offsets, slots, transactions
 from streams.faults import crash_point
 from streams.flow import ShotFlow
 from streams.output import Output
@@ -274,9 +274,9 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
     exactly_once = settings.processing_guarantee == "exactly_once"
     if exactly_once:
         group = settings.stream_group()
-        slot = transactions.claim_slot(settings.resolved_home(), group)
+        slot = slots.claim_slot(settings.resolved_home(), group)
         output: Output = transactions.TransactionalOutput(
-            settings.kafka(), transactions.transactional_id(group, slot)
+            settings.kafka(), slots.transactional_id(group, slot)
         )
         committed.read_committed(app)
         committed.no_offset_commits(app)
