@@ -132,6 +132,7 @@ def create_app(settings: Settings, champion: Champion, *, learner: str | None = 
 
 
 def _faust_app(settings: Settings, replicas: int) -> faust.App:
+    """The Faust app the worker runs: raw input, in-memory tables, no web server."""
     brokers = [f"kafka://{server.strip()}" for server in settings.kafka().split(",")]
     # Faust keeps per-app files in its data folder and creates only the last level of it.
     datadir = settings.resolved_home() / "faust" / f"{settings.stream_group()}-data"
