@@ -100,7 +100,7 @@ def test_a_broker_restart_mid_replay_loses_nothing_and_needs_no_restarts(
     settings = settings_factory(kafka_bootstrap=address, processing_guarantee=guarantee)
     ensure_topics(settings)
     db = MongoClient(settings.mongodb())[settings.database()]
-    logs = settings.resolved_home() / "logs"
+    logs = settings.deployment_dir("logs")
     stream_log = f"broker-{how}-stream-{settings.app_id}.log"
     sink_log = f"broker-{how}-sink-{settings.app_id}.log"
     processes: dict = {}
@@ -213,7 +213,7 @@ def test_a_worker_told_to_stop_while_its_broker_is_gone_stops_within_its_deadlin
         took = time.monotonic() - told
     finally:
         stop_process(worker)
-    text = (settings.resolved_home() / "logs" / log_name).read_text()
+    text = (settings.deployment_dir("logs") / log_name).read_text()
     print(f"\nworker stopped {took:.1f} s after SIGTERM (exit {worker.returncode})")
     if worker.returncode != 0:  # it did not stop on its own: the deadline ended it, and said so
         assert f"did not stop within {STOP_TIMEOUT_S:.0f} s" in text, text[-2000:]

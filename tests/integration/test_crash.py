@@ -114,7 +114,7 @@ def test_a_worker_killed_mid_replay_loses_nothing_and_gives_up_on_nothing(
     )
     ensure_topics(settings)
     db = MongoClient(settings.mongodb())[settings.database()]
-    logs = settings.resolved_home() / "logs"
+    logs = settings.deployment_dir("logs")
     first_log, second_log = f"crash-1-{settings.app_id}.log", f"crash-2-{settings.app_id}.log"
 
     with pipeline(settings, stream=False):  # the sink, as a real process
@@ -201,7 +201,7 @@ def test_when_one_of_two_workers_dies_the_survivor_takes_its_partitions_and_lose
     )
     ensure_topics(settings)
     db = MongoClient(settings.mongodb())[settings.database()]
-    logs = settings.resolved_home() / "logs"
+    logs = settings.deployment_dir("logs")
     names = [f"pair-{n}-{settings.app_id}.log" for n in (1, 2)]
 
     with pipeline(settings, stream=False):
