@@ -84,8 +84,8 @@ def raw_loop(settings: Settings, shots: int) -> dict[str, Any]:
     from models.online import checkpoint_path
     from models.registry import load_champion
     from parivision import schemas
-    from streams.app import learner_names
     from streams.flow import ShotFlow
+    from streams.learners import learner_names
     from streams.output import Output
     from streams.scoring import Scorer, load_checkpoint
     from streams.validate import InvalidRecord, parse_attempt, parse_outcome

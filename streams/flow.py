@@ -9,36 +9,15 @@ the last outcome arrived (a putback, or a replay run faster than the game).
 
 An outcome that does not come within ``wait_s`` is given up on: the held attempts older than that
 are scored without it, and when it does arrive it is still learned from and recorded (late).
-"Within" is measured on the data's clock (:class:`DataClock`), not the worker's: a worker that
-restarts after a crash reads the outcomes waiting in Kafka before the time it spent dead counts
-against the attempts it holds.
+"Within" is measured on the data's clock (:class:`streams.dataclock.DataClock`), not the
+worker's: a worker that restarts after a crash reads the outcomes waiting in Kafka before the time
+it spent dead counts against the attempts it holds.
 With ``wait_s`` 0 nothing is held: each attempt is scored at once with the outcomes known then
 (lowest latency; the same values as batch only when outcomes come before the next attempt).
 
-Everything the flow keeps about a player is one entry of the ``players`` table, so that each
-change is one changelog record: a worker killed at any moment comes back with every player as
-it was after some micro-batch, never half-way through one (separate tables for held attempts,
-pending predictions and early outcomes, each with its own changelog, came back disagreeing and
-lost outcomes).  The entry, keyed by player id and written under the partition of the player's
-events:
-
-- ``state``: the player's form state (:mod:`models.form`);
-- ``open``: event keys scored whose outcome is due before the next attempt may go;
-- ``held``: attempts held behind them, in order (``shot``, ``key``, ``partition``, ``since``);
-- ``pending``: :func:`event_key` -> the scored record kept until its outcome;
-- ``done``: :func:`event_key` -> ``[time, partition]`` of shots joined in the last
-  ``early_ttl_s``, so a copy Kafka redelivers after a rebalance (an attempt or an outcome) is
-  known for a duplicate, not scored again or left waiting for an outcome that was already used;
-- ``early``: :func:`event_key` -> ``[made, since, partition]``, an outcome that came before its
-  attempt was scored.  One that no attempt claims within ``early_ttl_s`` (its attempt never
-  came) is dropped, and counted, by :meth:`ShotFlow.expire`.
-
-A second table, ``seen`` (:func:`event_key` -> partition), takes the ``done`` marks older than
-``early_ttl_s``: a copy redelivered after any delay is still a duplicate and never counted twice
-in a player's form.  A mark is written there one sweep before it leaves the player's entry, so
-a crash between the two writes leaves it in both, never in neither.  ``seen`` grows by one
-small entry per shot and is never scanned.
-
+Everything the flow keeps about a player is one entry of the ``players`` table
+(:mod:`streams.entries`), so that each change is one changelog record: a worker killed at any
+moment comes back with every player as it was after some micro-batch, never half-way through one.
 Entries read during a micro-batch are written once, by :meth:`ShotFlow.finish` (or at the end of
 :meth:`ShotFlow.expire`), whatever happened to them in the batch.
 
@@ -59,7 +38,9 @@ from typing import Any
 
 import numpy as np
 
-from models.form import form_shot, form_values, new_state, record_outcome
+from models.form import form_shot, form_values, record_outcome
+from streams.dataclock import DataClock
+from streams.entries import event_key, key_bytes, key_text, new_entry
 from streams.scoring import Scorer, compact, expand
 
 log = logging.getLogger("parivision.stream")
@@ -76,108 +57,6 @@ class _Release:
     key: bytes | None
     partition: int
     made: int | None
-
-
-class DataClock:
-    """What time it is on one partition, as the records read so far tell it.
-
-    For each partition and input (attempts, outcomes) it keeps the newest record timestamp read
-    and the wall time it was read at; the partition's time is the earlier of the two inputs'
-    ``newest timestamp + wall time since it was read``.  While records flow live, that is the
-    wall clock; while a worker reads a backlog (after a restart), it is the backlog's own time,
-    so an attempt is overdue only once the worker has read ``wait_s`` of data past it, outcomes
-    included.  An input with nothing read since the worker started (or since :meth:`assigned`
-    gave it the partition, taken over from a worker that died) counts as caught up once
-    ``grace_s`` has passed; before that the partition has no time yet (nothing is overdue).
-
-    Example:
-        >>> wall = iter([100.0, 100.0, 101.0, 105.0, 131.0]).__next__
-        >>> clock = DataClock(wall, grace_s=30.0)      # started at 100
-        >>> clock.saw("attempt", 0, 40.0)              # a backlog from 60 s ago, read at 100
-        >>> clock.now(0) is None                       # no outcome read yet, within the grace
-        True
-        >>> clock.saw("outcome", 0, 42.0)              # read at 105
-        >>> clock.now(0)                               # 40 + (131 - 100) vs 42 + (131 - 105)
-        68.0
-    """
-
-    INPUTS = ("attempt", "outcome")
-
-    def __init__(self, wall: Callable[[], float] = time.time, grace_s: float = 30.0) -> None:
-        self.wall = wall
-        self.grace_s = grace_s
-        self.started = wall()
-        self._seen: dict[tuple[str, int], tuple[float, float]] = {}
-        self._assigned: dict[int, float] = {}
-        self._current: set[int] = set()
-
-    def assigned(self, partitions: Iterable[int]) -> None:
-        """The worker's partitions after a rebalance: those new to it start their time again
-        from what is read there (the worker they came from may have died a while ago)."""
-        now, partitions = self.wall(), set(partitions)
-        for partition in partitions - self._current:
-            self._assigned[partition] = now
-            for kind in self.INPUTS:
-                self._seen.pop((kind, partition), None)
-        self._current = partitions
-
-    def saw(self, kind: str, partition: int, timestamp: float | None) -> None:
-        """A record of ``kind`` read on ``partition``, produced at ``timestamp`` (None: now)."""
-        read_at = self.wall()
-        at = read_at if timestamp is None else timestamp
-        seen = self._seen.get((kind, partition))
-        self._seen[(kind, partition)] = (at if seen is None else max(at, seen[0]), read_at)
-
-    def resume(self) -> None:
-        """Nothing could be read for a while (the broker was away): every partition's time
-        starts again from what is read now, as if it had just been assigned."""
-        now = self.wall()
-        for partition in self._current | {p for _, p in self._seen}:
-            self._assigned[partition] = now
-        self._seen.clear()
-        self.started = now
-
-    def now(self, partition: int) -> float | None:
-        wall = self.wall()
-        times = []
-        for kind in self.INPUTS:
-            seen = self._seen.get((kind, partition))
-            if seen is not None:
-                newest, read_at = seen
-                times.append(newest + (wall - read_at))
-            elif wall - self._assigned.get(partition, self.started) >= self.grace_s:
-                times.append(wall)  # nothing came on this input: it is caught up
-            else:
-                return None
-        return min(times)
-
-
-def event_key(record: dict[str, Any]) -> str:
-    """What the tables key a shot by: its id and the replay that sent it.
-
-    A shot replayed again (another ``replay_id``) is a new event to score and join; a copy
-    Kafka redelivers (the same replay) is a duplicate.
-    """
-    return f"{record['shot_id']}@{record.get('replay_id', '')}"
-
-
-def _key_text(key: bytes | None) -> str | None:
-    return None if key is None else key.decode("latin-1")
-
-
-def _key_bytes(key: str | None) -> bytes | None:
-    return None if key is None else key.encode("latin-1")
-
-
-def _new_entry(state: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {
-        "state": state or new_state(),
-        "open": [],
-        "held": [],
-        "pending": {},
-        "done": {},
-        "early": {},
-    }
 
 
 class ShotFlow:
@@ -249,7 +128,7 @@ class ShotFlow:
         if entry["open"] or entry["held"]:
             since = self.clock() if at is None else at
             entry["held"].append(
-                {"shot": shot, "key": _key_text(key), "partition": partition, "since": since}
+                {"shot": shot, "key": key_text(key), "partition": partition, "since": since}
             )
             if len(entry["held"]) == 1:
                 self._note_waiting(player, since, partition)
@@ -317,9 +196,9 @@ class ShotFlow:
 
     def expire(self, owns: Callable[[int], bool] = lambda partition: True) -> int:
         """Release attempts held longer than ``wait_s`` of their partition's data time (see
-        :class:`DataClock`), scored without the outcomes they waited for; return how many,
-        which :meth:`finish` then scores.  ``owns(partition)`` says whether this worker still
-        has it."""
+        :class:`streams.dataclock.DataClock`), scored without the outcomes they waited for;
+        return how many, which :meth:`finish` then scores.  ``owns(partition)`` says whether
+        this worker still has it."""
         if self._waiting is None:
             self._waiting = dict(self._scan())
         wall = self.clock()
@@ -356,7 +235,7 @@ class ShotFlow:
 
     def assigned(self, partitions: Iterable[int]) -> None:
         """Partitions newly given to this worker: what it holds there waits for what it reads
-        there (see :meth:`DataClock.assigned`)."""
+        there (see :meth:`streams.dataclock.DataClock.assigned`)."""
         self.data_clock.assigned(partitions)
         self._waiting = None
 
@@ -373,10 +252,10 @@ class ShotFlow:
             return touched[0]
         stored = self.players.get(player)
         if stored:
-            entry = {**_new_entry(), **stored}
+            entry = {**new_entry(), **stored}
         else:
             warm = self.warm.get(player)
-            entry = _new_entry(json.loads(json.dumps(warm)) if warm is not None else None)
+            entry = new_entry(json.loads(json.dumps(warm)) if warm is not None else None)
         for gone in ("head", "tail", "folded"):  # an entry written by an older version
             entry.pop(gone, None)
         self._touched[player] = (entry, partition)
@@ -440,7 +319,7 @@ class ShotFlow:
                 break
             item = held.pop(0)
             self._release(
-                entry, item["shot"], _key_bytes(item["key"]), item["partition"], block=not overdue
+                entry, item["shot"], key_bytes(item["key"]), item["partition"], block=not overdue
             )
             count += 1
         if held:

@@ -23,35 +23,29 @@ transactional aiokafka producer for each partition, committed every ``commit_int
   log ends in a commit marker no consumer is handed, so recovery would never end:
   :class:`streams.committed.CommittedRecovery` finds the last committed record of each
   changelog instead.
-- Each worker process holds a slot (:func:`claim_slot`), so a restarted worker has the same
-  ``transactional.id`` as the one that died: its start aborts what that one left open, at once
-  rather than after :data:`TRANSACTION_TIMEOUT_S`.
+- Each worker process holds a slot (:func:`streams.slots.claim_slot`), so a restarted worker
+  has the same ``transactional.id`` as the one that died: its start aborts what that one left
+  open, at once rather than after :data:`TRANSACTION_TIMEOUT_S`.
 
 A transaction that cannot be committed leaves the worker's tables ahead of what Kafka holds
 (the group moved on while a broker was away, a transaction stuck): the worker restarts in place
-(:func:`restart_in_place`), recovers the committed state and reads the batch again.
+(:func:`streams.restart.restart_in_place`), recovers the committed state and reads the batch again.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import fcntl
 import logging
-import os
-import signal
-import socket
 import struct
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from streams.faults import crash_point, crash_point_set
 from streams.output import Output
+from streams.restart import restart_in_place
 
 log = logging.getLogger("parivision.stream.transactions")
 
@@ -76,9 +70,7 @@ CALL_TIMEOUT_S = 20.0
 HUNG_AFTER_S = CALL_TIMEOUT_S + 20
 # How often the commit's watchdog looks.
 WATCH_EVERY_S = 5.0
-# A worker about to restart asks the broker whether it is back this often (and waits this long
-# for an answer).
-REACHABLE_PROBE_S = 2.0
+
 
 # Errors that mean the group has moved on without this worker: its partitions may be someone
 # else's now, so what it holds must not be committed.  (A producer fenced or with a stale epoch
@@ -113,34 +105,6 @@ def group_metadata(group: str, generation: int, member_id: str) -> bytes:
         + b"\0"
         + b"\x01"
     )
-
-
-_slots: list[IO[bytes]] = []  # held open (and locked) for the life of the process
-
-
-def claim_slot(home: Path, group: str) -> int:
-    """The lowest worker slot of ``group`` on this machine no running process holds.
-
-    A slot is an exclusive lock on a file under ``home``; the kernel drops it when its process
-    dies, however it dies, so a worker restarted after a kill -9 gets the dead one's slot back.
-    """
-    folder = home / "run"
-    folder.mkdir(parents=True, exist_ok=True)
-    slot = 0
-    while True:
-        handle = open(folder / f"stream-{group}-slot-{slot}.lock", "ab")  # noqa: SIM115 - kept
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            slot += 1
-            continue
-        _slots.append(handle)
-        return slot
-
-
-def transactional_id(group: str, slot: int) -> str:
-    return f"{group}-{socket.gethostname()}-{slot}"
 
 
 class TransactionalOutput(Output):
@@ -368,73 +332,3 @@ class TransactionalOutput(Output):
                 log.warning("Kafka transaction step %s failed (%s); trying again", name, error)
             finally:
                 self._call = None
-
-
-def restart_in_place(why: str, *, once_reachable: str | None = None) -> None:
-    """Restart this worker in place (never returns): the same process (pid, log, slot, and so
-    transactional.id), a fresh start.
-
-    Its tables already hold a batch that Kafka does not: carrying on would score the next shots
-    from state no restart could rebuild.  A fresh start aborts the transaction left open,
-    recovers the tables from what was committed and reads that batch again, as a supervisor
-    restarting it would, without one.  A ``stream --workers N`` parent comes back as one
-    worker: its other workers run on, and still end with it.
-
-    ``once_reachable`` (a bootstrap address): first wait until Kafka there answers, blocking
-    this process, which does nothing else meanwhile.  A worker started while its broker is down
-    exits at once, saying so (the watchdog once fired 40 s into a 47 s outage, and the worker
-    it started was gone before the broker came back)."""
-    argv = _without_workers([sys.executable, *sys.orig_argv[1:]])
-    if once_reachable is not None:
-        _wait_until_reachable(once_reachable, why)
-    log.error("the worker restarts in place (pid %d): %s", os.getpid(), why)
-    for handler in logging.getLogger().handlers:
-        with contextlib.suppress(Exception):
-            handler.flush()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execv(sys.executable, argv)
-
-
-def _wait_until_reachable(bootstrap: str, why: str) -> None:
-    """Block until Kafka at ``bootstrap`` answers.  The event loop is blocked too, so a stop
-    signal meanwhile ends the process here: nothing it holds is worth keeping (its open
-    transaction is aborted by the broker, or by the next worker in its slot)."""
-    from confluent_kafka.admin import AdminClient
-
-    def stop_now(signum: int, _frame: Any) -> None:
-        log.warning("stopped (signal %d) while waiting for Kafka to restart in place", signum)
-        for handler in logging.getLogger().handlers:
-            with contextlib.suppress(Exception):
-                handler.flush()
-        os._exit(0)
-
-    signal.signal(signal.SIGTERM, stop_now)
-    signal.signal(signal.SIGINT, stop_now)
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    waited = False
-    while True:
-        try:
-            admin.list_topics(timeout=REACHABLE_PROBE_S)
-            return
-        except KafkaException:
-            if not waited:
-                log.error(
-                    "the worker will restart in place once Kafka at %s answers (%s)",
-                    bootstrap,
-                    why,
-                )
-                waited = True
-            time.sleep(REACHABLE_PROBE_S)
-
-
-def _without_workers(argv: list[str]) -> list[str]:
-    out, skip = [], False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg == "--workers":
-            skip = True
-        elif not arg.startswith("--workers="):
-            out.append(arg)
-    return out

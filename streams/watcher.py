@@ -79,6 +79,10 @@ class ChampionWatcher:
                 )
                 await asyncio.sleep(_RETRY_S)
 
+    async def describe_first_champion(self) -> None:
+        """Describe the champion the worker starts with (:func:`describe_champion`)."""
+        await describe_champion(self.settings, self.scorer.champion, self.metrics)
+
     async def _follow(self) -> None:
         from aiokafka import AIOKafkaConsumer, TopicPartition
 

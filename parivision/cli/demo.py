@@ -228,7 +228,7 @@ def run_demo(
     finally:
         if counter is not None:
             counter.stop_event.set()
-        # All at once, within the worker's stop deadline (streams.app.STOP_TIMEOUT_S).
+        # All at once, within the worker's stop deadline (streams.worker.STOP_TIMEOUT_S).
         stop_all(processes.values(), timeout=35.0)
 
     return summary

@@ -107,7 +107,8 @@ def stream_command(
     """Run the Faust worker: validate, score with the champion, join outcomes, learn online."""
     from models.registry import NoChampionError, load_champion
     from parivision.topics import ensure_topics
-    from streams.app import create_app, run_worker
+    from streams.app import create_app
+    from streams.worker import run_worker
 
     settings = load_settings()
     start_services(settings)
@@ -163,7 +164,7 @@ def _start_workers(settings: Settings, n: int, *, learner: str | None, loglevel:
 
 
 def _stop_workers(children: list) -> None:
-    # Within the worker's own stop deadline (streams.app.STOP_TIMEOUT_S), and a little more.
+    # Within the worker's own stop deadline (streams.worker.STOP_TIMEOUT_S), and a little more.
     stop_all(children, timeout=35.0)
 
 

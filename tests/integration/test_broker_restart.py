@@ -194,7 +194,7 @@ def test_a_worker_told_to_stop_while_its_broker_is_gone_stops_within_its_deadlin
 ):
     """Faust's consumer waits without end for a broker that is gone before it stops; the
     worker exits anyway, within STOP_TIMEOUT_S of SIGTERM, and says why."""
-    from streams.app import STOP_TIMEOUT_S
+    from streams.worker import STOP_TIMEOUT_S
 
     endpoints, _ = services
     address = broker.local_kafka_bootstrap()

@@ -5,14 +5,13 @@
   them; a stale generation is refused by the broker (the zombie fence).
 - :func:`last_records` finds the last committed record of a partition whose log ends in
   commit markers and aborted transactions, checked against the offsets the test wrote.
-- A worker slot is free again once the process holding it is killed.
+
+(The worker slots are tested in tests/unit/streams/test_slots.py.)
 """
 
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import uuid
 
 import pytest
@@ -27,7 +26,7 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from streams.committed import last_records
-from streams.transactions import claim_slot, group_metadata
+from streams.transactions import group_metadata
 from tests.integration.conftest import wait_until
 
 pytestmark = pytest.mark.integration
@@ -168,25 +167,3 @@ def test_last_records_skips_commit_markers_and_aborted_transactions(services):
         (topic, 2): -1,
         (topic, 3): 0,
     }
-
-
-def test_a_slot_is_free_again_once_its_holder_is_killed(tmp_path):
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys, time; from pathlib import Path; "
-            "from streams.transactions import claim_slot; "
-            f"print(claim_slot(Path({str(tmp_path)!r}), 'g'), flush=True); time.sleep(600)",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "0"
-        assert claim_slot(tmp_path, "g") == 1  # slot 0 is held
-        assert claim_slot(tmp_path, "other-group") == 0
-    finally:
-        holder.kill()
-        holder.wait(10)
-    assert claim_slot(tmp_path, "g") == 0  # the dead holder's slot

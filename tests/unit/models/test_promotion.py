@@ -231,8 +231,8 @@ def watcher(monkeypatch):
     import threading
 
     from parivision.settings import Settings
-    from streams.app import ChampionWatcher
     from streams.scoring import Scorer
+    from streams.watcher import ChampionWatcher
 
     loads = []
 

@@ -14,8 +14,8 @@ import pytest
 from models import registry
 from parivision.metrics import STREAM, for_job
 from parivision.settings import Settings
-from streams.app import ChampionWatcher
 from streams.scoring import Scorer
+from streams.watcher import ChampionWatcher
 
 MISSING = "its artifact is missing at file:///store/m-5/artifacts"
 
