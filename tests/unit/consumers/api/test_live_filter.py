@@ -6,23 +6,11 @@ import pytest
 
 from consumers.api.live_filter import Filter
 from consumers.api.names import UnknownName
-
-CELTICS, KNICKS = 1610612738, 1610612752
-SCORED = {
-    "shot_id": "1-1",
-    "game_id": 7,
-    "player_id": 3,
-    "team_id": CELTICS,
-    "team_name": "Boston Celtics",
-}
-
-
-def _scored(i: int, **fields) -> dict:
-    return {"type": "scored", **SCORED, "shot_id": f"1-{i}", **fields}
+from tests.unit.consumers.api.feed_messages import CELTICS, KNICKS, scored
 
 
 def test_filters_match_game_player_and_team_by_id_or_name() -> None:
-    message = _scored(1)
+    message = scored(1)
     assert Filter({}).matches(message)
     assert Filter({"game_id": 7, "team": "Celtics"}).matches(message)
     for team in (CELTICS, str(CELTICS), "BOS", "boston", "boston celtics"):
@@ -31,7 +19,7 @@ def test_filters_match_game_player_and_team_by_id_or_name() -> None:
     assert not Filter({"team": "Knicks"}).matches(message)
     # The team is its id: a message under the team's former name still matches.
     assert Filter({"team": "Nets"}).matches(
-        _scored(2, team_id=1610612751, team_name="New Jersey Nets")
+        scored(2, team_id=1610612751, team_name="New Jersey Nets")
     )
 
 

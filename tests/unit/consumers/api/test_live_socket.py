@@ -10,19 +10,7 @@ import json
 
 from consumers.api.live_hub import Hub
 from consumers.api.live_socket import MAX_FRAME, serve_client
-
-CELTICS, KNICKS = 1610612738, 1610612752
-SCORED = {
-    "shot_id": "1-1",
-    "game_id": 7,
-    "player_id": 3,
-    "team_id": CELTICS,
-    "team_name": "Boston Celtics",
-}
-
-
-def _scored(i: int, **fields) -> dict:
-    return {"type": "scored", **SCORED, "shot_id": f"1-{i}", **fields}
+from tests.unit.consumers.api.feed_messages import KNICKS, scored
 
 
 class BlockedSocket:
@@ -59,7 +47,7 @@ def test_a_client_that_reads_nothing_is_closed_with_a_reason_and_never_blocks_pu
         while not hub.clients:
             await asyncio.sleep(0)
         for i in range(100):
-            hub.publish_many([_scored(i)])  # returns at once even though the client stalls
+            hub.publish_many([scored(i)])  # returns at once even though the client stalls
             await asyncio.sleep(0)
         await asyncio.wait_for(task, 5)
         return hub, socket
@@ -78,10 +66,10 @@ def test_a_client_that_falls_behind_is_told_how_many_it_missed_then_gets_the_res
         task = asyncio.create_task(serve_client(socket, hub))
         while not hub.clients:
             await asyncio.sleep(0)
-        hub.publish_many([_scored(i) for i in range(12)])  # one burst: 5 fit, 7 are dropped
+        hub.publish_many([scored(i) for i in range(12)])  # one burst: 5 fit, 7 are dropped
         for _ in range(50):
             await asyncio.sleep(0)
-        hub.publish_many([_scored(99)])
+        hub.publish_many([scored(99)])
         for _ in range(50):
             await asyncio.sleep(0)
         task.cancel()
@@ -111,7 +99,7 @@ def test_a_filter_sent_by_the_client_is_acknowledged_and_applied() -> None:
             await asyncio.sleep(0)
         await socket.incoming.put(json.dumps({"filter": {"team": "Knicks"}}))
         await _until(lambda: len(socket.sent) == 2)
-        hub.publish_many([_scored(1), _scored(2, team_name="New York Knicks", team_id=KNICKS)])
+        hub.publish_many([scored(1), scored(2, team_name="New York Knicks", team_id=KNICKS)])
         await socket.incoming.put("not json")
         await _until(lambda: len(socket.sent) == 4)
         task.cancel()
