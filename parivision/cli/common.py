@@ -92,15 +92,16 @@ def expose(settings: Settings, metrics) -> None:
         announce(settings, metrics.job, port)
 
 
-def announce(settings: Settings, job: str, port: int, host: str | None = None) -> None:
+def announce(settings: Settings, job: str, port: int, host: str | None = None):
     """Tell the home's Prometheus where this process serves its metrics (``infra/targets.py``);
-    the file goes when the process exits."""
+    the file goes when the process exits.  Returns the file, or None if it could not be written."""
     from infra.targets import register
 
     try:
-        register(settings, job, port, host)
+        return register(settings, job, port, host)
     except OSError as error:  # metrics still served; only discovery is lost
         console.print(f"[yellow]warning:[/] Prometheus will not find the {job} metrics: {error}")
+        return None
 
 
 def log_to_console(level: str = "INFO") -> None:

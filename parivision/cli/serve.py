@@ -42,6 +42,27 @@ def build_app(settings: Settings) -> FastAPI:
     return create_app(settings, extra_routers=[extra])
 
 
+def _unregister_at_shutdown(app: FastAPI, target) -> None:
+    """Remove the API's Prometheus target when the app shuts down.  Exit handlers are not enough
+    here: uvicorn stops on SIGTERM, then raises the signal again with its default action, which
+    ends the process without running them."""
+    from contextlib import asynccontextmanager
+
+    from infra.targets import unregister
+
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        async with inner(app) as state:
+            try:
+                yield state
+            finally:
+                unregister(target)
+
+    app.router.lifespan_context = lifespan
+
+
 def run_api(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
     """Serve until interrupted (blocking)."""
     import os
@@ -52,9 +73,12 @@ def run_api(settings: Settings, *, host: str | None = None, port: int | None = N
     # retries (minutes): /health and the champion's reload both wait on it.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
-    announce(settings, API, port or settings.api_port, host or settings.api_host)
+    app = build_app(settings)
+    target = announce(settings, API, port or settings.api_port, host or settings.api_host)
+    if target is not None:
+        _unregister_at_shutdown(app, target)
     uvicorn.run(
-        build_app(settings),
+        app,
         host=host or settings.api_host,
         port=port or settings.api_port,
         log_level="warning",

@@ -81,3 +81,29 @@ def test_down_clears_only_the_targets_of_processes_that_are_gone(tmp_path):
     assert prune(s) == [dead]
     assert alive.exists() and not dead.exists()
     unregister(alive)
+
+
+def test_the_api_removes_its_target_when_it_shuts_down(tmp_path):
+    from contextlib import asynccontextmanager
+
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from parivision.cli.serve import _unregister_at_shutdown
+
+    ran = []
+
+    @asynccontextmanager
+    async def lifespan(app):
+        ran.append("started")
+        yield
+        ran.append("stopped")
+
+    app = FastAPI(lifespan=lifespan)
+    path = register(settings(tmp_path), "api", 8080)
+    _unregister_at_shutdown(app, path)
+
+    with TestClient(app):
+        assert path.exists() and ran == ["started"]
+    assert not path.exists()
+    assert ran == ["started", "stopped"]  # the app's own lifespan still ran whole
