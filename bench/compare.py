@@ -302,7 +302,9 @@ def main() -> None:
         if "raw" in only:
             console.print("[bold]the raw loop[/]")
             prefix = f"raw{uuid.uuid4().hex[:6]}."
-            raw_settings = settings.model_copy(update={"topic_prefix": prefix})
+            raw_settings = settings.model_copy(
+                update={"topic_prefix": prefix, "model_name": settings.registered_model()}
+            )
             _fill(raw_settings, data, args.shots)
             raw = raw_loop_child(raw_settings, endpoints, args.shots)
             rows[RAW_LOOP] = {

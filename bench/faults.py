@@ -123,6 +123,7 @@ def run_scenario(
             "mongodb_uri": endpoints.mongodb,
             "mlflow_tracking_uri": endpoints.mlflow,
             "topic_prefix": f"f{tag}.",
+            "model_name": base.registered_model(),  # the champion trained for the run
             "mongodb_database": f"faults{tag}",
             "app_id": f"faults-{tag}",
             "sink_group": f"faults-sink-{tag}",

@@ -109,6 +109,7 @@ def at_rate(
     settings = base.model_copy(
         update={
             "topic_prefix": f"lat{tag}.",
+            "model_name": base.registered_model(),  # the champion trained for the run
             "app_id": f"lat-{tag}",
             "sink_group": f"lat-sink-{tag}",
             "mongodb_database": f"lat{tag}",

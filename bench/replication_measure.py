@@ -193,6 +193,7 @@ def measure(
         update={
             "kafka_bootstrap": endpoints.kafka,
             "topic_prefix": f"{name}x{tag}.",
+            "model_name": base.registered_model(),  # the champion trained for the run
             "app_id": f"bench-{name}-{tag}",
             "kafka_replication_factor": rf,
             "processing_guarantee": guarantee,

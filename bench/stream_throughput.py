@@ -134,6 +134,7 @@ def run(base: Settings, endpoints, data: str, args, workers: int) -> dict:
         update={
             "kafka_bootstrap": endpoints.kafka,
             "topic_prefix": f"bench{tag}.",
+            "model_name": base.registered_model(),  # the champion trained for the run
             "app_id": f"bench-{tag}",
             "batch_size": args.batch_size,
             "stream_metrics_port": 0,  # several workers on one host
