@@ -17,6 +17,7 @@ import faust
 from parivision import schemas
 from parivision.metrics import Metrics
 from parivision.settings import Settings
+from streams.batches import take_batches
 from streams.flow import ShotFlow
 from streams.publishing import BatchPublisher
 from streams.validate import InvalidRecord, parse_attempt, parse_outcome
@@ -47,7 +48,7 @@ class ShotAgent:
 
     async def score_shots(self, stream: faust.StreamT) -> None:
         flow, to_dlq, attempts_topic = self.flow, self.publisher.to_dlq, self.attempts_topic
-        async for events in stream.take_events(self.batch_size, within=self.batch_within_s):
+        async for events in take_batches(stream, self.batch_size, self.batch_within_s):
             attempts = 0
             for event in events:
                 message = event.message

@@ -48,9 +48,15 @@ def consumer_settings(batch_size: int) -> dict[str, Any]:
     return {
         "consumer_max_fetch_size": MAX_ENTRY_BYTES + 64 * 1024,
         # Buffer several micro-batches deep, so the agent never waits on a round trip to the
-        # broker between two batches.  No cap on the records a poll returns: one of 2,000 cost
-        # a tenth of the bare ceiling (bench/faust_ceiling.py).
+        # broker between two batches.
         "stream_buffer_maxsize": max(8 * batch_size, 8192),
+        # At most this many records a poll.  Faust stops fetching a partition whose buffer is
+        # nearly full, but hands on all of a poll first; uncapped, a poll from a backlog held
+        # the whole topic, the buffer stayed full, and each further record took Faust's slow
+        # way in (four asyncio tasks and a wait: a tenth of the worker's time).  A bare Faust
+        # agent, which never fills its buffer, is a tenth slower with the cap
+        # (bench/faust_ceiling.py); the worker from a backlog is faster (bench/compare.py).
+        "broker_max_poll_records": 4 * batch_size,
     }
 
 

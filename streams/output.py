@@ -20,8 +20,8 @@ from confluent_kafka import KafkaException, Producer
 # How long a record may wait for the broker (librdkafka's message.timeout.ms, its default made
 # explicit): a broker restarted within this loses nothing; after it, the flush raises.
 DELIVERY_TIMEOUT_S = 300.0
-# drain() blocks the event loop at most this long at a time.
-DRAIN_SLICE_S = 0.005
+# How often drain() looks whether the broker has everything (it never blocks the loop).
+DRAIN_POLL_S = 0.001
 
 
 class Output:
@@ -55,11 +55,17 @@ class Output:
         if error is not None:
             self._errors.append(str(error))
 
-    def send(self, topic: str, key: bytes | None, value: bytes) -> None:
+    def send(
+        self, topic: str, key: bytes | None, value: bytes | None, partition: int | None = None
+    ) -> None:
+        """Queue a record (``partition`` None: by its key); :meth:`drain` waits for it."""
         producer = self.producer
+        extra = {} if partition is None else {"partition": partition}
         while True:
             try:
-                producer.produce(topic, value=value, key=key, on_delivery=self._on_delivery)
+                producer.produce(
+                    topic, value=value, key=key, on_delivery=self._on_delivery, **extra
+                )
                 return
             except BufferError:
                 producer.poll(0.01)
@@ -93,19 +99,21 @@ class Output:
         return True
 
     async def drain(self, timeout: float = DELIVERY_TIMEOUT_S + 30.0) -> None:
-        """:meth:`flush` that leaves the event loop free: it waits in slices of at most
-        :data:`DRAIN_SLICE_S` and lets the loop run between them.
+        """:meth:`flush` that leaves the event loop free: it looks every
+        :data:`DRAIN_POLL_S` whether the broker has everything, and lets the loop run between.
 
-        A flush usually takes a round trip to the broker (a few ms), so this costs no more than
-        :meth:`flush`; but while a broker restarts or a partition's leader moves, the worker
+        A flush usually takes a round trip to the broker (a few ms).  The loop meanwhile takes
+        in the next micro-batch (:mod:`streams.batches`), so the round trip costs the worker
+        no throughput; and while a broker restarts or a partition's leader moves, the worker
         still heart-beats, exports metrics, runs its timers and stops when told to."""
         if self._producer is None:
             return
+        producer = self._producer
         deadline = time.monotonic() + timeout
-        remaining = self._producer.flush(DRAIN_SLICE_S)
+        remaining = producer.flush(0)  # serves delivery reports; sends without the linger
         while remaining and time.monotonic() < deadline:
-            await asyncio.sleep(0)
-            remaining = self._producer.flush(DRAIN_SLICE_S)
+            await asyncio.sleep(DRAIN_POLL_S)
+            remaining = producer.flush(0)
         self._raise_failed(remaining)
 
     def flush(self, timeout: float = DELIVERY_TIMEOUT_S + 30.0) -> None:

@@ -1,5 +1,5 @@
 """The stream's Faust tables: each change under its own event's partition, held until the records
-of the batch that made it are delivered.
+of the batch that made it are delivered, then written by the worker's own producer.
 
 Two tables, ``players`` and ``seen`` (what they hold: :mod:`streams.flow`), both
 :class:`EventPartitionTable`, both encoded with orjson.
@@ -7,7 +7,6 @@ Two tables, ``players`` and ``seen`` (what they hold: :mod:`streams.flow`), both
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from typing import Any, NamedTuple
@@ -56,7 +55,7 @@ class EventPartitionTable(faust.Table):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        # (partition, key) -> the change's value and serializers, until release().
+        # (partition, key) -> the change's value and serializers, until take_held().
         self._held: dict[tuple[int | None, Any], tuple[Any, Any, Any]] = {}
 
     def send_changelog(
@@ -67,36 +66,24 @@ class EventPartitionTable(faust.Table):
         key_serializer: Any = None,
         value_serializer: Any = None,
     ) -> _HeldChange:
-        """Hold the change until :meth:`release`: only the last one of a key is sent.
+        """Hold the change until :meth:`take_held`: only the last one of a key is sent.
 
         A change must not reach the broker before the scored or labelled record of the batch
         that made it (a kill -9 between the two would lose that record: the worker that
         recovers the table finds the join done and drops the outcome it reads again), and
         Faust's producer sends table changes as soon as the loop is free.  Holding them lets
         the loop stay free while the batch's records are delivered, and sends one change a
-        key a batch instead of one for every write.
+        key a batch instead of one for every write.  They are written by the worker's own
+        producer (:meth:`streams.publishing.BatchPublisher.send_held`), not Faust's.
 
         Faust reads only the partition of what this returns (``fut.message.partition``)."""
         self._held[(partition, key)] = (value, key_serializer, value_serializer)
         return _HeldChange(_HeldMessage(partition))
 
-    def release(self) -> list[asyncio.Future]:
-        """Send every held change (the last of each key); return the sends to wait for.
-
-        Call it only once the records of every batch that made these changes are delivered:
-        they are Faust's to send from here, and a batch is acknowledged only after its sends
-        are done (Faust's own flush gives up after 0.1 s without progress, so offsets could
-        otherwise be committed before the table changes they depend on)."""
-        held, self._held = self._held, {}
-        send = super().send_changelog
-        return [
-            send(partition, key, value, key_serializer, value_serializer)
-            for (partition, key), (value, key_serializer, value_serializer) in held.items()
-        ]
-
     def take_held(self) -> list[tuple[str, int | None, Any, Any]]:
         """Take every held change (the last of each key) as the changelog record Faust would
-        send: ``(topic, partition, key bytes, value bytes)``, for a transaction to write."""
+        send: ``(topic, partition, key bytes, value bytes)``, for the worker's producer (or its
+        transaction) to write."""
         held, self._held = self._held, {}
         topic = self.changelog_topic
         name = topic.get_topic_name()
