@@ -11,6 +11,7 @@ from typing import Any
 
 import faust
 
+from parivision.heap import freeze_startup_objects
 from streams import transactions
 
 log = logging.getLogger("parivision.stream")
@@ -56,4 +57,6 @@ def run_worker(app: faust.App, *, loglevel: str = "info") -> None:
     if isinstance(app.output, transactions.TransactionalOutput):
         app.output.start()
     worker = BoundedWorker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    freeze_startup_objects()
     worker.execute_from_commandline()
+

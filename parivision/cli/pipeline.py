@@ -28,6 +28,7 @@ from parivision.cli.common import (
     serve_metrics,
     start_services,
 )
+from parivision.heap import freeze_startup_objects
 from parivision.settings import Settings
 
 
@@ -189,6 +190,7 @@ def sink_command() -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    freeze_startup_objects()
     written = run_sink(
         settings, sink, stop=stop, describe_target=f"MongoDB ({settings.database()})"
     )

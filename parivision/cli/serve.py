@@ -11,6 +11,7 @@ from fastapi import APIRouter, FastAPI, HTTPException
 
 from consumers.api import create_app
 from parivision.cli.common import announce
+from parivision.heap import freeze_startup_objects
 from parivision.metrics import API
 from parivision.settings import Settings
 
@@ -77,6 +78,7 @@ def run_api(settings: Settings, *, host: str | None = None, port: int | None = N
     target = announce(settings, API, port or settings.api_port, host or settings.api_host)
     if target is not None:
         _unregister_at_shutdown(app, target)
+    freeze_startup_objects()
     uvicorn.run(
         app,
         host=host or settings.api_host,
