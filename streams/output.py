@@ -17,6 +17,8 @@ from typing import Any
 
 from confluent_kafka import KafkaException, Producer
 
+from streams.tables import MAX_ENTRY_BYTES
+
 # How long a record may wait for the broker (librdkafka's message.timeout.ms, its default made
 # explicit): a broker restarted within this loses nothing; after it, the flush raises.
 DELIVERY_TIMEOUT_S = 300.0
@@ -46,6 +48,9 @@ class Output:
                     "partitioner": "murmur2_random",
                     "queue.buffering.max.messages": 500_000,
                     "message.timeout.ms": int(DELIVERY_TIMEOUT_S * 1000),
+                    # The tables' changelog entries go out here too, and one player's entry may
+                    # be far over librdkafka's 1 MB default (streams.tables.MAX_ENTRY_BYTES).
+                    "message.max.bytes": MAX_ENTRY_BYTES + 64 * 1024,
                     **self._config,
                 }
             )
