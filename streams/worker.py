@@ -59,4 +59,3 @@ def run_worker(app: faust.App, *, loglevel: str = "info") -> None:
     worker = BoundedWorker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
     freeze_startup_objects()
     worker.execute_from_commandline()
-
