@@ -17,7 +17,7 @@ import faust
 from parivision import schemas
 from parivision.metrics import Metrics
 from parivision.settings import Settings
-from streams.batches import take_batches
+from streams.batches import BatchTaker
 from streams.flow import ShotFlow
 from streams.publishing import BatchPublisher
 from streams.validate import InvalidRecord, parse_attempt, parse_outcome
@@ -45,10 +45,12 @@ class ShotAgent:
         self.exactly_once = publisher.exactly_once
         self.consumed_attempts = metrics["consumed"].labels(kind="attempt")
         self.consumed_outcomes = metrics["consumed"].labels(kind="outcome")
+        self.taker: BatchTaker | None = None  # the agent's, once it runs
 
     async def score_shots(self, stream: faust.StreamT) -> None:
         flow, to_dlq, attempts_topic = self.flow, self.publisher.to_dlq, self.attempts_topic
-        async for events in take_batches(stream, self.batch_size, self.batch_within_s):
+        self.taker = BatchTaker(stream, self.batch_size, self.batch_within_s)
+        async for events in self.taker.batches():
             attempts = 0
             for event in events:
                 message = event.message
@@ -82,6 +84,11 @@ class ShotAgent:
             await self.publisher.publish_and_wait()
 
     async def on_revoked(self, app: faust.App, revoked: Any, **kwargs: Any) -> None:
+        if self.taker is not None:
+            # Taken in, not yet handed out: the partitions' new owner reads them again.
+            dropped = self.taker.discard(set(revoked))
+            if dropped:
+                log.info("rebalance: %d events of partitions given up left unprocessed", dropped)
         if self.exactly_once:
             # Still in the old generation: what was read so far is committed before another
             # worker can take these partitions.

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from streams.batches import take_batches
+from streams.batches import BatchTaker, take_batches
 
 
 class Stream:
@@ -136,3 +136,37 @@ def test_at_a_low_rate_a_record_waits_within_for_others_then_goes_alone():
     batch, waited = asyncio.run(run())
     assert batch == [1]
     assert 0.045 <= waited < 1.0
+
+
+class Event:
+    """An event as discard() sees it: its message's topic partition."""
+
+    def __init__(self, value: int, tp: str) -> None:
+        self.value, self.message = value, type("Message", (), {"tp": tp})()
+
+    def __repr__(self) -> str:
+        return f"{self.value}@{self.message.tp}"
+
+
+def test_a_rebalance_drops_what_was_taken_in_of_the_partitions_given_up_and_nothing_else():
+    async def run() -> tuple[list, list, int]:
+        stream = Stream()
+        taker = BatchTaker(stream, max_=4, within=0.01)
+        batches = taker.batches()
+        first = asyncio.ensure_future(batches.__anext__())
+        await asyncio.sleep(0)
+        events = [Event(i, "p0" if i % 2 else "p1") for i in range(6)]
+        handing = asyncio.ensure_future(_hand_on_all(stream, events))
+        batch = await first  # 0..3, the agent works on them
+        await asyncio.sleep(0.01)  # 4 and 5 taken in meanwhile
+        dropped = taker.discard({"p1"})  # the rebalance gives p1 up
+        second = await batches.__anext__()
+        await handing
+        stream.stopped.set()
+        await batches.aclose()
+        return [[e.value for e in batch], [e.value for e in second], dropped, stream.acked]
+
+    batch, second, dropped, acked = asyncio.run(run())
+    assert batch == [0, 1, 2, 3]  # already handed out: the agent finishes it
+    assert dropped == 1 and second == [5]  # 4 was p1's: left for its new owner
+    assert [e.value for e in acked] == [0, 1, 2, 3, 5]  # 4 never acknowledged here
