@@ -289,6 +289,7 @@ def main() -> None:
         shots, made = [s for s, _ in history], [m for _, m in history]
         endpoints = up(settings, console)
         version = throwaway.train_champion(settings, shots, made)
+        model_name = settings.registered_model()  # rows on topics of their own score with it
         keep = min(args.history_rows, len(shots))
         throwaway.store_history(settings, shots[-keep:], made[-keep:], version)
         data = home / "shots.csv"
@@ -301,10 +302,8 @@ def main() -> None:
 
         if "raw" in only:
             console.print("[bold]the raw loop[/]")
-            prefix = f"raw{uuid.uuid4().hex[:6]}."
-            raw_settings = settings.model_copy(
-                update={"topic_prefix": prefix, "model_name": settings.registered_model()}
-            )
+            own = {"topic_prefix": f"raw{uuid.uuid4().hex[:6]}.", "model_name": model_name}
+            raw_settings = settings.model_copy(update=own)
             _fill(raw_settings, data, args.shots)
             raw = raw_loop_child(raw_settings, endpoints, args.shots)
             rows[RAW_LOOP] = {
